@@ -1,0 +1,134 @@
+"""`jaxgen` command line: train | eval | plot | backprop. User mistakes print one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from jaxgen.errors import UserError
+
+TASKS = ("mlp", "ae", "gan")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line naming --help, before anything heavy is imported."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="jaxgen", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a task; rerun the same command to resume")
+    t.add_argument("task", choices=TASKS)
+    t.add_argument("--workdir", required=True, help="run directory (config, metrics, checkpoints, plots)")
+    t.add_argument("--data", default="embedded", help="embedded | idx:PATH | tfds:NAME | toy:NAME")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
+
+    e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
+    e.add_argument("workdir")
+    e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
+
+    pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
+    pl.add_argument("workdir")
+    pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
+
+    b = sub.add_parser("backprop", help="walk the classic 2-2-2 backpropagation example step by step")
+    b.add_argument("--iters", type=int, default=10000, help="iterations for the final error")
+    return p
+
+
+def _existing_run(workdir: str) -> Path:
+    path = Path(workdir)
+    if not (path / "config.json").exists():
+        raise UserError(f"{workdir} is not a jaxgen run directory (no config.json): train one first")
+    return path
+
+
+def cmd_train(args) -> dict:
+    from jaxgen import config, data
+
+    if args.task not in config.CONFIGS:
+        raise UserError(f"task {args.task!r} is not built yet: use mlp")
+    data.parse_spec(args.data)
+    cfg = config.make(args.task, config.parse_sets(args.task, args.set))
+    from jaxgen import train
+
+    return train.train(
+        args.task, cfg, args.workdir, args.data, progress=not args.no_progress, make_plots=not args.no_plots
+    )
+
+
+def cmd_eval(args) -> dict:
+    from jaxgen import data, train
+
+    run_dir = _existing_run(args.workdir)
+    if args.data:
+        data.parse_spec(args.data)
+    task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
+    metrics = task.evaluate(state.params, data.split(ds, "test"))
+    return {
+        "task": task.name,
+        "step": step,
+        "params_sha256": digest,
+        "data": ds.spec,
+        **metrics,
+        "device": train.device_name(),
+    }
+
+
+def cmd_plot(args) -> dict:
+    from jaxgen import data, plots, train
+
+    run_dir = _existing_run(args.workdir)
+    files = plots.curves(run_dir)
+    if args.data:
+        data.parse_spec(args.data)
+    task, state, step, _, ds = train.restore_for_eval(run_dir, args.data)
+    if ds.test is not None:
+        files += task.figures(state.params, ds.test, run_dir / "plots")
+    return {"task": task.name, "step": step, "plots": [str(f) for f in files]}
+
+
+def cmd_backprop(args) -> None:
+    from jaxgen import backprop
+
+    print(backprop.walkthrough(args.iters))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `jaxgen` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        args = build_parser().parse_args(argv)
+        handler = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "backprop": cmd_backprop}
+        _quiet_libraries()
+        result = handler[args.command](args)
+    except UserError as err:
+        print(f"jaxgen: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxgen: interrupted", file=sys.stderr)
+        return 130
+    if result is not None:
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """absl/orbax log every checkpoint at INFO; keep the terminal for our own lines."""
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("orbax").setLevel(logging.ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

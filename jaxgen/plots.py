@@ -1,0 +1,112 @@
+"""Figures drawn from saved run data (metrics.jsonl, checkpoints); matplotlib with the Agg backend."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def read_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """metric name -> (steps, values) from metrics.jsonl."""
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        for k, v in row.items():
+            if k != "step" and isinstance(v, (int, float)):
+                series[k].append((row["step"], float(v)))
+    return {k: (np.array([s for s, _ in v]), np.array([x for _, x in v])) for k, v in series.items()}
+
+
+def curves(run_dir: Path) -> list[Path]:
+    """plots/curves.png: one panel per metric name, train and test on the same axes."""
+    run_dir = Path(run_dir)
+    series = read_metrics(run_dir)
+    names = sorted({k.split("/", 1)[-1] for k in series} - {"n"})
+    if not names:
+        return []
+    env = run_dir / "env.json"
+    device = json.loads(env.read_text()).get("device_kind", "") if env.exists() else ""
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for split, style in (("train", "-"), ("test", "o-")):
+            if f"{split}/{name}" in series:
+                steps, values = series[f"{split}/{name}"]
+                ax.plot(steps, values, style, label=split, ms=3)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        if name in ("loss", "grad_norm") and all(
+            (series[k][1] > 0).all() for k in series if k.endswith("/" + name)
+        ):
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle(f"{run_dir.name} ({device})", fontsize=10)
+    return [_save(fig, run_dir / "plots" / "curves.png")]
+
+
+def image_grid(
+    images_Nx784: np.ndarray, path: Path, *, titles: list[str] | None = None, cols: int = 8
+) -> Path:
+    """Images (uint8 0..255 or float 0..1) in a grid, with optional per-image titles."""
+    n = len(images_Nx784)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(np.asarray(images_Nx784[i]).reshape(28, 28), cmap="gray_r")
+            if titles:
+                ax.set_title(titles[i], fontsize=7, color="red" if "≠" in titles[i] else "black")
+    return _save(fig, path)
+
+
+def prediction_grid(images: np.ndarray, labels: np.ndarray, pred: np.ndarray, path: Path) -> Path:
+    """Test digits titled with the prediction; a wrong one shows 'pred≠true' in red."""
+    titles = [f"{p}" if p == t else f"{p}≠{t}" for p, t in zip(pred, labels, strict=True)]
+    return image_grid(images, path, titles=titles)
+
+
+def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int, path: Path) -> Path:
+    """Confusion matrix (rows: true class, columns: predicted) with counts."""
+    m = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(m, (labels, pred), 1)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(m, cmap="Blues")
+    for i in range(num_classes):
+        for j in range(num_classes):
+            if m[i, j]:
+                ax.text(
+                    j,
+                    i,
+                    m[i, j],
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if m[i, j] > m.max() / 2 else "black",
+                )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_xticks(range(num_classes))
+    ax.set_yticks(range(num_classes))
+    ax.set_title(f"accuracy {np.trace(m) / max(m.sum(), 1):.4f} on {m.sum()} images")
+    return _save(fig, path)

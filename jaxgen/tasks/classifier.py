@@ -1,0 +1,113 @@
+"""MNIST classifier: an MLP trained with softmax cross-entropy (optax), AdamW, warm-up + cosine decay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgen import data
+from jaxgen.config import MLPConfig
+from jaxgen.data import Dataset
+from jaxgen.errors import UserError
+from jaxgen.models import MLP
+from jaxgen.tasks.base import Batch, Metrics, State
+
+EVAL_BATCH = 1000
+
+
+def normalise(images: jax.Array) -> jax.Array:
+    """uint8 pixels (kept as uint8 on the device) -> float32 in [0, 1], inside the jitted step."""
+    return images.astype(jnp.float32) / 255.0
+
+
+class Classifier:
+    """`jaxgen train mlp`: image -> class logits."""
+
+    name = "mlp"
+
+    def __init__(self, cfg: MLPConfig, ds: Dataset):
+        if ds.kind != "image":
+            raise UserError(
+                f"mlp trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
+            )
+        self.cfg = cfg
+        self.num_classes = ds.num_classes
+        self.samples_per_step = cfg.batch_size
+        self.model = MLP(
+            hidden=cfg.hidden,
+            num_outputs=ds.num_classes,
+            activation=cfg.activation,
+            kernel_init=cfg.init,
+            dropout=cfg.dropout,
+        )
+        self.schedule = optax.warmup_cosine_decay_schedule(
+            init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup_steps, decay_steps=cfg.steps
+        )
+        self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
+        self._apply = jax.jit(lambda params, images: self.model.apply(params, normalise(images), train=False))
+
+    def init(self, key: jax.Array) -> State:
+        """Fresh parameters and optimizer state at step 0."""
+        params = self.model.init(key, jnp.zeros((1, 784), jnp.float32))
+        return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+
+    def loss(self, logits_BxC: jax.Array, labels_B: jax.Array, smoothing: float = 0.0) -> jax.Array:
+        """Mean softmax cross-entropy against (optionally smoothed) one-hot labels."""
+        targets = optax.smooth_labels(jax.nn.one_hot(labels_B, self.num_classes), smoothing)
+        return optax.softmax_cross_entropy(logits_BxC, targets).mean()
+
+    def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
+        """One AdamW step on the cross-entropy of one (augmented) batch."""
+        shift_key, dropout_key = jax.random.split(key)
+        images = batch["image"]
+        if self.cfg.augment and self.cfg.max_shift > 0:
+            images = data.shift_images(shift_key, images, self.cfg.max_shift)
+        x_BxD = normalise(images)
+
+        def loss_fn(params):
+            logits = self.model.apply(params, x_BxD, train=True, rngs={"dropout": dropout_key})
+            return self.loss(logits, batch["label"], self.cfg.label_smoothing), logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {
+            "loss": loss,
+            "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+            "grad_norm": optax.tree.norm(grads),
+            "lr": self.schedule(state.step),
+        }
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    def logits(self, params: Any, images: np.ndarray) -> np.ndarray:
+        """Eval-mode logits for any number of images, in fixed-size jitted batches."""
+        out = []
+        for i in range(0, len(images), EVAL_BATCH):
+            chunk = images[i : i + EVAL_BATCH]
+            pad = EVAL_BATCH - len(chunk)  # one compiled shape for every chunk
+            padded = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)]) if pad else chunk
+            out.append(np.asarray(self._apply(params, padded))[: len(chunk)])
+        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+
+    def evaluate(self, params: Any, arrays: dict[str, Any]) -> dict[str, float]:
+        """Accuracy and un-smoothed cross-entropy on a whole split."""
+        logits = self.logits(params, np.asarray(arrays["image"]))
+        labels = np.asarray(arrays["label"])
+        loss = float(self.loss(jnp.asarray(logits), jnp.asarray(labels)))
+        return {"accuracy": float(np.mean(logits.argmax(-1) == labels)), "loss": loss, "n": int(len(labels))}
+
+    def figures(self, params: Any, arrays: dict[str, Any], out_dir: Path) -> list[Path]:
+        """A grid of test digits with predicted (and, where wrong, true) labels, and a confusion matrix."""
+        from jaxgen import plots
+
+        images, labels = np.asarray(arrays["image"]), np.asarray(arrays["label"])
+        pred = self.logits(params, images).argmax(-1)
+        return [
+            plots.prediction_grid(images[:64], labels[:64], pred[:64], Path(out_dir) / "predictions.png"),
+            plots.confusion(labels, pred, self.num_classes, Path(out_dir) / "confusion.png"),
+        ]

@@ -1,0 +1,334 @@
+"""The one training driver every task uses: compiled chunks of steps, one host sync each, checkpoints, resume.
+
+A run is a pure function of (config, seed): key -> (init, data, loop) keys; the batch of step s is
+`data.batch_at(train, data_key, s)` and its randomness `fold_in(loop_key, s)`, so stopping and resuming
+reproduces the straight run. Batches are sharded over a 1-D device mesh ("data"); params are replicated.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgen import config as config_lib
+from jaxgen import data as data_lib
+from jaxgen import tasks
+from jaxgen.checkpoint import Checkpointer, params_sha256
+from jaxgen.errors import UserError
+from jaxgen.tasks.base import State, Task
+
+
+def make_mesh() -> jax.sharding.Mesh:
+    """All devices (of every host) on one data-parallel axis."""
+    # Auto axes: XLA propagates the batch sharding through the step; params stay replicated.
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def split_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(init_key, data_key, loop_key) of a run."""
+    init_key, data_key, loop_key = jax.random.split(jax.random.key(seed), 3)
+    return init_key, data_key, loop_key
+
+
+def run_chunk(
+    task: Task,
+    batch_size: int,
+    length: int,
+    batch_sharding: NamedSharding,
+    state: State,
+    train: dict[str, jax.Array],
+    data_key: jax.Array,
+    loop_key: jax.Array,
+) -> tuple[State, dict[str, jax.Array]]:
+    """`length` steps under lax.scan; returns the new state and each step's metrics stacked."""
+
+    def body(state: State, _):
+        batch = data_lib.batch_at(train, data_key, state.step, batch_size)
+        batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        return task.step(state, batch, jax.random.fold_in(loop_key, state.step))
+
+    return jax.lax.scan(body, state, None, length=length)
+
+
+# ---------------------------------------------------------------- run directory
+
+
+def env_info() -> dict[str, Any]:
+    """Versions and devices, written to env.json so every figure names its machine."""
+    import flax
+    import optax
+    import orbax.checkpoint
+
+    devices = jax.devices()
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+        "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "orbax_checkpoint": getattr(orbax.checkpoint, "__version__", None),
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "num_devices": jax.device_count(),
+        "process_count": jax.process_count(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def device_name() -> str:
+    """e.g. 'cpu (2 cores)' or 'NVIDIA H100 80GB HBM3 x1'."""
+    d = jax.devices()[0]
+    if d.platform == "cpu":
+        return f"cpu ({os.cpu_count()} cores)"
+    return f"{d.device_kind} x{jax.device_count()}"
+
+
+def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
+    """(task, data spec, config) saved in a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise UserError(
+            f"{run_dir} holds no run (no config.json): train one with jaxgen train TASK --workdir DIR"
+        )
+    raw = json.loads(path.read_text())
+    task, spec = raw.pop("task"), raw.pop("data")
+    return task, spec, config_lib.from_dict(task, raw)
+
+
+def _check_same_run(run_dir: Path, task: str, spec: str, cfg: config_lib.TrainConfig) -> None:
+    """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change."""
+    old_task, old_spec, old_cfg = load_run(run_dir)
+    if old_task != task:
+        raise UserError(f"{run_dir} holds a {old_task} run, not {task}: use another --workdir")
+    if old_spec != spec:
+        raise UserError(f"{run_dir} was trained on --data {old_spec}, not {spec}: use another --workdir")
+    old, new = config_lib.to_dict(old_cfg), config_lib.to_dict(cfg)
+    diff = [k for k in new if k not in config_lib.RESUMABLE_KEYS and old.get(k) != new[k]]
+    if diff:
+        k = diff[0]
+        raise UserError(
+            f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir"
+        )
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past `step`: a killed run logged steps that resuming will redo."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+class _Sinks:
+    """metrics.jsonl (always) and TensorBoard event files."""
+
+    def __init__(self, run_dir: Path):
+        self.jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
+        try:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+        except ImportError:  # TensorBoard files are a convenience; JSONL is the record
+            self.tb = None
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self.jsonl.flush()
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+# ---------------------------------------------------------------- the driver
+
+
+def train(
+    task_name: str,
+    cfg: config_lib.TrainConfig,
+    workdir: str | Path,
+    spec: str = "embedded",
+    *,
+    progress: bool = True,
+    make_plots: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) the run in `workdir`; returns the summary that the CLI prints as JSON."""
+    t_start = time.perf_counter()
+    run_dir = Path(workdir).absolute()
+    data_lib.parse_spec(spec)
+    if (run_dir / "config.json").exists():
+        _check_same_run(run_dir, task_name, spec, cfg)
+    elif run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--workdir {workdir} is a file: name a directory")
+
+    ds = data_lib.load(spec)
+    train_np = data_lib.split(ds, "train")
+    test_np = ds.test
+    task = tasks.build(task_name, cfg, ds)
+    if cfg.batch_size > len(train_np["label"]):
+        raise UserError(f"batch_size {cfg.batch_size} exceeds the {len(train_np['label'])} training examples")
+    mesh = make_mesh()
+    if cfg.batch_size % mesh.size:
+        raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(
+        json.dumps({"task": task_name, "data": spec, **config_lib.to_dict(cfg)}, indent=2) + "\n"
+    )
+    (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
+
+    replicated = NamedSharding(mesh, P())
+    init_key, data_key, loop_key = split_keys(cfg.seed)
+    state = jax.jit(task.init, out_shardings=replicated)(init_key)
+    ckpt = Checkpointer(run_dir)
+    start_step = 0
+    restored = ckpt.restore_latest(_abstract(state))
+    if restored is not None:
+        state, start_step, _ = restored
+        print(f"resuming from step {start_step}", flush=True)
+        _truncate_metrics(run_dir / "metrics.jsonl", start_step)
+    train_dev = jax.device_put(train_np, replicated)
+    batch_sharding = NamedSharding(mesh, P("data"))
+
+    compiled: dict[int, Any] = {}
+    compile_s = 0.0
+
+    def chunk_fn(length: int):
+        nonlocal compile_s
+        if length not in compiled:
+            t0 = time.perf_counter()
+            fn = jax.jit(
+                functools.partial(run_chunk, task, cfg.batch_size, length, batch_sharding), donate_argnums=0
+            )
+            compiled[length] = fn.lower(state, train_dev, data_key, loop_key).compile()
+            compile_s += time.perf_counter() - t0
+        return compiled[length]
+
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
+        stop["signal"] = signum
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    sinks = _Sinks(run_dir)
+    bar = _progress(progress, start_step, cfg.steps, task_name)
+    step, run_s, steps_timed = start_step, 0.0, 0
+    try:
+        while step < cfg.steps and stop["signal"] is None:
+            next_ckpt = (step // cfg.ckpt_every + 1) * cfg.ckpt_every
+            length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
+            fn = chunk_fn(length)
+            t0 = time.perf_counter()
+            state, metrics = fn(state, train_dev, data_key, loop_key)
+            metrics = jax.device_get(metrics)  # the one host sync of the chunk
+            run_s += time.perf_counter() - t0
+            steps_timed += length
+            step += length
+            means = {f"train/{k}": float(np.mean(v)) for k, v in metrics.items()}
+            sinks.write(step, means)
+            bar.update(length)
+            bar.set_postfix(loss=f"{means.get('train/loss', float('nan')):.4f}")
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                ckpt.save(step, state)
+                if test_np is not None:
+                    sinks.write(
+                        step, {f"test/{k}": v for k, v in task.evaluate(state.params, test_np).items()}
+                    )
+        if stop["signal"] is not None and step not in ckpt.steps():
+            ckpt.save(step, state)
+    finally:
+        bar.close()
+        sinks.close()
+        ckpt.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if stop["signal"] is not None:
+        raise UserError(f"interrupted at step {step} (checkpoint saved): run the same command to resume")
+
+    summary: dict[str, Any] = {
+        "task": task_name,
+        "step": step,
+        "num_devices": jax.device_count(),
+        "device": device_name(),
+        "wall_s": round(time.perf_counter() - t_start, 3),
+        "compile_s": round(compile_s, 3),
+        "samples_per_s": round(steps_timed * task.samples_per_step / run_s, 1) if run_s > 0 else None,
+        "resumed_from": start_step if restored is not None else None,
+        "params_sha256": params_sha256(state.params),
+        "workdir": str(run_dir),
+    }
+    last = _last_metrics(run_dir / "metrics.jsonl")
+    summary.update({k.replace("/", "_"): round(v, 6) for k, v in last.items() if isinstance(v, float)})
+    if make_plots:
+        from jaxgen import plots
+
+        figs = plots.curves(run_dir)
+        if test_np is not None:
+            figs += task.figures(state.params, test_np, run_dir / "plots")
+        summary["plots"] = str(run_dir / "plots")
+    return summary
+
+
+def _abstract(state: State) -> Any:
+    """Shape/dtype/sharding skeleton of a state, what orbax restores into."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+
+
+def _last_metrics(path: Path) -> dict[str, Any]:
+    """The latest value of every metric in metrics.jsonl."""
+    last: dict[str, Any] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            last.update(json.loads(line))
+    last.pop("step", None)
+    return last
+
+
+def _progress(enabled: bool, start: int, total: int, desc: str):
+    """A tqdm bar on stderr (stdout stays clean for the JSON summary)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc=desc, unit="step", disable=not enabled, file=sys.stderr)
+
+
+def restore_for_eval(
+    run_dir: Path, spec: str | None = None
+) -> tuple[Task, State, int, str, data_lib.Dataset]:
+    """(task, state, step, params_sha256, dataset) of the newest good checkpoint in `run_dir`."""
+    task_name, run_spec, cfg = load_run(run_dir)
+    spec = spec or run_spec
+    data_lib.parse_spec(spec)
+    ds = data_lib.load(spec)
+    task = tasks.build(task_name, cfg, ds)
+    init_key, _, _ = split_keys(cfg.seed)
+    abstract = jax.eval_shape(task.init, init_key)
+    replicated = NamedSharding(make_mesh(), P())
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
+    ckpt = Checkpointer(run_dir)
+    try:
+        restored = ckpt.restore_latest(abstract)
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise UserError(
+            f"{run_dir} has no readable checkpoint: run jaxgen train again with --workdir {run_dir}"
+        )
+    state, step, digest = restored
+    return task, state, step, digest, ds

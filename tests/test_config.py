@@ -1,0 +1,70 @@
+"""--set parsing: typed values, unknown keys and bad values rejected in one line."""
+
+import pytest
+
+from jaxgen import config
+from jaxgen.errors import UserError
+
+
+def test_typed_overrides():
+    sets = ["seed=3", "steps=1e3", "lr=3e-4", "hidden=64,32", "augment=false", "activation=tanh", "dropout=0"]
+    cfg = config.make("mlp", config.parse_sets("mlp", sets))
+    assert (cfg.seed, cfg.steps, cfg.lr, cfg.hidden) == (3, 1000, 3e-4, (64, 32))
+    assert cfg.augment is False and cfg.activation == "tanh" and cfg.dropout == 0.0
+
+
+def test_round_trip_through_json_dict():
+    cfg = config.make("mlp", {"hidden": (16,), "steps": 10, "warmup_steps": 0})
+    assert config.from_dict("mlp", config.to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        ("lr", "key=value"),
+        ("nope=1", "unknown key 'nope'"),
+        ("steps=ten", "integer"),
+        ("steps=1.5", "integer"),
+        ("augment=maybe", "true or false"),
+        ("lr=fast", "number"),
+        ("hidden=64,x", "hidden"),
+    ],
+)
+def test_bad_sets_rejected(item, match):
+    with pytest.raises(UserError, match=match):
+        config.parse_sets("mlp", [item])
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"steps": 0}, "steps must be a positive"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"dropout": 1.0}, "dropout must be in"),
+        ({"activation": "relu7"}, "unknown activation"),
+        ({"hidden": ()}, "hidden"),
+        ({"hidden": (0,)}, "hidden"),
+        ({"batch_size": -2}, "batch_size"),
+        ({"init": "zeros"}, "unknown init"),
+        ({"warmup_steps": 5000}, "warmup_steps"),
+    ],
+)
+def test_bad_values_rejected(overrides, match):
+    with pytest.raises(UserError, match=match) as err:
+        config.make("mlp", overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_required_keys_exist():
+    keys = set(config.fields(config.MLPConfig))
+    assert {
+        "seed",
+        "steps",
+        "batch_size",
+        "lr",
+        "activation",
+        "hidden",
+        "ckpt_every",
+        "dropout",
+        "augment",
+    } <= keys
