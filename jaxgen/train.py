@@ -46,17 +46,22 @@ def run_chunk(
     task: Task,
     batch_size: int,
     length: int,
-    batch_sharding: NamedSharding,
+    batch_sharding: NamedSharding | None,
     state: State,
     train: dict[str, jax.Array],
     data_key: jax.Array,
     loop_key: jax.Array,
 ) -> tuple[State, dict[str, jax.Array]]:
-    """`length` steps under lax.scan; returns the new state and each step's metrics stacked."""
+    """`length` steps under lax.scan; returns the new state and each step's metrics stacked.
+
+    Pure in its arguments, so it also runs under `jax.vmap` over (state, data_key, loop_key) to train
+    several seeds as one program (then pass batch_sharding=None).
+    """
 
     def body(state: State, _):
         batch = data_lib.batch_at(train, data_key, state.step, batch_size)
-        batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        if batch_sharding is not None:
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
         return task.step(state, batch, jax.random.fold_in(loop_key, state.step))
 
     return jax.lax.scan(body, state, None, length=length)
