@@ -1,0 +1,95 @@
+"""Data parallelism and interruption, in subprocesses: several (fake) CPU devices, and Ctrl-C mid-run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+TINY = [
+    "--set",
+    "hidden=32",
+    "--set",
+    "batch_size=32",
+    "--set",
+    "warmup_steps=0",
+    "--set",
+    "lr=0.01",
+    "--no-progress",
+    "--no-plots",
+]
+
+
+def jaxgen(*args, env=None, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxgen.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        **kw,
+    )
+
+
+def test_two_devices_shard_the_batch_and_match_one_device(tmp_path):
+    common = ["--set", "steps=12", "--set", "ckpt_every=12", "--set", "log_every=6", *TINY]
+    one = jaxgen("train", "mlp", "--workdir", str(tmp_path / "one"), *common)
+    two = jaxgen(
+        "train",
+        "mlp",
+        "--workdir",
+        str(tmp_path / "two"),
+        *common,
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    s1, s2 = json.loads(one.stdout.splitlines()[-1]), json.loads(two.stdout.splitlines()[-1])
+    assert s1["num_devices"] == 1 and s2["num_devices"] == 2 and s2["step"] == 12
+    # Same math, other reduction order: equal to float tolerance, not necessarily to the bit.
+    assert abs(s1["train_loss"] - s2["train_loss"]) < 1e-4
+    assert abs(s1["test_accuracy"] - s2["test_accuracy"]) <= 0.004
+    odd = jaxgen(
+        "train",
+        "mlp",
+        "--workdir",
+        str(tmp_path / "odd"),
+        *common,
+        "--set",
+        "batch_size=33",
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
+    assert odd.returncode == 2 and "multiple of the 2 devices" in odd.stderr
+
+
+def test_ctrl_c_checkpoints_and_the_same_command_resumes(tmp_path):
+    wd = tmp_path / "run"
+    args = [
+        "train",
+        "mlp",
+        "--workdir",
+        str(wd),
+        "--set",
+        "steps=100000",
+        "--set",
+        "ckpt_every=50000",
+        "--set",
+        "log_every=20",
+        *TINY,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgen.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    metrics = wd / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    assert "interrupted at step" in err and "run the same command to resume" in err
+    step = int(err.split("interrupted at step ")[1].split()[0])
+    assert step >= 40 and (wd / "checkpoints" / str(step)).exists()
+    again = jaxgen(*args[: -len(TINY)], "--set", "steps=" + str(step + 20), *TINY)
+    assert f"resuming from step {step}" in again.stdout, again.stderr[-2000:]
+    assert json.loads(again.stdout.splitlines()[-1])["step"] == step + 20
