@@ -8,6 +8,7 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def env_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "jax": jax.__version__,
-        "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+        "jaxlib": importlib.metadata.version("jaxlib"),
         "flax": flax.__version__,
         "optax": optax.__version__,
         "orbax_checkpoint": getattr(orbax.checkpoint, "__version__", None),
