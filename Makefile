@@ -29,6 +29,7 @@ demo: $(STAMP)
 	  $(BIN)/jaxgen eval $(RUN) --data idx:../shared/data/mnist-test5k; \
 	else $(BIN)/jaxgen eval $(RUN); fi
 	$(BIN)/jaxgen plot $(RUN)
+	@echo "demo done: held-out accuracy in the eval line above; plots in $(RUN)/plots"
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest

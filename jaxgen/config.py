@@ -41,8 +41,10 @@ class MLPConfig(TrainConfig):
     activation: str = "relu"  # any name in jaxgen.activations (leaky_relu:0.1 too)
     init: str = "auto"  # kernel initialiser; auto = the one the activation is normally used with
     dropout: float = 0.2  # dropout rate after each hidden layer (train only)
-    augment: bool = True  # random +-max_shift pixel translations of each training image
-    max_shift: int = 2
+    augment: bool = True  # random affine distortion of each training image (below), fresh every step
+    max_shift: float = 2.0  # translation, pixels
+    max_rotate: float = 10.0  # rotation, degrees
+    max_scale: float = 0.1  # zoom in [1 - max_scale, 1 + max_scale]
     weight_decay: float = 1e-4  # decoupled (AdamW)
     warmup_steps: int = 100  # linear warm-up, then cosine decay to zero
     label_smoothing: float = 0.1
@@ -57,6 +59,10 @@ class MLPConfig(TrainConfig):
         _unit_interval(self, "dropout", "label_smoothing")
         if not 0 <= self.max_shift <= 8:
             raise UserError(f"max_shift must be in [0, 8] pixels, got {self.max_shift}")
+        if not 0 <= self.max_rotate <= 180:
+            raise UserError(f"max_rotate must be in [0, 180] degrees, got {self.max_rotate}")
+        if not 0 <= self.max_scale < 1:
+            raise UserError(f"max_scale must be in [0, 1), got {self.max_scale}")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.warmup_steps < self.steps:

@@ -331,16 +331,30 @@ def batch_at(
     return {k: v[idx] for k, v in arrays.items()}
 
 
-def shift_images(key: jax.Array, images_Bx784: jax.Array, max_shift: int) -> jax.Array:
-    """Translate each image by a random integer offset in [-max_shift, max_shift] per axis, zero fill."""
-    if max_shift == 0:
-        return images_Bx784
+def affine_images(
+    key: jax.Array, images_Bx784: jax.Array, max_shift: float, max_rotate: float, max_scale: float
+) -> jax.Array:
+    """Random per-image rotation (degrees), isotropic scale (1 +- max_scale) and translation (pixels).
+
+    Bilinear resampling about the image centre with zero fill; returns float32 in the input's range.
+    """
     b, d = images_Bx784.shape
     side = math.isqrt(d)
-    if side * side != d or max_shift < 0:
-        raise UserError(f"shift_images needs square images and max_shift >= 0, got {d} pixels, {max_shift}")
-    pad = (max_shift, max_shift)
-    padded = jnp.pad(images_Bx784.reshape(b, side, side), ((0, 0), pad, pad))
-    offsets_Bx2 = jax.random.randint(key, (b, 2), 0, 2 * max_shift + 1)
-    crop = lambda img, off: jax.lax.dynamic_slice(img, (off[0], off[1]), (side, side))
-    return jax.vmap(crop)(padded, offsets_Bx2).reshape(b, d)
+    rot_key, scale_key, shift_key = jax.random.split(key, 3)
+    theta_B = jnp.deg2rad(jax.random.uniform(rot_key, (b,), minval=-max_rotate, maxval=max_rotate))
+    scale_B = 1.0 + jax.random.uniform(scale_key, (b,), minval=-max_scale, maxval=max_scale)
+    shift_Bx2 = jax.random.uniform(shift_key, (b, 2), minval=-max_shift, maxval=max_shift)
+    centre = (side - 1) / 2.0
+    rows, cols = jnp.meshgrid(
+        jnp.arange(side, dtype=jnp.float32), jnp.arange(side, dtype=jnp.float32), indexing="ij"
+    )
+    grid_2xP = jnp.stack([rows.ravel(), cols.ravel()]) - centre
+
+    def warp(img, theta, scale, shift):
+        # Inverse map: the output pixel p samples the input at R(-theta) (p - shift) / scale.
+        c, s = jnp.cos(theta), jnp.sin(theta)
+        inv = jnp.array([[c, s], [-s, c]]) / scale
+        src = inv @ (grid_2xP - shift[:, None]) + centre
+        return jax.scipy.ndimage.map_coordinates(img.reshape(side, side), list(src), order=1, cval=0.0)
+
+    return jax.vmap(warp)(images_Bx784.astype(jnp.float32), theta_B, scale_B, shift_Bx2)

@@ -45,7 +45,9 @@ def curves(run_dir: Path) -> list[Path]:
     device = json.loads(env.read_text()).get("device_kind", "") if env.exists() else ""
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, layout="constrained"
+    )
     for ax, name in zip(axes.flat, names, strict=False):
         for split, style in (("train", "-"), ("test", "o-")):
             if f"{split}/{name}" in series:

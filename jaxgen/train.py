@@ -125,9 +125,7 @@ def _check_same_run(run_dir: Path, task: str, spec: str, cfg: config_lib.TrainCo
     diff = [k for k in new if k not in config_lib.RESUMABLE_KEYS and old.get(k) != new[k]]
     if diff:
         k = diff[0]
-        raise UserError(
-            f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir"
-        )
+        raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -341,18 +341,30 @@ def _blobs(batch: int) -> jax.Array:
     return jnp.asarray(images.reshape(batch, 784))
 
 
-def test_shift_images_zero_is_identity():
+def test_affine_images_with_zero_ranges_is_identity():
     images = _blobs(4)
-    np.testing.assert_array_equal(data.shift_images(jax.random.key(0), images, 0), images)
+    out = data.affine_images(jax.random.key(0), images, 0.0, 0.0, 0.0)
+    assert out.dtype == jnp.float32
+    np.testing.assert_array_equal(out, np.asarray(images, np.float32))
 
 
-def test_shift_images_moves_blob_and_keeps_mass():
+def test_affine_translation_moves_the_blob_and_keeps_its_mass():
     images = _blobs(64)
-    shifted = jax.jit(data.shift_images, static_argnums=2)(jax.random.key(0), images, 3)
-    assert shifted.dtype == jnp.uint8 and shifted.shape == (64, 784)
-    out = np.asarray(shifted).reshape(64, 28, 28).astype(np.int64)
-    np.testing.assert_array_equal(out.sum((1, 2)), 200 * 16)
-    top = np.array([np.nonzero(o.sum(1))[0][0] for o in out])
-    left = np.array([np.nonzero(o.sum(0))[0][0] for o in out])
-    assert set((top - 12).tolist()) <= set(range(-3, 4)) and set((left - 12).tolist()) <= set(range(-3, 4))
-    assert len(set((top - 12).tolist())) > 3  # offsets really vary per example
+    out = jax.jit(data.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)
+    assert out.shape == (64, 784)
+    out = np.asarray(out).reshape(64, 28, 28)
+    # Bilinear weights sum to one, so a translation inside the frame keeps the total intensity.
+    np.testing.assert_allclose(out.sum((1, 2)), 200 * 16, rtol=1e-5)
+    rows = (out.sum(2) * np.arange(28)).sum(1) / out.sum((1, 2))
+    assert np.abs(rows - 13.5).max() <= 3.0 + 1e-4 and rows.std() > 0.5  # offsets vary per image
+
+
+def test_affine_rotation_and_scale_keep_a_centred_blob_centred():
+    images = _blobs(16)
+    out = np.asarray(data.affine_images(jax.random.key(1), images, 0.0, 30.0, 0.2)).reshape(16, 28, 28)
+    mass = out.sum((1, 2))
+    rows = (out.sum(2) * np.arange(28)).sum(1) / mass
+    cols = (out.sum(1) * np.arange(28)).sum(1) / mass
+    np.testing.assert_allclose(rows, 13.5, atol=1e-3)
+    np.testing.assert_allclose(cols, 13.5, atol=1e-3)
+    assert mass.std() > 0  # the zoom changes the blob's area

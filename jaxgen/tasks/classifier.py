@@ -63,11 +63,11 @@ class Classifier:
 
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
         """One AdamW step on the cross-entropy of one (augmented) batch."""
-        shift_key, dropout_key = jax.random.split(key)
-        images = batch["image"]
-        if self.cfg.augment and self.cfg.max_shift > 0:
-            images = data.shift_images(shift_key, images, self.cfg.max_shift)
-        x_BxD = normalise(images)
+        augment_key, dropout_key = jax.random.split(key)
+        x_BxD = normalise(batch["image"])
+        if self.cfg.augment:
+            c = self.cfg
+            x_BxD = data.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale)
 
         def loss_fn(params):
             logits = self.model.apply(params, x_BxD, train=True, rngs={"dropout": dropout_key})
