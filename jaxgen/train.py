@@ -31,6 +31,24 @@ from jaxgen.errors import UserError
 from jaxgen.tasks.base import State, Task
 
 
+def init_distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
+    """Join a multi-process run (several hosts, or several processes on one); call before any JAX work.
+
+    With no arguments JAX detects the cluster (Cloud TPU, SLURM, Open MPI, Kubernetes).
+    """
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes talk over gloo
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
+
+
+def is_main_process() -> bool:
+    """Process 0 writes the run directory's logs and plots; every process writes its checkpoint shards."""
+    return jax.process_index() == 0
+
+
 def make_mesh() -> jax.sharding.Mesh:
     """All devices (of every host) on one data-parallel axis."""
     # Auto axes: XLA propagates the batch sharding through the step; params stay replicated.
@@ -192,22 +210,26 @@ def train(
     if cfg.batch_size % mesh.size:
         raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
 
+    main = is_main_process()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(
-        json.dumps({"task": task_name, "data": spec, **config_lib.to_dict(cfg)}, indent=2) + "\n"
-    )
-    (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
+    if main:
+        (run_dir / "config.json").write_text(
+            json.dumps({"task": task_name, "data": spec, **config_lib.to_dict(cfg)}, indent=2) + "\n"
+        )
+        (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
 
     replicated = NamedSharding(mesh, P())
-    init_key, data_key, loop_key = split_keys(cfg.seed)
+    # Keys and data as global replicated arrays: every process of a multi-host run holds the same values.
+    init_key, data_key, loop_key = jax.jit(split_keys, static_argnums=0, out_shardings=replicated)(cfg.seed)
     state = jax.jit(task.init, out_shardings=replicated)(init_key)
     ckpt = Checkpointer(run_dir)
     start_step = 0
     restored = ckpt.restore_latest(_abstract(state))
     if restored is not None:
         state, start_step, _ = restored
-        print(f"resuming from step {start_step}", flush=True)
-        _truncate_metrics(run_dir / "metrics.jsonl", start_step)
+        if main:
+            print(f"resuming from step {start_step}", flush=True)
+            _truncate_metrics(run_dir / "metrics.jsonl", start_step)
     train_dev = jax.device_put(train_np, replicated)
     batch_sharding = NamedSharding(mesh, P("data"))
 
@@ -231,8 +253,8 @@ def train(
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks = _Sinks(run_dir)
-    bar = _progress(progress, start_step, cfg.steps, task_name)
+    sinks = _Sinks(run_dir) if main else None
+    bar = _progress(progress and main, start_step, cfg.steps, task_name)
     step, run_s, steps_timed = start_step, 0.0, 0
     try:
         while step < cfg.steps and stop["signal"] is None:
@@ -246,20 +268,21 @@ def train(
             steps_timed += length
             step += length
             means = {f"train/{k}": float(np.mean(v)) for k, v in metrics.items()}
-            sinks.write(step, means)
             bar.update(length)
             bar.set_postfix(loss=f"{means.get('train/loss', float('nan')):.4f}")
+            if sinks is not None:
+                sinks.write(step, means)
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                ckpt.save(step, state)
-                if test_np is not None:
-                    sinks.write(
-                        step, {f"test/{k}": v for k, v in task.evaluate(state.params, test_np).items()}
-                    )
+                ckpt.save(step, state)  # every process: orbax writes each one's shards
+                if test_np is not None and sinks is not None:
+                    scores = task.evaluate(jax.device_get(state.params), test_np)
+                    sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
         if stop["signal"] is not None and step not in ckpt.steps():
             ckpt.save(step, state)
     finally:
         bar.close()
-        sinks.close()
+        if sinks is not None:
+            sinks.close()
         ckpt.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
@@ -278,14 +301,16 @@ def train(
         "params_sha256": params_sha256(state.params),
         "workdir": str(run_dir),
     }
+    if not main:
+        return summary
     last = _last_metrics(run_dir / "metrics.jsonl")
     summary.update({k.replace("/", "_"): round(v, 6) for k, v in last.items() if isinstance(v, float)})
     if make_plots:
         from jaxgen import plots
 
-        figs = plots.curves(run_dir)
+        plots.curves(run_dir)
         if test_np is not None:
-            figs += task.figures(state.params, test_np, run_dir / "plots")
+            task.figures(jax.device_get(state.params), test_np, run_dir / "plots")
         summary["plots"] = str(run_dir / "plots")
     return summary
 

@@ -93,3 +93,54 @@ def test_ctrl_c_checkpoints_and_the_same_command_resumes(tmp_path):
     again = jaxgen(*args[: -len(TINY)], "--set", "steps=" + str(step + 20), *TINY)
     assert f"resuming from step {step}" in again.stdout, again.stderr[-2000:]
     assert json.loads(again.stdout.splitlines()[-1])["step"] == step + 20
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_one_run_through_jax_distributed(tmp_path):
+    def launch(steps):
+        args = [
+            "train",
+            "mlp",
+            "--workdir",
+            str(tmp_path / "mp"),
+            "--set",
+            f"steps={steps}",
+            "--set",
+            "ckpt_every=6",
+            "--set",
+            "log_every=6",
+            *TINY,
+            "--distributed",
+            "--coordinator",
+            f"127.0.0.1:{_free_port()}",
+            "--num-processes",
+            "2",
+        ]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "jaxgen.cli", *args, "--process-id", str(i)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in (0, 1)
+        ]
+        outs = [p.communicate(timeout=240) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+        return [o for o, _ in outs]
+
+    out0, out1 = launch(12)
+    s0, s1 = json.loads(out0.splitlines()[-1]), json.loads(out1.splitlines()[-1])
+    assert s0["num_devices"] == 2 and s0["step"] == 12
+    assert s0["params_sha256"] == s1["params_sha256"]  # one replicated model, not two
+    assert "train_loss" in s0 and "train_loss" not in s1  # process 0 alone writes the logs
+    again0, _ = launch(18)
+    assert "resuming from step 12" in again0
+    assert json.loads(again0.splitlines()[-1])["step"] == 18
