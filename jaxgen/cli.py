@@ -1,4 +1,4 @@
-"""`jaxgen` command line: train | eval | plot | backprop. User mistakes print one line, never a traceback."""
+"""`jaxgen` command line: train | eval | plot | bench | backprop. User mistakes: one line, no traceback."""
 
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
+    t.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run (jax.distributed; the cluster is detected, or give the next three)",
+    )
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address")
+    t.add_argument("--num-processes", type=int, default=None)
+    t.add_argument("--process-id", type=int, default=None)
 
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
@@ -39,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
     pl.add_argument("workdir")
     pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
+
+    bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
+    bn.add_argument("name", choices=["activations"])
+    bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
+    bn.add_argument("--out", required=True, help="output directory")
 
     b = sub.add_parser("backprop", help="walk the classic 2-2-2 backpropagation example step by step")
     b.add_argument("--iters", type=int, default=10000, help="iterations for the final error")
@@ -60,6 +73,12 @@ def cmd_train(args) -> dict:
     data.parse_spec(args.data)
     cfg = config.make(args.task, config.parse_sets(args.task, args.set))
     from jaxgen import train
+
+    manual = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in manual) and not (args.distributed and all(v is not None for v in manual)):
+        raise UserError("--coordinator, --num-processes and --process-id go together, with --distributed")
+    if args.distributed:
+        train.init_distributed(*manual)
 
     return train.train(
         args.task, cfg, args.workdir, args.data, progress=not args.no_progress, make_plots=not args.no_plots
@@ -97,6 +116,13 @@ def cmd_plot(args) -> dict:
     return {"task": task.name, "step": step, "plots": [str(f) for f in files]}
 
 
+def cmd_bench(args) -> dict:
+    from jaxgen import bench_activations, bench_report
+
+    cfg = bench_activations.QUICK if args.quick else bench_activations.FULL
+    return bench_report.summary_line(bench_activations.run(cfg, args.out))
+
+
 def cmd_backprop(args) -> None:
     from jaxgen import backprop
 
@@ -108,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         args = build_parser().parse_args(argv)
-        handler = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "backprop": cmd_backprop}
+        handler = {
+            "train": cmd_train,
+            "eval": cmd_eval,
+            "plot": cmd_plot,
+            "bench": cmd_bench,
+            "backprop": cmd_backprop,
+        }
         _quiet_libraries()
         result = handler[args.command](args)
     except UserError as err:
