@@ -1,0 +1,438 @@
+"""`jaxgen bench activations`: every activation in the registry measured on gradient flow, dead and
+saturated units, held-out accuracy over seeds, and speed, on the machine at hand.
+
+Training reuses the classifier task and `train.run_chunk`: the seeds of one activation are one
+`jax.vmap`-ed compiled program, run in a few timed chunks so per-layer gradient norms can be read as
+training goes. Results: DIR/activations.json, DIR/activations.md and PNG figures (jaxgen.bench_report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import activations, config, data, models, tasks, train
+from jaxgen.errors import UserError
+from jaxgen.tasks.classifier import normalise
+
+TEST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test5k"  # beside the repo
+
+# Flat regions of the saturating units: derivative below ~8% of its maximum there.
+SIGMOID_FLAT = 0.02  # sigmoid(x) < 0.02 or > 0.98: sigmoid' < 0.0196 = 7.8% of 1/4
+TANH_FLAT = 0.96  # |tanh(x)| > 0.96: tanh' = 1 - tanh^2 < 0.078
+SATURATED_EXAMPLES = 0.99  # a unit is saturated if it sits in the flat region on >= 99% of probe examples
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark run measures; QUICK and FULL are the two presets."""
+
+    mode: str = "quick"
+    activations: tuple[str, ...] = activations.NAMES
+    depth: int = 10  # hidden layers of the deep MLP (gradient flow, dead units, accuracy)
+    width: int = 64
+    seeds: int = 3  # seeds 0..seeds-1, trained as one vmapped program
+    steps: int = 200  # AdamW steps per seed: the fixed budget
+    chunks: int = 4  # training is read (grad norms, accuracy) and timed after each of these chunks
+    batch_size: int = 128
+    lr: float = 3e-3  # peak; cosine decay to 0 over `steps`, no warm-up
+    high_lr: float | None = None  # also train high_lr_activations at this lr (dying ReLUs); None = skip
+    high_lr_activations: tuple[str, ...] = ("relu", "leaky_relu")
+    depths: tuple[int, ...] = ()  # accuracy against depth (full mode)
+    shared_init: str | None = "glorot_uniform"  # gradient flow at init with one initialiser for all
+    grad_batch: int = 512  # fixed training batch for gradient norms
+    probe_size: int = 1000  # held-out images for dead / saturated units
+    single_seed_speed: bool = False  # also time one seed's program, as `jaxgen train` runs it
+    speed_steps: int = 100  # steps per timed call of the single-seed program
+    speed_reps: int = 5
+    elementwise_size: int = 1 << 22  # 4M float32s
+    elementwise_reps: int = 20
+    # Softmax regression (no hidden layer) for the linear story, at its own lr: it is convex and reaches its
+    # best within the budget there, so the deep linear net is compared with the best one linear map does.
+    softmax_regression_lr: float | None = 1e-2
+
+    def check(self) -> None:
+        """UserError for values the benchmark cannot run with."""
+        for name in self.activations:
+            activations.validate(name)
+        if self.depth < 2 or min(self.width, self.seeds, self.batch_size, self.chunks) < 1:
+            raise UserError(f"bench needs depth >= 2 and positive width, seeds, batch_size, chunks: {self}")
+        if self.steps % self.chunks:
+            raise UserError(f"steps ({self.steps}) must be a multiple of chunks ({self.chunks})")
+        if self.shared_init is not None:
+            activations.initializer(self.shared_init)
+
+
+QUICK = BenchConfig()
+FULL = BenchConfig(
+    mode="full",
+    depth=20,
+    width=128,
+    seeds=5,
+    steps=500,
+    chunks=5,
+    high_lr=1e-2,
+    depths=(2, 4, 8, 16),
+    single_seed_speed=True,
+    elementwise_reps=50,
+)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_data(test_dir: Path | None = None) -> dict[str, Any]:
+    """Train on the embedded sample; test on the real held-out digits when they are beside the repo."""
+    test_dir = TEST5K if test_dir is None else Path(test_dir)
+    found = any((test_dir / f"t10k-images-idx3-ubyte{gz}").exists() for gz in ("", ".gz"))
+    spec = f"idx:{test_dir}" if found else "embedded"
+    train_np = data.split(data.load("embedded"), "train")
+    return {"train": train_np, "test": data.split(data.load(spec), "test"), "test_spec": spec}
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def layer_names(depth: int) -> list[str]:
+    """Dense layers of models.MLP, first first; `out` is the linear readout."""
+    return [f"hidden_{i}" for i in range(depth)] + ["out"]
+
+
+def unit_stats(name: str, pre: jax.Array) -> dict[str, jax.Array]:
+    """Fractions of the units of pre-activations [..., P examples, W units] that are dead, never positive,
+    saturated (sigmoid, tanh), per leading index."""
+    post = activations.get(name)(pre)
+    base = name.partition(":")[0]
+    out = {
+        "dead": jnp.mean(jnp.all(post == 0, axis=-2), axis=-1),  # output 0 everywhere: gradient 0 for ever
+        "never_positive": jnp.mean(jnp.all(pre <= 0, axis=-2), axis=-1),  # would be dead under ReLU
+    }
+    if base in ("sigmoid", "tanh"):
+        if base == "sigmoid":
+            flat = (post < SIGMOID_FLAT) | (post > 1 - SIGMOID_FLAT)
+        else:
+            flat = jnp.abs(post) > TANH_FLAT
+        out["saturated"] = jnp.mean(jnp.mean(flat, axis=-2) >= SATURATED_EXAMPLES, axis=-1)
+        out["saturated_pairs"] = jnp.mean(flat, axis=(-2, -1))
+    return out
+
+
+def make_analysis(task, name: str, depth: int, probe_size: int, *, logits: bool = False) -> Callable:
+    """jit(vmap over seeds) of (params, grad batch, test set) -> per-layer grad norms on the batch; unit
+    stats per hidden layer on the first `probe_size` test images; test accuracy; softmax sum check."""
+    model = task.model
+    hidden = lambda mdl, _method: mdl.name is not None and mdl.name.startswith("hidden_")
+
+    def one(params, grad_batch, test_x, test_y):
+        def loss_fn(p):
+            return task.loss(model.apply(p, normalise(grad_batch["image"])), grad_batch["label"])
+
+        grads = jax.grad(loss_fn)(params)["params"]
+        out = {"grad_norms": jnp.stack([jnp.linalg.norm(grads[n]["kernel"]) for n in layer_names(depth)])}
+        logits_NxC, inter = model.apply(
+            params, normalise(test_x), capture_intermediates=hidden, mutable=["intermediates"]
+        )
+        if depth:
+            pre = jnp.stack([inter["intermediates"][f"hidden_{i}"]["__call__"][0] for i in range(depth)])
+            out.update(unit_stats(name, pre[:, :probe_size]))
+        out["accuracy"] = jnp.mean(jnp.argmax(logits_NxC, -1) == test_y)
+        out["softmax_sum_err"] = jnp.max(jnp.abs(jnp.sum(activations.softmax(logits_NxC), -1) - 1))
+        if logits:
+            out["logits"] = logits_NxC
+        return out
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+
+
+def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Dataset, init: str = "auto"):
+    """The classifier task as `jaxgen train mlp` builds it, without dropout, augmentation or smoothing."""
+    overrides = {"hidden": (cfg.width,) * max(depth, 1), "activation": name, "init": init, "dropout": 0.0,
+                 "augment": False, "label_smoothing": 0.0, "warmup_steps": 0, "steps": cfg.steps, "lr": lr,
+                 "batch_size": cfg.batch_size}  # fmt: skip
+    task = tasks.build("mlp", config.make("mlp", overrides), ds)
+    if depth == 0:
+        # Softmax regression: the same loss, optimizer and step on a model with no hidden layer.
+        task.model = models.MLP(hidden=(), num_outputs=ds.num_classes, activation="linear")
+    return task
+
+
+def seed_keys(seeds: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(init, data, loop) keys of seeds 0..seeds-1, stacked, exactly as `jaxgen train` splits them."""
+    keys = [train.split_keys(s) for s in range(seeds)]
+    return tuple(jnp.stack([k[i] for k in keys]) for i in range(3))
+
+
+def _summary(values: np.ndarray) -> dict[str, Any]:
+    """mean, sample std (ddof 1; 0 for one seed) and the per-seed values."""
+    values = np.asarray(values, np.float64)
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "seeds": values.tolist()}
+
+
+@dataclasses.dataclass
+class Context:
+    """What the measurements of one benchmark run share: config, device data, initial states."""
+
+    cfg: BenchConfig
+    ds: data.Dataset
+    arrays: dict[str, Any]
+    states: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+
+    def initial_state(self, task, name: str, depth: int, init: str, lr: float):
+        """The seeds' task.init states, cached: they depend on the initialiser, not on the activation."""
+        key = (activations.default_init(name) if init == "auto" else init, depth, lr)
+        if key not in self.states:
+            # Eager vmap: compiling the initialisers costs more (seconds) than running them op by op.
+            self.states[key] = jax.vmap(task.init)(seed_keys(self.cfg.seeds)[0])
+        return self.states[key]
+
+    @property
+    def probe(self) -> tuple:
+        a = self.arrays
+        return a["grad_batch"], a["test"]["image"], a["test"]["label"]
+
+
+def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int | None = None) -> dict:
+    """Train every seed of one (activation, depth, lr) as one vmapped program; measure along the way.
+
+    The timed chunks give the training throughput (every seed's samples, compilation excluded).
+    """
+    cfg = ctx.cfg
+    chunks = chunks or cfg.chunks
+    task = build_task(name, depth, cfg, lr, ctx.ds)
+    _, data_keys, loop_keys = seed_keys(cfg.seeds)
+    state = ctx.initial_state(task, name, depth, "auto", lr)
+    length = cfg.steps // chunks
+    run = functools.partial(train.run_chunk, task, cfg.batch_size, length, None)
+    t0 = time.perf_counter()
+    chunk = jax.jit(jax.vmap(run, in_axes=(0, None, 0, 0))).lower(
+        state, ctx.arrays["train"], data_keys, loop_keys
+    )
+    chunk = chunk.compile()
+    compile_s = time.perf_counter() - t0
+    analyse = make_analysis(task, name, depth, cfg.probe_size, logits=name == "linear" and depth > 0)
+    history = [jax.device_get(analyse(state.params, *ctx.probe))]
+    rates = []
+    for _ in range(chunks):
+        t0 = time.perf_counter()
+        state, metrics = jax.block_until_ready(chunk(state, ctx.arrays["train"], data_keys, loop_keys))
+        rates.append(cfg.seeds * length * cfg.batch_size / (time.perf_counter() - t0))
+        history.append(jax.device_get(analyse(state.params, *ctx.probe)))
+    init, final = history[0], history[-1]
+    norms = lambda h: h["grad_norms"].mean(0).tolist()
+    res: dict[str, Any] = {
+        "depth": depth,
+        "lr": lr,
+        "init": activations.default_init(name),
+        "test_accuracy": _summary(final["accuracy"]),
+        "train_loss_last_chunk": _summary(np.asarray(metrics["loss"]).mean(axis=1)),
+        "softmax_max_sum_err": float(np.max(final["softmax_sum_err"])),
+        "samples_per_s": float(np.mean(rates)),
+        "samples_per_s_std": float(np.std(rates)),
+        "compile_s": compile_s,
+        "grad_norm_by_layer": norms(init),
+        "grad_norm_by_layer_std": init["grad_norms"].std(0).tolist(),
+        "history": {
+            "steps": [i * length for i in range(chunks + 1)],
+            "grad_norm_by_layer": [norms(h) for h in history],
+            "test_accuracy": [float(h["accuracy"].mean()) for h in history],
+        },
+        "_params": state.params,  # for the linear collapse; dropped before writing JSON
+        "_logits": final.get("logits"),
+        "_analyse": analyse,
+    }
+    if depth:
+        ratio = lambda h: h["grad_norms"][:, 0] / h["grad_norms"][:, depth - 1]
+        res["grad_ratio_first_last"] = float(ratio(init).mean())
+        res["grad_ratio_first_last_seeds"] = ratio(init).tolist()
+        res["history"]["grad_ratio_first_last"] = [float(ratio(h).mean()) for h in history]
+        for key, src in (("dead_fraction", "dead"), ("never_positive_fraction", "never_positive")):
+            per_seed = final[src].mean(1)
+            res[key] = float(per_seed.mean())
+            res[key + "_std"] = float(per_seed.std(ddof=1)) if cfg.seeds > 1 else 0.0
+            res[key + "_seeds"] = per_seed.tolist()
+            res[key + "_by_layer"] = final[src].mean(0).tolist()
+            res[key + "_init"] = float(init[src].mean())
+        sat = "saturated" in final
+        res["saturated_fraction"] = float(final["saturated"].mean()) if sat else None
+        res["saturated_pair_fraction"] = float(final["saturated_pairs"].mean()) if sat else None
+        res["saturated_fraction_init"] = float(init["saturated"].mean()) if sat else None
+    return res
+
+
+def shared_init_grad_norms(ctx: Context, name: str, analyse: Callable) -> dict[str, Any]:
+    """Gradient norms at initialisation when every activation gets the same initialiser."""
+    cfg = ctx.cfg
+    task = build_task(name, cfg.depth, cfg, cfg.lr, ctx.ds, init=cfg.shared_init)
+    state = ctx.initial_state(task, name, cfg.depth, cfg.shared_init, cfg.lr)
+    norms = np.asarray(analyse(state.params, *ctx.probe)["grad_norms"])
+    return {
+        "grad_norm_by_layer_shared_init": norms.mean(0).tolist(),
+        "grad_ratio_first_last_shared_init": float((norms[:, 0] / norms[:, cfg.depth - 1]).mean()),
+    }
+
+
+def composed_linear_map(params: Any, depth: int) -> tuple[Any, Any]:
+    """(W[784, C], b[C]) of a deep linear MLP: its layers multiplied out into one affine map."""
+    p = params["params"]
+    w, b = p["hidden_0"]["kernel"], p["hidden_0"]["bias"]
+    for name in layer_names(depth)[1:]:
+        w, b = w @ p[name]["kernel"], b @ p[name]["kernel"] + p[name]["bias"]
+    return w, b
+
+
+def linear_collapse(deep: dict, soft: dict, ctx: Context) -> dict[str, Any]:
+    """The deep linear net against softmax regression, and its product map against its own logits."""
+    params = jax.tree.map(lambda a: np.asarray(a, np.float64), jax.device_get(deep["_params"]))
+    x = np.asarray(ctx.arrays["test"]["image"], np.float64) / 255.0
+    rel, same = [], []
+    for seed, logits in enumerate(deep["_logits"]):  # the trained net's own float32 test logits
+        w, b = composed_linear_map(jax.tree.map(lambda a, s=seed: a[s], params), ctx.cfg.depth)
+        composed = x @ w + b[None, :]
+        rel.append(np.max(np.abs(composed - logits)) / np.max(np.abs(logits)))
+        same.append(np.mean(composed.argmax(-1) == logits.argmax(-1)))
+    d, s = deep["test_accuracy"], soft["test_accuracy"]
+    return {
+        "depth": ctx.cfg.depth,
+        "deep_linear_accuracy": d,
+        "deep_linear_lr": deep["lr"],
+        "softmax_regression_accuracy": s,
+        "softmax_regression_lr": soft["lr"],
+        "softmax_regression_accuracy_history": soft["history"]["test_accuracy"],
+        "accuracy_gap": d["mean"] - s["mean"],
+        "composed_map_shape": list(w.shape),
+        "composed_logits_max_rel_diff": float(np.max(rel)),
+        "composed_argmax_agreement": float(np.min(same)),
+    }
+
+
+def _time(fn: Callable, reps: int) -> list[float]:
+    """Seconds per call of fn() after one warm-up call, each waited for with block_until_ready."""
+    jax.block_until_ready(fn())
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def single_seed_speed(ctx: Context, name: str) -> dict[str, Any]:
+    """Compile time and samples/s of one seed's run_chunk, as `jaxgen train` runs it on one device."""
+    cfg, train_dev = ctx.cfg, ctx.arrays["train"]
+    task = build_task(name, cfg.depth, cfg, cfg.lr, ctx.ds)
+    _, data_key, loop_key = train.split_keys(0)
+    state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, "auto", cfg.lr))
+    t0 = time.perf_counter()
+    fn = jax.jit(functools.partial(train.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
+    compiled = fn.lower(state, train_dev, data_key, loop_key).compile()
+    compile_s = time.perf_counter() - t0
+    rates = [cfg.speed_steps * cfg.batch_size / t for t in
+             _time(lambda: compiled(state, train_dev, data_key, loop_key), cfg.speed_reps)]  # fmt: skip
+    return {
+        "samples_per_s_single_seed": float(np.mean(rates)),
+        "samples_per_s_single_seed_std": float(np.std(rates)),
+        "compile_s_single_seed": compile_s,
+    }
+
+
+def elementwise_speed(name: str, size: int, reps: int) -> dict[str, Any]:
+    """ms per forward + backward of the activation alone on `size` float32s (no matmul to hide it)."""
+    fn = activations.get(name)
+
+    def fwd_bwd(x):
+        y, vjp = jax.vjp(fn, x)
+        return y + vjp(jnp.ones_like(y))[0]  # one output: no copy of x for the identity to time
+
+    x = jax.random.normal(jax.random.key(0), (size,), jnp.float32)
+    compiled = jax.jit(fwd_bwd).lower(x).compile()
+    ms = 1e3 * np.array(_time(lambda: compiled(x), reps))
+    return {"elementwise_ms": float(ms.mean()), "elementwise_ms_std": float(ms.std()),
+            "elementwise_ms_median": float(np.median(ms))}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the benchmark
+
+_HIGH_LR_KEYS = ("lr", "test_accuracy", "dead_fraction", "dead_fraction_std", "dead_fraction_seeds",
+                 "dead_fraction_by_layer", "dead_fraction_init", "never_positive_fraction")  # fmt: skip
+_DEPTH_KEYS = ("test_accuracy", "grad_ratio_first_last", "dead_fraction", "samples_per_s")
+
+
+def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, plots: bool = True) -> dict:
+    """Measure every activation in `cfg`, write DIR/activations.{json,md} and figures; return the JSON."""
+    t_start = time.perf_counter()
+    cfg.check()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out_dir} is a file: name a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = load_data(test_dir)
+    train_np, test_np = loaded["train"], loaded["test"]
+    if cfg.batch_size > len(train_np["label"]):
+        raise UserError(f"batch_size {cfg.batch_size} exceeds the {len(train_np['label'])} training images")
+    arrays = {
+        "train": jax.device_put(dict(train_np)),
+        "grad_batch": jax.device_put({k: v[: cfg.grad_batch] for k, v in train_np.items()}),
+        "test": jax.device_put(dict(test_np)),
+    }
+    ctx = Context(cfg, data.load("embedded"), arrays)
+    _log(f"bench activations ({cfg.mode}) on {train.device_name()}: {', '.join(cfg.activations)}")
+    results: dict[str, dict] = {}
+    for i, name in enumerate(cfg.activations):
+        t0 = time.perf_counter()
+        res = results[name] = train_seeds(ctx, name, cfg.depth, cfg.lr)
+        if cfg.shared_init is not None:
+            res.update(shared_init=cfg.shared_init, **shared_init_grad_norms(ctx, name, res["_analyse"]))
+        if cfg.single_seed_speed:
+            res.update(single_seed_speed(ctx, name))
+        res.update(elementwise_speed(name, cfg.elementwise_size, cfg.elementwise_reps))
+        if cfg.high_lr is not None and name in cfg.high_lr_activations:
+            high = train_seeds(ctx, name, cfg.depth, cfg.high_lr)
+            res["high_lr"] = {k: high[k] for k in _HIGH_LR_KEYS}
+        if cfg.depths:
+            by_depth = [train_seeds(ctx, name, d, cfg.lr, chunks=1) for d in cfg.depths]
+            res["accuracy_by_depth"] = {
+                str(d): {k: r[k] for k in _DEPTH_KEYS} for d, r in zip(cfg.depths, by_depth, strict=True)
+            }
+        acc = res["test_accuracy"]
+        _log(
+            f"  [{i + 1}/{len(cfg.activations)}] {name}: accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, "
+            f"grad ratio {res['grad_ratio_first_last']:.2e}, dead {res['dead_fraction']:.3f}, "
+            f"{res['samples_per_s']:.0f} samples/s, compile {res['compile_s']:.2f} s "
+            f"({time.perf_counter() - t0:.1f} s, total {time.perf_counter() - t_start:.0f} s)"
+        )
+    collapse = None
+    if cfg.softmax_regression_lr is not None and "linear" in results:
+        soft = train_seeds(ctx, "linear", 0, cfg.softmax_regression_lr)
+        collapse = linear_collapse(results["linear"], soft, ctx)
+    for res in results.values():
+        del res["_params"], res["_analyse"], res["_logits"]
+
+    from jaxgen import bench_report
+
+    report = {
+        "bench": "activations",
+        "mode": cfg.mode,
+        "out": str(out.absolute()),
+        "device": train.device_name(),
+        "backend": jax.default_backend(),
+        "env": train.env_info(),
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()},
+        "train_data": {"spec": "embedded", "n": int(len(train_np["label"]))},
+        "test_data": {"spec": loaded["test_spec"], "n": int(len(test_np["label"]))},
+        "seeds": list(range(cfg.seeds)),
+        "layers": layer_names(cfg.depth),
+        "activations": results,
+        "linear_collapse": collapse,
+    }
+    return bench_report.write(report, out, t_start, plots=plots)
