@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
 
     bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
-    bn.add_argument("name", choices=["activations"])
+    bn.add_argument("name", choices=["activations", "throughput"])
     bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
     bn.add_argument("--out", required=True, help="output directory")
 
@@ -117,10 +117,13 @@ def cmd_plot(args) -> dict:
 
 
 def cmd_bench(args) -> dict:
-    from jaxgen import bench_activations, bench_report
+    from jaxgen import bench_report
 
-    cfg = bench_activations.QUICK if args.quick else bench_activations.FULL
-    return bench_report.summary_line(bench_activations.run(cfg, args.out))
+    if args.name == "throughput":
+        from jaxgen import bench_throughput as bench
+    else:
+        from jaxgen import bench_activations as bench
+    return bench_report.summary_line(bench.run(bench.QUICK if args.quick else bench.FULL, args.out))
 
 
 def cmd_backprop(args) -> None:

@@ -1,0 +1,33 @@
+"""The throughput benchmark on a tiny configuration: schema, files, sane numbers, CLI."""
+
+import json
+
+from jaxgen import bench_throughput as bench
+from jaxgen import cli
+
+TINY = bench.ThroughputConfig(mode="test", hidden=((32,),), batch_sizes=(16, 32, 100000), steps=3, reps=2)
+
+
+def test_schema_files_and_numbers(tmp_path):
+    report = bench.run(TINY, tmp_path)
+    assert json.loads((tmp_path / "throughput.json").read_text())["results"] == report["results"]
+    for key in ("device", "backend", "num_devices", "results", "wall_s", "env"):
+        assert key in report
+    assert report["skipped_batch_sizes"] == [100000]
+    assert [r["batch_size"] for r in report["results"]] == [16, 32]
+    for r in report["results"]:
+        assert r["params"] == 784 * 32 + 32 + 32 * 10 + 10
+        assert r["samples_per_s"]["mean"] > 0 and r["samples_per_s"]["std"] >= 0 and r["compile_s"] > 0
+        assert (
+            abs(r["samples_per_s"]["mean"] * r["step_ms"]["mean"] / 1e3 - r["batch_size"])
+            < 0.5 * r["batch_size"]
+        )
+    md = (tmp_path / "throughput.md").read_text()
+    assert report["device"] in md and "| 32 | 25,450 | 16 |" in md
+    assert (tmp_path / "throughput.png").stat().st_size > 0
+
+
+def test_cli_names_the_benchmarks(capsys, tmp_path):
+    assert cli.main(["bench", "speed", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "activations" in err and "throughput" in err and "\n" not in err.strip()
