@@ -421,12 +421,7 @@ def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, 
     from jaxgen import bench_report
 
     report = {
-        "bench": "activations",
-        "mode": cfg.mode,
-        "out": str(out.absolute()),
-        "device": train.device_name(),
-        "backend": jax.default_backend(),
-        "env": train.env_info(),
+        **bench_report.header("activations", cfg.mode, out),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()},
         "train_data": {"spec": "embedded", "n": int(len(train_np["label"]))},
         "test_data": {"spec": loaded["test_spec"], "n": int(len(test_np["label"]))},

@@ -372,6 +372,23 @@ def write(report: dict, out: Path, t_start: float, *, plots: bool = True) -> dic
     return report
 
 
+def header(bench: str, mode: str, out: Path) -> dict[str, Any]:
+    """What every benchmark report starts with: which benchmark, where, and on which machine."""
+    import jax
+
+    from jaxgen import train
+
+    return {
+        "bench": bench,
+        "mode": mode,
+        "out": str(Path(out).absolute()),
+        "device": train.device_name(),
+        "backend": jax.default_backend(),
+        "num_devices": jax.device_count(),
+        "env": train.env_info(),
+    }
+
+
 def summary_line(report: dict) -> dict[str, Any]:
     """The CLI's last stdout line."""
     return {

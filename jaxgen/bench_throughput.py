@@ -104,14 +104,10 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
             rate = r["samples_per_s"]
             msg = f"  hidden {hidden} batch {b}: {rate['mean']:.0f} ± {rate['std']:.0f} samples/s"
             print(f"{msg}, compile {r['compile_s']:.2f} s", file=sys.stderr, flush=True)
+    from jaxgen import bench_report
+
     report = {
-        "bench": "throughput",
-        "mode": cfg.mode,
-        "out": str(out.absolute()),
-        "device": train.device_name(),
-        "backend": jax.default_backend(),
-        "num_devices": jax.device_count(),
-        "env": train.env_info(),
+        **bench_report.header("throughput", cfg.mode, out),
         "config": dataclasses.asdict(cfg),
         "skipped_batch_sizes": [b for b in cfg.batch_sizes if b not in usable],
         "results": results,
