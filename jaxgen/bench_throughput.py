@@ -8,7 +8,6 @@ ends in `block_until_ready`; mean ± std over repetitions. Writes DIR/throughput
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import sys
 import time
@@ -17,8 +16,6 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jaxgen import config, data, models, tasks, train
 from jaxgen.errors import UserError
@@ -50,13 +47,9 @@ def measure(hidden: tuple[int, ...], batch_size: int, cfg: ThroughputConfig, ds:
     mlp = config.make("mlp", {"hidden": hidden, "batch_size": batch_size})
     task = tasks.build("mlp", mlp, ds)
     mesh = train.make_mesh()
-    replicated, batch_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    init_key, data_key, loop_key = jax.jit(train.split_keys, static_argnums=0, out_shardings=replicated)(0)
-    state = jax.jit(task.init, out_shardings=replicated)(init_key)
-    train_dev = jax.device_put(data.split(ds, "train"), replicated)
-    chunk = functools.partial(train.run_chunk, task, batch_size, cfg.steps, batch_sharding)
+    state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
     t0 = time.perf_counter()
-    compiled = jax.jit(chunk, donate_argnums=0).lower(state, train_dev, data_key, loop_key).compile()
+    compiled = train.compile_chunk(task, batch_size, cfg.steps, mesh, state, train_dev, data_key, loop_key)
     compile_s = time.perf_counter() - t0
     state, _ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))  # warm-up
     seconds = []

@@ -86,6 +86,23 @@ def run_chunk(
     return jax.lax.scan(body, state, None, length=length)
 
 
+def place(task: Task, seed: int, train_np: dict, mesh: jax.sharding.Mesh) -> tuple[State, dict, Any, Any]:
+    """(initial state, train arrays, data_key, loop_key) as global replicated arrays on `mesh`.
+
+    Made inside jit so that every process of a multi-host run holds the same values.
+    """
+    replicated = NamedSharding(mesh, P())
+    init_key, data_key, loop_key = jax.jit(split_keys, static_argnums=0, out_shardings=replicated)(seed)
+    state = jax.jit(task.init, out_shardings=replicated)(init_key)
+    return state, jax.device_put(train_np, replicated), data_key, loop_key
+
+
+def compile_chunk(task: Task, batch_size: int, length: int, mesh, state, train, data_key, loop_key):
+    """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time."""
+    chunk = functools.partial(run_chunk, task, batch_size, length, NamedSharding(mesh, P("data")))
+    return jax.jit(chunk, donate_argnums=0).lower(state, train, data_key, loop_key).compile()
+
+
 # ---------------------------------------------------------------- run directory
 
 
@@ -218,10 +235,7 @@ def train(
         )
         (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
 
-    replicated = NamedSharding(mesh, P())
-    # Keys and data as global replicated arrays: every process of a multi-host run holds the same values.
-    init_key, data_key, loop_key = jax.jit(split_keys, static_argnums=0, out_shardings=replicated)(cfg.seed)
-    state = jax.jit(task.init, out_shardings=replicated)(init_key)
+    state, train_dev, data_key, loop_key = place(task, cfg.seed, train_np, mesh)
     ckpt = Checkpointer(run_dir)
     start_step = 0
     restored = ckpt.restore_latest(_abstract(state))
@@ -230,8 +244,6 @@ def train(
         if main:
             print(f"resuming from step {start_step}", flush=True)
             _truncate_metrics(run_dir / "metrics.jsonl", start_step)
-    train_dev = jax.device_put(train_np, replicated)
-    batch_sharding = NamedSharding(mesh, P("data"))
 
     compiled: dict[int, Any] = {}
     compile_s = 0.0
@@ -240,10 +252,9 @@ def train(
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
-            fn = jax.jit(
-                functools.partial(run_chunk, task, cfg.batch_size, length, batch_sharding), donate_argnums=0
+            compiled[length] = compile_chunk(
+                task, cfg.batch_size, length, mesh, state, train_dev, data_key, loop_key
             )
-            compiled[length] = fn.lower(state, train_dev, data_key, loop_key).compile()
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
