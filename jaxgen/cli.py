@@ -1,4 +1,4 @@
-"""`jaxgen` command line: train | eval | plot | bench | backprop. User mistakes: one line, no traceback."""
+"""`jaxgen` command line: train | eval | sample | plot | bench | backprop. User mistakes: one line, no traceback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 
 from jaxgen.errors import UserError
 
-TASKS = ("mlp", "ae", "gan")
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line naming --help, before anything heavy is imported."""
@@ -21,6 +19,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jaxgen.tasks import TASKS  # the one list of tasks
+
     p = _Parser(prog="jaxgen", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
     e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
+    e.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores generated digits")
+
+    s = sub.add_parser("sample", help="samples of a generative run (ae, gan) as float32 [N, D] in a .npy file")
+    s.add_argument("workdir")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
+    s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
+    s.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores the samples")
+    s.add_argument("--data", default=None, help="real test images the judge compares with (default: the run's)")
 
     pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
     pl.add_argument("workdir")
@@ -68,8 +77,6 @@ def _existing_run(workdir: str) -> Path:
 def cmd_train(args) -> dict:
     from jaxgen import config, data
 
-    if args.task not in config.CONFIGS:
-        raise UserError(f"task {args.task!r} is not built yet: use mlp")
     data.parse_spec(args.data)
     cfg = config.make(args.task, config.parse_sets(args.task, args.set))
     from jaxgen import train
@@ -85,14 +92,24 @@ def cmd_train(args) -> dict:
     )
 
 
+def _judge(run_dir: str | None):
+    if run_dir is None:
+        return None
+    from jaxgen.judge import Judge
+
+    return Judge(run_dir)
+
+
 def cmd_eval(args) -> dict:
     from jaxgen import data, train
 
     run_dir = _existing_run(args.workdir)
     if args.data:
         data.parse_spec(args.data)
+    judge = _judge(args.judge)
     task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
-    metrics = task.evaluate(state.params, data.split(ds, "test"))
+    _, _, cfg = train.load_run(run_dir)
+    metrics = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(cfg.seed), judge=judge)
     return {
         "task": task.name,
         "step": step,
@@ -101,6 +118,56 @@ def cmd_eval(args) -> dict:
         **metrics,
         "device": train.device_name(),
     }
+
+
+def cmd_sample(args) -> dict:
+    import numpy as np
+
+    from jaxgen import data, train
+
+    run_dir = _existing_run(args.workdir)
+    if args.n < 1:
+        raise UserError(f"--n must be a positive number of samples, got {args.n}")
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise UserError(f"--out {args.out} must name a .npy file (e.g. --out samples.npy)")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {args.out}: folder {out.parent} does not exist; create it first")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        raise UserError(f"--seed must be in [0, 2**31), got {args.seed}")
+    if args.data:
+        data.parse_spec(args.data)
+    task_name, _, cfg = train.load_run(run_dir)
+    from jaxgen.tasks import TASKS
+
+    if not hasattr(TASKS[task_name][1], "sample"):
+        generative = ", ".join(n for n, (_, cls) in TASKS.items() if hasattr(cls, "sample"))
+        raise UserError(f"{run_dir} is a {task_name} run, which does not generate: sample takes {generative} runs")
+    judge = _judge(args.judge)
+    task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
+    if judge is not None and ds.kind != "image":
+        raise UserError(f"--judge scores images; {run_dir} was trained on {ds.spec}: drop --judge")
+    import jax
+
+    key = train.eval_key(cfg.seed) if args.seed is None else jax.random.key(args.seed)
+    samples = np.asarray(task.sample(state.params, key, args.n), np.float32)
+    np.save(out, samples)
+    result = {
+        "task": task.name,
+        "step": step,
+        "params_sha256": digest,
+        "n": int(samples.shape[0]),
+        "shape": list(samples.shape),
+        "min": round(float(samples.min()), 6),
+        "max": round(float(samples.max()), 6),
+        "out": str(out),
+    }
+    if judge is not None:
+        from jaxgen.judge import report
+
+        real = np.asarray(data.split(ds, "test")["image"], np.float32) / 255.0
+        result.update(report(judge, samples, real))
+    return {**result, "device": train.device_name()}
 
 
 def cmd_plot(args) -> dict:
@@ -140,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "train": cmd_train,
             "eval": cmd_eval,
+            "sample": cmd_sample,
             "plot": cmd_plot,
             "bench": cmd_bench,
             "backprop": cmd_backprop,

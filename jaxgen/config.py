@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any
+from typing import Any, ClassVar
 
 from jaxgen import activations
 from jaxgen.errors import UserError
@@ -21,6 +21,10 @@ class TrainConfig:
     ckpt_every: int = 1000  # checkpoint every this many steps (and at the end)
     log_every: int = 100  # steps per compiled chunk: one host sync, one metrics line per chunk
 
+    # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
+    TINY: ClassVar[dict[str, Any]] = {}
+    TINY_DATA: ClassVar[str] = "embedded"
+
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
         _positive(self, "steps", "batch_size", "ckpt_every", "log_every")
@@ -31,23 +35,12 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class MLPConfig(TrainConfig):
-    """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
+class NetConfig(TrainConfig):
+    """The network block every task shares: dense layers of `hidden` widths with one activation."""
 
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 1e-3
     hidden: tuple[int, ...] = (800, 800)  # hidden layer widths
     activation: str = "relu"  # any name in jaxgen.activations (leaky_relu:0.1 too)
     init: str = "auto"  # kernel initialiser; auto = the one the activation is normally used with
-    dropout: float = 0.2  # dropout rate after each hidden layer (train only)
-    augment: bool = True  # random affine distortion of each training image (below), fresh every step
-    max_shift: float = 2.0  # translation, pixels
-    max_rotate: float = 10.0  # rotation, degrees
-    max_scale: float = 0.1  # zoom in [1 - max_scale, 1 + max_scale]
-    weight_decay: float = 1e-4  # decoupled (AdamW)
-    warmup_steps: int = 100  # linear warm-up, then cosine decay to zero
-    label_smoothing: float = 0.1
 
     def check(self) -> None:
         super().check()
@@ -56,20 +49,125 @@ class MLPConfig(TrainConfig):
         activations.validate(self.activation)
         if self.init != "auto":
             activations.initializer(self.init)
-        _unit_interval(self, "dropout", "label_smoothing")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig(NetConfig):
+    """Random affine distortion of each training image, fresh every step (MNIST tasks)."""
+
+    augment: bool = True  # random affine distortion of each training image (below), fresh every step
+    max_shift: float = 2.0  # translation, pixels
+    max_rotate: float = 10.0  # rotation, degrees
+    max_scale: float = 0.1  # zoom in [1 - max_scale, 1 + max_scale]
+
+    def check(self) -> None:
+        super().check()
         if not 0 <= self.max_shift <= 8:
             raise UserError(f"max_shift must be in [0, 8] pixels, got {self.max_shift}")
         if not 0 <= self.max_rotate <= 180:
             raise UserError(f"max_rotate must be in [0, 180] degrees, got {self.max_rotate}")
         if not 0 <= self.max_scale < 1:
             raise UserError(f"max_scale must be in [0, 1), got {self.max_scale}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig(AugmentConfig):
+    """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
+
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    dropout: float = 0.2  # dropout rate after each hidden layer (train only)
+    weight_decay: float = 1e-4  # decoupled (AdamW)
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to zero
+    label_smoothing: float = 0.1
+
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
+
+    def check(self) -> None:
+        super().check()
+        _unit_interval(self, "dropout", "label_smoothing")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.warmup_steps < self.steps:
             raise UserError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
 
 
-CONFIGS: dict[str, type[TrainConfig]] = {"mlp": MLPConfig}
+@dataclasses.dataclass(frozen=True)
+class AEConfig(AugmentConfig):
+    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits; a VAE with variational."""
+
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
+    latent_dim: int = 32  # size of the code z
+    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy from logits; mse: squared error of sigmoid(logits)
+    noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
+    variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
+    beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
+    weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
+    mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
+
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.latent_dim <= 784:
+            raise UserError(f"latent_dim must be in [1, 784] (a code smaller than the image), got {self.latent_dim}")
+        if self.loss not in ("bce", "mse"):
+            raise UserError(f"loss must be bce or mse, got {self.loss!r}")
+        if self.variational and self.loss != "bce":
+            raise UserError("variational=true needs loss=bce (the Bernoulli likelihood of the ELBO): drop loss=mse")
+        if not 0 <= self.noise <= 1:
+            raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
+        if not self.beta >= 0:
+            raise UserError(f"beta must be >= 0, got {self.beta}")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 1 <= self.mixture <= 100:
+            raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig(NetConfig):
+    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step."""
+
+    steps: int = 20000  # generator steps (each after d_steps discriminator steps)
+    batch_size: int = 256  # real examples per discriminator update
+    lr: float = 2e-4  # generator learning rate
+    hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
+    activation: str = "leaky_relu:0.2"
+    latent_dim: int = 16  # size of the noise z ~ N(0, I)
+    d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
+    d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
+    loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
+    d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
+
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32}
+    TINY_DATA: ClassVar[str] = "toy:ring8"
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.latent_dim <= 1024:
+            raise UserError(f"latent_dim must be in [1, 1024], got {self.latent_dim}")
+        if any(h <= 0 for h in self.d_hidden):
+            raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
+        if not self.d_lr >= 0:
+            raise UserError(f"d_lr must be >= 0 (0: same as lr), got {self.d_lr}")
+        if self.loss not in ("nonsaturating", "saturating"):
+            raise UserError(f"loss must be nonsaturating or saturating, got {self.loss!r}")
+        if not 1 <= self.d_steps <= 100:
+            raise UserError(f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}")
+
+
+def config_class(task: str) -> type[TrainConfig]:
+    """The config dataclass of `task`, from the one registry (jaxgen.tasks.TASKS)."""
+    from jaxgen.tasks import TASKS  # tasks import this module: look the registry up at call time
+
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[task][0]
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
 RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every")
@@ -125,8 +223,7 @@ def fields(cls: type[TrainConfig]) -> dict[str, Any]:
 
 def parse_sets(task: str, sets: list[str] | None) -> dict[str, Any]:
     """Turn ['key=value', ...] into typed overrides for `task`; unknown keys are errors."""
-    cls = CONFIGS[task]
-    types = fields(cls)
+    types = fields(config_class(task))
     out: dict[str, Any] = {}
     for item in sets or []:
         key, eq, raw = item.partition("=")
@@ -141,9 +238,7 @@ def parse_sets(task: str, sets: list[str] | None) -> dict[str, Any]:
 
 def make(task: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The validated config of `task` with `overrides` applied."""
-    if task not in CONFIGS:
-        raise UserError(f"unknown task {task!r}: choose one of {', '.join(CONFIGS)}")
-    cfg = CONFIGS[task](**(overrides or {}))
+    cfg = config_class(task)(**(overrides or {}))
     cfg.check()
     return cfg
 
@@ -155,7 +250,7 @@ def to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def from_dict(task: str, raw: dict[str, Any]) -> TrainConfig:
     """Rebuild a saved config; keys this version does not know are an error naming them."""
-    types = fields(CONFIGS[task])
+    types = fields(config_class(task))
     unknown = set(raw) - set(types)
     if unknown:
         raise UserError(f"config.json has keys this jaxgen does not know: {sorted(unknown)}; upgrade jaxgen")

@@ -20,7 +20,8 @@ class MLP(nn.Module):
     dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, x_BxD: jax.Array, *, train: bool = False) -> jax.Array:
+    def __call__(self, x_BxD: jax.Array, *, train: bool = False, features: bool = False):
+        """Logits; with features=True, (logits, last hidden layer's activations)."""
         act = activations.get(self.activation)
         name = self.kernel_init
         kernel_init = activations.initializer(
@@ -31,7 +32,38 @@ class MLP(nn.Module):
             if self.dropout > 0:
                 x_BxD = nn.Dropout(self.dropout, deterministic=not train)(x_BxD)
         # Glorot for the readout whatever the hidden activation: it feeds a softmax, not a rectifier.
-        return nn.Dense(self.num_outputs, kernel_init=nn.initializers.glorot_uniform(), name="out")(x_BxD)
+        out = nn.Dense(self.num_outputs, kernel_init=nn.initializers.glorot_uniform(), name="out")(x_BxD)
+        return (out, x_BxD) if features else out
+
+
+class AutoencoderNet(nn.Module):
+    """Encoder 784 -> hidden -> latent (mean and log-variance for a VAE) and mirrored decoder -> 784 logits."""
+
+    hidden: Sequence[int]
+    latent_dim: int
+    activation: str = "relu"
+    kernel_init: str = "auto"
+    variational: bool = False
+    out_dim: int = 784
+
+    def setup(self):
+        code = 2 * self.latent_dim if self.variational else self.latent_dim
+        self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init)
+        self.decoder = MLP(tuple(reversed(self.hidden)), self.out_dim, self.activation, self.kernel_init)
+
+    def encode(self, x_BxD: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, log-variance) of q(z | x); a plain autoencoder's log-variance is None."""
+        h = self.encoder(x_BxD)
+        if self.variational:
+            return h[:, : self.latent_dim], h[:, self.latent_dim :]
+        return h, None
+
+    def decode(self, z_BxZ: jax.Array) -> jax.Array:
+        """Pixel logits of the images that codes z decode to."""
+        return self.decoder(z_BxZ)
+
+    def __call__(self, x_BxD: jax.Array) -> jax.Array:
+        return self.decode(self.encode(x_BxD)[0])
 
 
 def param_count(params) -> int:

@@ -61,6 +61,11 @@ def split_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     return init_key, data_key, loop_key
 
 
+def eval_key(seed: int) -> jax.Array:
+    """The fixed key of a run's evaluations and samples (the same at every checkpoint, eval and plot)."""
+    return jax.random.fold_in(jax.random.key(seed), 0xE7A1)
+
+
 def run_chunk(
     task: Task,
     batch_size: int,
@@ -188,7 +193,8 @@ class _Sinks:
         self.jsonl.flush()
         if self.tb is not None:
             for k, v in values.items():
-                self.tb.add_scalar(k, v, step)
+                if isinstance(v, (int, float)):  # lists (e.g. per-digit fractions) live in the JSONL only
+                    self.tb.add_scalar(k, v, step)
 
     def close(self) -> None:
         self.jsonl.close()
@@ -221,8 +227,12 @@ def train(
     train_np = data_lib.split(ds, "train")
     test_np = ds.test
     task = tasks.build(task_name, cfg, ds)
-    if cfg.batch_size > len(train_np["label"]):
-        raise UserError(f"batch_size {cfg.batch_size} exceeds the {len(train_np['label'])} training examples")
+    per_step = task.examples_per_step  # the driver draws this many examples per step (GAN: d_steps batches)
+    if per_step > len(train_np["label"]):
+        raise UserError(
+            f"batch_size {cfg.batch_size} needs {per_step} examples per step, more than the"
+            f" {len(train_np['label'])} training examples: lower --set batch_size"
+        )
     mesh = make_mesh()
     if cfg.batch_size % mesh.size:
         raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
@@ -253,7 +263,7 @@ def train(
         if length not in compiled:
             t0 = time.perf_counter()
             compiled[length] = compile_chunk(
-                task, cfg.batch_size, length, mesh, state, train_dev, data_key, loop_key
+                task, per_step, length, mesh, state, train_dev, data_key, loop_key
             )
             compile_s += time.perf_counter() - t0
         return compiled[length]
@@ -280,14 +290,18 @@ def train(
             step += length
             means = {f"train/{k}": float(np.mean(v)) for k, v in metrics.items()}
             bar.update(length)
-            bar.set_postfix(loss=f"{means.get('train/loss', float('nan')):.4f}")
+            bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in task.headline})
             if sinks is not None:
                 sinks.write(step, means)
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 ckpt.save(step, state)  # every process: orbax writes each one's shards
-                if test_np is not None and sinks is not None:
-                    scores = task.evaluate(jax.device_get(state.params), test_np)
-                    sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
+                if sinks is not None:
+                    params = jax.device_get(state.params)
+                    if hasattr(task, "snapshot"):
+                        task.snapshot(params, step, run_dir)
+                    if test_np is not None:
+                        scores = task.evaluate(params, test_np, eval_key(cfg.seed))
+                        sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
         if stop["signal"] is not None and step not in ckpt.steps():
             ckpt.save(step, state)
     finally:
@@ -307,7 +321,7 @@ def train(
         "device": device_name(),
         "wall_s": round(time.perf_counter() - t_start, 3),
         "compile_s": round(compile_s, 3),
-        "samples_per_s": round(steps_timed * task.samples_per_step / run_s, 1) if run_s > 0 else None,
+        "samples_per_s": round(steps_timed * per_step / run_s, 1) if run_s > 0 else None,
         "resumed_from": start_step if restored is not None else None,
         "params_sha256": params_sha256(state.params),
         "workdir": str(run_dir),
@@ -315,7 +329,7 @@ def train(
     if not main:
         return summary
     last = _last_metrics(run_dir / "metrics.jsonl")
-    summary.update({k.replace("/", "_"): round(v, 6) for k, v in last.items() if isinstance(v, float)})
+    summary.update({k.replace("/", "_"): _round(v) for k, v in last.items() if isinstance(v, (int, float))})
     if make_plots:
         from jaxgen import plots
 
@@ -324,6 +338,11 @@ def train(
             task.figures(jax.device_get(state.params), test_np, run_dir / "plots")
         summary["plots"] = str(run_dir / "plots")
     return summary
+
+
+def _round(v: int | float) -> int | float:
+    """Metrics for the JSON summary: integers stay integers, floats keep 6 decimals."""
+    return v if isinstance(v, int) else round(v, 6)
 
 
 def _abstract(state: State) -> Any:

@@ -1,19 +1,26 @@
-"""Tasks by name: each builds from (config, dataset) and plugs into the one driver in jaxgen.train."""
+"""The one list of tasks: TASKS = {name: (ConfigClass, TaskClass)}; the CLI, config parsing and build read it."""
 
 from __future__ import annotations
 
-from jaxgen.config import TrainConfig
+from jaxgen.config import AEConfig, GANConfig, MLPConfig, TrainConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
+from jaxgen.tasks.autoencoder import Autoencoder
 from jaxgen.tasks.base import State, Task
+from jaxgen.tasks.classifier import Classifier
+from jaxgen.tasks.gan import GAN
 
-__all__ = ["State", "Task", "build"]
+TASKS: dict[str, tuple[type[TrainConfig], type]] = {
+    "mlp": (MLPConfig, Classifier),
+    "ae": (AEConfig, Autoencoder),
+    "gan": (GANConfig, GAN),
+}
+
+__all__ = ["TASKS", "State", "Task", "build"]
 
 
 def build(name: str, cfg: TrainConfig, ds: Dataset) -> Task:
     """The task `name` configured by `cfg` for data shaped like `ds`."""
-    if name == "mlp":
-        from jaxgen.tasks.classifier import Classifier
-
-        return Classifier(cfg, ds)
-    raise UserError(f"unknown task {name!r}: choose mlp (ae and gan are not built yet)")
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name][1](cfg, ds)

@@ -1,7 +1,18 @@
-"""What the one driver needs from a task: a State pytree and init / step / evaluate."""
+"""The task contract: what the one driver (jaxgen.train) and the CLI need from a task.
+
+A task is built from (config, dataset) and is a bundle of pure functions over one State pytree:
+  init(key) -> State
+  step(state, batch, key) -> (state, metrics)        one jit region, any number of optimizers inside
+  evaluate(params, arrays, key, judge=None) -> dict   cheap enough for every checkpoint; ints stay ints
+Optional (the driver and CLI look for them with hasattr):
+  sample(params, key, n) -> np.ndarray                what `jaxgen sample` writes: (n, D) float32
+  snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
+  figures(params, arrays, out_dir) -> list[Path]      after training and from `jaxgen plot`
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import jax
@@ -24,15 +35,21 @@ class State:
 
 
 class Task(Protocol):
-    """A training problem the driver can run; every method is pure and jit-able except `figures`."""
+    """A training problem the driver can run; every method is pure and jit-able except the host-side ones."""
 
     name: str
-    samples_per_step: int  # examples consumed per step, for samples/s
+    # Examples the driver draws per step: batch_size, or d_steps * batch_size for a GAN whose step
+    # reshapes them into one batch per discriminator update. Also what samples/s counts.
+    examples_per_step: int
+    # Train metrics shown on the progress bar (the first one is the headline).
+    headline: tuple[str, ...]
 
     def init(self, key: jax.Array) -> State: ...
 
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]: ...
 
-    def evaluate(self, params: Any, arrays: dict[str, jax.Array]) -> dict[str, float]: ...
+    def evaluate(
+        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
+    ) -> dict[str, float | int]: ...
 
-    def figures(self, params: Any, arrays: dict[str, Any], out_dir) -> list: ...
+    def figures(self, params: Any, arrays: dict[str, Any], out_dir: Path) -> list[Path]: ...

@@ -29,6 +29,7 @@ class Classifier:
     """`jaxgen train mlp`: image -> class logits."""
 
     name = "mlp"
+    headline = ("loss", "accuracy")
 
     def __init__(self, cfg: MLPConfig, ds: Dataset):
         if ds.kind != "image":
@@ -37,7 +38,7 @@ class Classifier:
             )
         self.cfg = cfg
         self.num_classes = ds.num_classes
-        self.samples_per_step = cfg.batch_size
+        self.examples_per_step = cfg.batch_size
         self.model = MLP(
             hidden=cfg.hidden,
             num_outputs=ds.num_classes,
@@ -94,8 +95,12 @@ class Classifier:
             out.append(np.asarray(self._apply(params, padded))[: len(chunk)])
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
 
-    def evaluate(self, params: Any, arrays: dict[str, Any]) -> dict[str, float]:
-        """Accuracy and un-smoothed cross-entropy on a whole split."""
+    def evaluate(
+        self, params: Any, arrays: dict[str, Any], key: jax.Array | None = None, judge: Any = None
+    ) -> dict[str, float]:
+        """Accuracy and un-smoothed cross-entropy on a whole split (deterministic: `key` is unused)."""
+        if judge is not None:
+            raise UserError("--judge scores generated images: it applies to ae and gan runs, not mlp")
         logits = self.logits(params, np.asarray(arrays["image"]))
         labels = np.asarray(arrays["label"])
         loss = float(self.loss(jnp.asarray(logits), jnp.asarray(labels)))

@@ -1,0 +1,136 @@
+"""Measures shared by tasks and benchmarks, on host numpy arrays: PCA baseline, kNN accuracy, image
+sharpness, Fréchet distance between feature sets, mode coverage of toy mixtures, a Gaussian mixture fit.
+
+Everything here is plain numpy (float64 where it matters) so the figures do not depend on the device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+# ---------------------------------------------------------------- PCA
+
+
+@dataclasses.dataclass(frozen=True)
+class PCA:
+    """Principal components of a training set: x ≈ mean + (x - mean) @ components.T @ components."""
+
+    mean: np.ndarray  # [D]
+    components: np.ndarray  # [K, D], orthonormal rows, largest variance first
+
+    def encode(self, x_NxD: np.ndarray) -> np.ndarray:
+        return (np.asarray(x_NxD, np.float64) - self.mean) @ self.components.T
+
+    def decode(self, codes_NxK: np.ndarray) -> np.ndarray:
+        return np.asarray(codes_NxK, np.float64) @ self.components + self.mean
+
+
+def pca_fit(x_NxD: np.ndarray, k: int) -> PCA:
+    """The top-k principal components of x (SVD of the centred data)."""
+    x = np.asarray(x_NxD, np.float64)
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    return PCA(mean, vt[:k])
+
+
+def bce(probs_NxD: np.ndarray, targets_NxD: np.ndarray, eps: float = 1e-6) -> float:
+    """Mean per-pixel binary cross-entropy of predicted probabilities (clipped to [eps, 1 - eps])."""
+    p = np.clip(np.asarray(probs_NxD, np.float64), eps, 1 - eps)
+    t = np.asarray(targets_NxD, np.float64)
+    return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
+
+
+def mse(a_NxD: np.ndarray, b_NxD: np.ndarray) -> float:
+    """Mean per-pixel squared error."""
+    return float(np.mean((np.asarray(a_NxD, np.float64) - np.asarray(b_NxD, np.float64)) ** 2))
+
+
+# ---------------------------------------------------------------- neighbours
+
+
+def knn_predict(
+    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, k: int = 5, chunk: int = 1000
+) -> np.ndarray:
+    """Majority label of each query's k nearest training points (Euclidean); ties go to the nearest."""
+    train_x = np.asarray(train_x, np.float64)
+    train_y = np.asarray(train_y)
+    sq_train = (train_x**2).sum(1)
+    num_classes = int(train_y.max()) + 1
+    out = []
+    for i in range(0, len(query_x), chunk):
+        q = np.asarray(query_x[i : i + chunk], np.float64)
+        d2 = (q**2).sum(1)[:, None] - 2 * q @ train_x.T + sq_train[None, :]
+        nearest = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        labels = train_y[nearest]  # [Q, k], nearest first
+        votes = np.zeros((len(q), num_classes))
+        for j in range(k):  # a tiny weight per rank breaks ties towards the nearer neighbours
+            np.add.at(votes, (np.arange(len(q)), labels[:, j]), 1.0 + 1e-3 * (k - j))
+        out.append(votes.argmax(1))
+    return np.concatenate(out) if out else np.zeros((0,), np.int64)
+
+
+def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 5) -> float:
+    """Accuracy of k-nearest-neighbour classification of test points by training points."""
+    return float(np.mean(knn_predict(train_x, train_y, test_x, k) == np.asarray(test_y)))
+
+
+# ---------------------------------------------------------------- images
+
+
+def gradient_magnitude(images_NxD: np.ndarray, side: int = 28) -> np.ndarray:
+    """Per image, the mean magnitude of its finite-difference gradient sqrt(dx² + dy²) (forward differences)."""
+    x = np.asarray(images_NxD, np.float64).reshape(-1, side, side)
+    dx = x[:, :-1, 1:] - x[:, :-1, :-1]
+    dy = x[:, 1:, :-1] - x[:, :-1, :-1]
+    return np.sqrt(dx**2 + dy**2).mean(axis=(1, 2))
+
+
+def sharpness_ratio(recon_NxD: np.ndarray, originals_NxD: np.ndarray) -> float:
+    """Mean image-gradient magnitude of reconstructions over that of the originals: 1 = as sharp, < 1 blurry."""
+    return float(gradient_magnitude(recon_NxD).mean() / gradient_magnitude(originals_NxD).mean())
+
+
+# ---------------------------------------------------------------- distributions
+
+
+def frechet_distance(a_NxF: np.ndarray, b_MxF: np.ndarray) -> float:
+    """||mu_a - mu_b||² + tr(S_a + S_b - 2 (S_a S_b)^½) between Gaussians fitted to two feature sets."""
+    a, b = np.asarray(a_NxF, np.float64), np.asarray(b_MxF, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # tr (S_a S_b)^½ = Σ sqrt(eig(S_a^½ S_b S_a^½)), a symmetric PSD matrix: stable with eigh.
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    tr_cross = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_cross)
+
+
+def mode_coverage(
+    samples_NxD: np.ndarray, centers_KxD: np.ndarray, std: float, *, min_count: int = 20, reference_n: int = 2500
+) -> dict[str, float | int]:
+    """Toy-mixture quality: a sample is high quality within 3 std of its nearest mode's mean; a mode is
+    covered when at least min_count per reference_n samples (20 of 2,500) are high-quality and nearest to it.
+    """
+    x = np.asarray(samples_NxD, np.float64)
+    c = np.asarray(centers_KxD, np.float64)
+    d = np.sqrt(((x[:, None, :] - c[None, :, :]) ** 2).sum(-1))  # [N, K]
+    nearest = d.argmin(1)
+    hq = d[np.arange(len(x)), nearest] <= 3 * std
+    counts = np.bincount(nearest[hq], minlength=len(c))
+    threshold = min_count * len(x) / reference_n
+    return {
+        "modes_covered": int((counts >= threshold).sum()),
+        "modes_total": int(len(c)),
+        "hq_fraction": float(hq.mean()) if len(x) else 0.0,
+    }
+
+
+def fit_gaussian_mixture(x_NxD: np.ndarray, k: int, *, seed: int = 0):
+    """A k-component full-covariance Gaussian mixture fitted by EM (scikit-learn), k clipped to N."""
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(x_NxD, np.float64)
+    return GaussianMixture(min(k, len(x)), covariance_type="full", reg_covar=1e-4, random_state=seed).fit(x)

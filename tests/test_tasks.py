@@ -1,0 +1,64 @@
+"""The task contract, for every registered task: init, one jitted step, evaluate, sample, checkpoint and
+bit-exact resume on the task's own tiny config (ConfigClass.TINY on ConfigClass.TINY_DATA).
+
+A task is covered here the day it is registered in jaxgen.tasks.TASKS.
+"""
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgen import config, data, tasks, train
+from jaxgen.tasks import TASKS
+
+STEPS = {"steps": 12, "ckpt_every": 6, "log_every": 3}
+
+
+def tiny(name, **kw):
+    cls = TASKS[name][0]
+    return config.make(name, {**cls.TINY, **STEPS, **kw}), cls.TINY_DATA
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_task_contract(name, tmp_path, capsys):
+    cfg, spec = tiny(name)
+    ds = data.load(spec)
+    task = tasks.build(name, cfg, ds)
+    assert task.name == name and task.examples_per_step >= cfg.batch_size
+    assert task.headline, "the progress bar needs a headline metric"
+
+    init_key, data_key, loop_key = train.split_keys(cfg.seed)
+    state = jax.jit(task.init)(init_key)
+    batch = data.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
+    new_state, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
+    assert int(new_state.step) == 1
+    assert all(np.isfinite(np.asarray(v)).all() for v in m.values()), m
+    for head in task.headline:
+        assert head in m
+
+    scores = task.evaluate(jax.device_get(new_state.params), ds.test, train.eval_key(cfg.seed))
+    assert scores and all(isinstance(v, (int, float, list)) for v in scores.values()), scores
+
+    if hasattr(task, "sample"):
+        x = np.asarray(task.sample(new_state.params, train.eval_key(0), 7))
+        assert x.shape == (7, ds.train["image"].shape[1]) and x.dtype == np.float32
+        if ds.kind == "image":
+            assert 0 <= x.min() and x.max() <= 1
+
+    # Straight run vs. a run cut back to its step-6 checkpoint and resumed: the same bits.
+    straight = train.train(name, cfg, tmp_path / "straight", spec, progress=False, make_plots=False)
+    assert straight["step"] == 12 and straight["task"] == name
+    json.dumps(straight)  # the summary is JSON (no NaN, no arrays)
+    shutil.copytree(tmp_path / "straight", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")
+    resumed = train.train(name, cfg, tmp_path / "cut", spec, progress=False, make_plots=False)
+    assert "resuming from step 6" in capsys.readouterr().out
+    assert resumed["params_sha256"] == straight["params_sha256"]
+    _, restored_state, _, _, _ = train.restore_for_eval(tmp_path / "cut")
+    _, straight_state, _, _, _ = train.restore_for_eval(tmp_path / "straight")
+    # every leaf of the state, optimizer states (all of them) included
+    for a, b in zip(jax.tree.leaves(restored_state), jax.tree.leaves(straight_state), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
