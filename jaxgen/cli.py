@@ -179,7 +179,7 @@ def cmd_plot(args) -> dict:
         data.parse_spec(args.data)
     task, state, step, _, ds = train.restore_for_eval(run_dir, args.data)
     if ds.test is not None:
-        files += task.figures(state.params, ds.test, run_dir / "plots")
+        files += task.figures(state.params, ds.test, run_dir / "plots", step=step)
     return {"task": task.name, "step": step, "plots": [str(f) for f in files]}
 
 

@@ -107,6 +107,7 @@ class AEConfig(AugmentConfig):
     variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
     beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
     weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
+    dropout: float = 0.0  # dropout rate after each hidden layer of encoder and decoder (train only)
     mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
 
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
@@ -123,6 +124,7 @@ class AEConfig(AugmentConfig):
             raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
         if not self.beta >= 0:
             raise UserError(f"beta must be >= 0, got {self.beta}")
+        _unit_interval(self, "dropout")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 1 <= self.mixture <= 100:
@@ -131,20 +133,29 @@ class AEConfig(AugmentConfig):
 
 @dataclasses.dataclass(frozen=True)
 class GANConfig(NetConfig):
-    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step."""
+    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step.
+
+    Fields whose default is 0 or -1 are "chosen for the data" by the task (jaxgen.tasks.gan.resolve),
+    which writes the resolved values to DIR/gan_resolved.json.
+    """
 
     steps: int = 20000  # generator steps (each after d_steps discriminator steps)
-    batch_size: int = 256  # real examples per discriminator update
-    lr: float = 2e-4  # generator learning rate
+    batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
+    lr: float = 2e-4  # generator learning rate (peak, before the cosine decay)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
-    activation: str = "leaky_relu:0.2"
+    activation: str = "leaky_relu:0.2"  # hidden activation of both players
     latent_dim: int = 16  # size of the noise z ~ N(0, I)
     d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
     d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
     loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
     d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
+    beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
+    decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)
+    pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
+    r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
+    ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
 
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32}
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
     TINY_DATA: ClassVar[str] = "toy:ring8"
 
     def check(self) -> None:
@@ -156,9 +167,26 @@ class GANConfig(NetConfig):
         if not self.d_lr >= 0:
             raise UserError(f"d_lr must be >= 0 (0: same as lr), got {self.d_lr}")
         if self.loss not in ("nonsaturating", "saturating"):
-            raise UserError(f"loss must be nonsaturating or saturating, got {self.loss!r}")
+            raise UserError(
+                f"loss must be nonsaturating or saturating, got {self.loss!r}: --set loss=nonsaturating"
+            )
         if not 1 <= self.d_steps <= 100:
-            raise UserError(f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}")
+            raise UserError(
+                f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}:"
+                " --set d_steps=1"
+            )
+        if not 0 <= self.beta1 < 1:
+            raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
+        if not 0 <= self.pack <= 16:
+            raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
+        if self.pack and self.batch_size % self.pack:
+            raise UserError(
+                f"batch_size {self.batch_size} must be a multiple of pack {self.pack}: change one of them"
+            )
+        if not (self.r1 >= 0 or self.r1 == -1):
+            raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
+        if not (0 <= self.ema < 1 or self.ema == -1):
+            raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
 
 
 def config_class(task: str) -> type[TrainConfig]:

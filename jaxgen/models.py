@@ -44,28 +44,55 @@ class AutoencoderNet(nn.Module):
     activation: str = "relu"
     kernel_init: str = "auto"
     variational: bool = False
+    dropout: float = 0.0
     out_dim: int = 784
 
     def setup(self):
         code = 2 * self.latent_dim if self.variational else self.latent_dim
-        self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init)
-        self.decoder = MLP(tuple(reversed(self.hidden)), self.out_dim, self.activation, self.kernel_init)
+        self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init, self.dropout)
+        widths = tuple(reversed(self.hidden))
+        self.decoder = MLP(widths, self.out_dim, self.activation, self.kernel_init, self.dropout)
 
-    def encode(self, x_BxD: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def encode(self, x_BxD: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array | None]:
         """(mean, log-variance) of q(z | x); a plain autoencoder's log-variance is None."""
-        h = self.encoder(x_BxD)
+        h = self.encoder(x_BxD, train=train)
         if self.variational:
             return h[:, : self.latent_dim], h[:, self.latent_dim :]
         return h, None
 
-    def decode(self, z_BxZ: jax.Array) -> jax.Array:
+    def decode(self, z_BxZ: jax.Array, train: bool = False) -> jax.Array:
         """Pixel logits of the images that codes z decode to."""
-        return self.decoder(z_BxZ)
+        return self.decoder(z_BxZ, train=train)
 
-    def __call__(self, x_BxD: jax.Array) -> jax.Array:
-        return self.decode(self.encode(x_BxD)[0])
+    def __call__(self, x_BxD: jax.Array, train: bool = False) -> jax.Array:
+        return self.decode(self.encode(x_BxD, train)[0], train)
 
 
 def param_count(params) -> int:
     """Number of scalars in a params pytree."""
     return sum(x.size for x in jax.tree_util.tree_leaves(params))
+
+
+class Generator(nn.Module):
+    """z -> MLP -> out_dim: sigmoid pixels in [0, 1] for images, linear coordinates for toys."""
+
+    hidden: Sequence[int]
+    out_dim: int
+    activation: str = "leaky_relu:0.2"
+    output: str = "linear"  # "sigmoid" (images) or "linear" (toy points)
+
+    @nn.compact
+    def __call__(self, z_BxZ: jax.Array) -> jax.Array:
+        x = MLP(self.hidden, self.out_dim, self.activation, name="mlp")(z_BxZ)
+        return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
+
+
+class Discriminator(nn.Module):
+    """x -> MLP -> one logit per row (a row is `pack` samples concatenated under PacGAN)."""
+
+    hidden: Sequence[int]
+    activation: str = "leaky_relu:0.2"
+
+    @nn.compact
+    def __call__(self, x_BxD: jax.Array) -> jax.Array:
+        return MLP(self.hidden, 1, self.activation, name="mlp")(x_BxD)[:, 0]

@@ -335,7 +335,7 @@ def train(
 
         plots.curves(run_dir)
         if test_np is not None:
-            task.figures(jax.device_get(state.params), test_np, run_dir / "plots")
+            task.figures(jax.device_get(state.params), test_np, run_dir / "plots", step=step)
         summary["plots"] = str(run_dir / "plots")
     return summary
 
@@ -375,7 +375,9 @@ def restore_for_eval(
     spec = spec or run_spec
     data_lib.parse_spec(spec)
     ds = data_lib.load(spec)
-    task = tasks.build(task_name, cfg, ds)
+    # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
+    # its training split); `ds` is only what it is evaluated on.
+    task = tasks.build(task_name, cfg, ds if spec == run_spec else data_lib.load(run_spec))
     init_key, _, _ = split_keys(cfg.seed)
     abstract = jax.eval_shape(task.init, init_key)
     replicated = NamedSharding(make_mesh(), P())

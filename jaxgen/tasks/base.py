@@ -7,7 +7,7 @@ A task is built from (config, dataset) and is a bundle of pure functions over on
 Optional (the driver and CLI look for them with hasattr):
   sample(params, key, n) -> np.ndarray                what `jaxgen sample` writes: (n, D) float32
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
-  figures(params, arrays, out_dir) -> list[Path]      after training and from `jaxgen plot`
+  figures(params, arrays, out_dir, step=None) -> list  after training and from `jaxgen plot` (step for titles)
 """
 
 from __future__ import annotations
@@ -52,4 +52,6 @@ class Task(Protocol):
         self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
     ) -> dict[str, float | int]: ...
 
-    def figures(self, params: Any, arrays: dict[str, Any], out_dir: Path) -> list[Path]: ...
+    def figures(
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+    ) -> list[Path]: ...

@@ -1,0 +1,145 @@
+"""The autoencoder task: exact parameter counts, losses by hand, loss falls, evaluation figures, samples
+and plots from a checkpoint alone, and user mistakes in one line."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen import cli, config, data, models, tasks, train
+from jaxgen.errors import UserError
+from jaxgen.tasks.autoencoder import kl_to_standard_normal, pixel_bce
+
+
+def build(**kw):
+    return tasks.build("ae", config.make("ae", kw), data.load("embedded"))
+
+
+def test_exact_parameter_count():
+    p = build().init(jax.random.key(0)).params  # 784-512-256-32-256-512-784
+    enc = 784 * 512 + 512 + 512 * 256 + 256 + 256 * 32 + 32
+    dec = 32 * 256 + 256 + 256 * 512 + 512 + 512 * 784 + 784
+    assert models.param_count(p) == enc + dec
+    v = build(variational=True, hidden=(64,), latent_dim=2).init(jax.random.key(0)).params
+    assert models.param_count(v) == (784 * 64 + 64 + 64 * 4 + 4) + (2 * 64 + 64 + 64 * 784 + 784)
+
+
+def test_bce_from_logits_and_kl_by_hand():
+    logits = jnp.array([[0.0, 2.0]])
+    x = jnp.array([[1.0, 0.25]])
+    sig = 1 / (1 + np.exp(-2.0))
+    by_hand = (-np.log(0.5) - (0.25 * np.log(sig) + 0.75 * np.log(1 - sig))) / 2
+    assert float(pixel_bce(logits, x)[0]) == pytest.approx(by_hand, rel=1e-6)
+    # KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1 - log s^2) / 2 per dimension
+    mu, logvar = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, np.log(4.0)]])
+    expected = (1 + 1 - 1 - 0) / 2 + (0 + 4 - 1 - np.log(4.0)) / 2
+    assert float(kl_to_standard_normal(mu, logvar)[0]) == pytest.approx(expected, rel=1e-6)
+    assert float(kl_to_standard_normal(jnp.zeros((1, 3)), jnp.zeros((1, 3)))[0]) == 0.0
+
+
+@pytest.mark.parametrize("variational", [False, True])
+def test_loss_falls_on_one_batch(variational):
+    task = build(hidden=(64,), latent_dim=8, augment=False, variational=variational, lr=3e-3)
+    init_key, data_key, loop_key = train.split_keys(0)
+    state = task.init(init_key)
+    batch = data.batch_at(jax.device_put(data.load("embedded").train), data_key, 0, 64)
+    step = jax.jit(task.step)
+    losses = []
+    for i in range(60):
+        state, m = step(state, batch, jax.random.fold_in(loop_key, i))
+        losses.append(float(m["loss"]))
+    assert losses[-1] < 0.6 * losses[0]
+    if variational:
+        assert float(m["kl"]) > 0
+
+
+def test_denoising_input_is_noisier_than_the_target():
+    task = build(hidden=(16,), latent_dim=2, noise=0.3)
+    state = task.init(jax.random.key(0))
+    batch = {"image": jnp.zeros((4, 784), jnp.uint8), "label": jnp.zeros((4,), jnp.int32)}
+    # zero images with noise: the reconstruction target stays zero, so the loss is finite and positive
+    _, m = jax.jit(task.step)(state, batch, jax.random.key(1))
+    assert float(m["loss"]) > 0
+
+
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    """A tiny trained latent-2 AE run directory (shared by the tests below)."""
+    wd = tmp_path_factory.mktemp("ae") / "run"
+    cfg = config.make("ae", {"hidden": (64,), "latent_dim": 2, "steps": 40, "ckpt_every": 20, "log_every": 20})
+    summary = train.train("ae", cfg, wd, "embedded", progress=False, make_plots=True)
+    return wd, summary
+
+
+def test_eval_reports_every_contract_figure(ae_run, capsys):
+    wd, summary = ae_run
+    assert cli.main(["eval", str(wd)]) == 0
+    ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for k in ("recon_bce", "recon_mse", "pca_recon_bce", "pca_recon_mse", "latent_knn_accuracy",
+              "pca_knn_accuracy", "sharpness_ratio"):
+        assert isinstance(ev[k], float) and ev[k] >= 0, k
+    assert ev["task"] == "ae" and ev["step"] == 40 and ev["params_sha256"] == summary["params_sha256"]
+    assert ev["n"] == 500 and 0 < ev["latent_knn_accuracy"] <= 1
+    # the training summary carries the same test figures, integers as integers
+    assert summary["test_n"] == 500 and summary["test_recon_bce"] == pytest.approx(ev["recon_bce"], rel=1e-5)
+
+
+def test_plots_and_samples_from_a_checkpoint_alone(ae_run, tmp_path, capsys):
+    wd, _ = ae_run
+    names = {"reconstructions", "latent_space", "digit_means", "interpolation", "samples", "latent_grid"}
+    assert {p.stem for p in (wd / "plots").glob("*.png")} >= names | {"curves"}
+    copy = tmp_path / "copy"
+    shutil.copytree(wd, copy)
+    shutil.rmtree(copy / "plots")
+    assert cli.main(["plot", str(copy)]) == 0
+    assert {p.stem for p in (copy / "plots").glob("*.png")} >= names
+    out = tmp_path / "s.npy"
+    assert cli.main(["sample", str(copy), "--n", "33", "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (33, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    again = tmp_path / "t.npy"
+    assert cli.main(["sample", str(copy), "--n", "33", "--out", str(again)]) == 0
+    np.testing.assert_array_equal(np.load(again), x)  # the run's fixed key: same samples
+    capsys.readouterr()
+
+
+def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
+    cfg = config.make("ae", {"hidden": (32,), "latent_dim": 3, "variational": True, "steps": 6,
+                             "ckpt_every": 6, "log_every": 6})
+    summary = train.train("ae", cfg, tmp_path / "vae", "embedded", progress=False, make_plots=False)
+    assert summary["test_kl"] >= 0 and summary["test_elbo"] < 0
+    task, state, *_ = train.restore_for_eval(tmp_path / "vae")
+    x = task.sample(state.params, jax.random.key(0), 5)
+    assert x.shape == (5, 784) and 0 <= x.min() and x.max() <= 1
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"latent_dim": 0}, "latent_dim must be in"),
+        ({"latent_dim": 785}, "latent_dim must be in"),
+        ({"variational": True, "loss": "mse"}, "loss=bce"),
+        ({"loss": "l1"}, "bce or mse"),
+        ({"noise": -0.1}, "noise"),
+    ],
+)
+def test_bad_config_one_line(overrides, match):
+    with pytest.raises(UserError, match=match):
+        config.make("ae", overrides)
+
+
+def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys):
+    assert cli.main(["train", "ae", "--workdir", str(tmp_path / "t"), "--data", "toy:ring8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ae trains on images" in err
+    assert not (tmp_path / "t").exists()
+    mlp = tmp_path / "mlp"
+    cfg = config.make("mlp", {"hidden": (8,), "steps": 2, "ckpt_every": 2, "log_every": 2, "warmup_steps": 0})
+    train.train("mlp", cfg, mlp, "embedded", progress=False, make_plots=False)
+    assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.npy")]) == 2
+    assert "does not generate" in capsys.readouterr().err
+    assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.txt")]) == 2
+    assert ".npy" in capsys.readouterr().err

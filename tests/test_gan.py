@@ -1,0 +1,219 @@
+"""The GAN task: closed-form losses, one step against golden values, mode metrics with known answers,
+sample shapes and ranges, the D* check, and one-line errors for bad input. The generic contract
+(checkpoint + bit-exact resume of both optimizers) runs in tests/test_tasks.py.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen import cli, config, data, metrics, tasks, train
+from jaxgen.errors import UserError
+from jaxgen.tasks import gan
+
+LOG4, LOG2 = np.log(4.0), np.log(2.0)
+
+
+def tiny_gan(spec="toy:ring8", **kw):
+    cfg = config.make("gan", {**config.GANConfig.TINY, "steps": 10, **kw})
+    return tasks.build("gan", cfg, data.load(spec))
+
+
+# ---------------------------------------------------------------- losses by hand
+
+
+def test_losses_at_equilibrium():
+    zeros = jnp.zeros(5)  # logit 0 <=> D = ½ everywhere
+    assert np.isclose(gan.d_loss(zeros, zeros), LOG4)
+    assert np.isclose(gan.g_loss(zeros, "nonsaturating"), LOG2)
+    assert np.isclose(gan.g_loss(zeros, "saturating"), -LOG2)
+    assert np.isclose(jax.nn.sigmoid(zeros).mean(), 0.5)
+
+
+def test_losses_against_hand_computation():
+    real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+    d = lambda t: 1 / (1 + np.exp(-np.asarray(t, np.float64)))  # noqa: E731
+    want_d = -np.mean(np.log(d(real))) - np.mean(np.log(1 - d(fake)))
+    assert np.isclose(gan.d_loss(real, fake), want_d, rtol=1e-6)
+    assert np.isclose(gan.g_loss(fake, "nonsaturating"), -np.mean(np.log(d(fake))), rtol=1e-6)
+    assert np.isclose(gan.g_loss(fake, "saturating"), np.mean(np.log(1 - d(fake))), rtol=1e-6)
+
+
+def test_losses_stay_finite_where_log_of_sigmoid_would_not():
+    big = jnp.array([200.0])
+    assert np.isfinite(gan.d_loss(-big, big)) and np.isclose(gan.d_loss(-big, big), 400.0)
+    assert np.isclose(gan.g_loss(-big, "nonsaturating"), 200.0)
+    grad = jax.grad(lambda t: gan.g_loss(t, "saturating"))(-big)  # the saturating loss: vanishing gradient
+    assert abs(float(grad[0])) < 1e-30
+
+
+def test_pack_rows():
+    x = jnp.arange(12.0).reshape(6, 2)
+    np.testing.assert_array_equal(gan.pack_rows(x, 2), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])
+
+
+# ---------------------------------------------------------------- one step, golden values
+
+
+GOLDEN = {  # printed by test_one_step_golden (jax 0.10.2, CPU); update only with a reason
+    "d_loss": 1.83214521,
+    "g_loss": 0.30712897,
+    "d_real": 0.71588302,
+    "d_fake": 0.73605001,
+    "r1_penalty": 1.26765454,
+}
+
+
+def test_one_step_golden():
+    task = tiny_gan(r1=0.5, d_steps=2)
+    init_key, data_key, loop_key = train.split_keys(0)
+    state = jax.jit(task.init)(init_key)
+    batch = data.batch_at(jax.device_put(task_data("toy:ring8")), data_key, 0, task.examples_per_step)
+    assert batch["image"].shape == (2 * 32, 2)  # d_steps real batches drawn at once
+    new, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
+    got = {k: round(float(m[k]), 8) for k in GOLDEN}
+    print("golden:", got)
+    for k, v in GOLDEN.items():
+        np.testing.assert_allclose(got[k], v, rtol=2e-4, atol=1e-7, err_msg=k)
+    assert int(new.step) == 1
+    assert int(new.opt_state["d"][0].count) == 2 and int(new.opt_state["g"][0].count) == 1
+    # the EMA moved by (1 - ema) of G's step
+    g0, g1, e1 = (jax.tree.leaves(t)[0] for t in (state.params["g"], new.params["g"], new.params["g_ema"]))
+    np.testing.assert_allclose(e1, g0 + (1 - task.cfg.ema) * (g1 - g0), rtol=1e-5, atol=1e-7)
+
+
+def task_data(spec):
+    return data.load(spec).train
+
+
+def test_step_is_deterministic_in_its_key():
+    task = tiny_gan()
+    state = task.init(jax.random.key(1))
+    batch = {"image": jnp.ones((32, 2)), "label": jnp.zeros(32, jnp.int32)}
+    step = jax.jit(task.step)
+    a = step(state, batch, jax.random.key(2))[1]["g_loss"]
+    b = step(state, batch, jax.random.key(2))[1]["g_loss"]
+    c = step(state, batch, jax.random.key(3))[1]["g_loss"]
+    assert a == b and a != c
+
+
+# ---------------------------------------------------------------- defaults chosen for the data
+
+
+def test_resolve_defaults_per_data_kind():
+    assert tiny_gan("toy:ring8").resolved["pack"] == 2
+    img = tasks.build("gan", config.make("gan", {"hidden": (8,)}), data.load("embedded"))
+    assert (img.cfg.pack, img.cfg.r1, img.cfg.ema) == (1, 10.0, 0.999)
+    assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
+        "pack": 4,
+        "r1": 0.0,
+        "ema": 0.0,
+        "d_lr": 2e-4,
+        "decay": True,
+    }
+
+
+# ---------------------------------------------------------------- mode metrics with known answers
+
+
+def test_mode_coverage_known_answers():
+    centers, std = data.TOYS["ring8"]
+    rng = np.random.default_rng(0)
+    # 2,500 samples: 300 exactly on each of modes 0..6, 19 on mode 7 (< 20: not covered), the rest far off
+    on = np.concatenate([np.repeat(centers[:7], 300, 0), np.repeat(centers[7:], 19, 0)])
+    off = rng.uniform(-0.5, 0.5, (2500 - len(on), 2))  # inside the ring: > 3 std from every mode
+    m = metrics.mode_coverage(np.concatenate([on, off]), centers, std)
+    assert m == {"modes_covered": 7, "modes_total": 8, "hq_fraction": len(on) / 2500}
+    # at 2.9 std from the mean: high quality; at 3.1 std: not
+    near = centers[:1] + [[2.9 * std, 0.0]]
+    far = centers[:1] + [[3.1 * std, 0.0]]
+    assert metrics.mode_coverage(near, centers, std)["hq_fraction"] == 1.0
+    assert metrics.mode_coverage(far, centers, std)["hq_fraction"] == 0.0
+
+
+def test_evaluate_on_toys_reports_the_contract_keys():
+    task = tiny_gan()
+    state = task.init(jax.random.key(0))
+    scores = task.evaluate(state.params, data.load("toy:ring8").test, jax.random.key(1))
+    assert {"modes_covered", "modes_total", "hq_fraction", "d_real_mean", "d_fake_mean"} <= set(scores)
+    assert isinstance(scores["modes_covered"], int) and scores["modes_total"] == 8
+
+
+def test_dstar_check_on_gauss1d():
+    task = tiny_gan("toy:gauss1d", pack=1)
+    params = task.init(jax.random.key(0)).params
+    x = np.random.default_rng(0).normal(4.0, 0.5, (2500, 1)).astype(np.float32)  # p_g = p_data: D* = ½
+    r = gan.dstar_check(task, params, x)
+    assert np.all(np.abs(r["d_star"][r["p_data"] > 0.05] - 0.5) < 0.1)
+    assert 0 <= r["distance"] <= 1
+    assert "dstar_distance" in task.evaluate(params, data.load("toy:gauss1d").test, jax.random.key(1))
+
+
+# ---------------------------------------------------------------- sample
+
+
+@pytest.mark.parametrize("spec, dim", [("toy:ring8", 2), ("toy:gauss1d", 1), ("embedded", 784)])
+def test_sample_shapes_and_range(spec, dim):
+    task = tiny_gan(spec)
+    params = task.init(jax.random.key(0)).params
+    x = task.sample(params, jax.random.key(1), 5)
+    assert x.shape == (5, dim) and x.dtype == np.float32
+    if spec == "embedded":
+        assert 0 <= x.min() and x.max() <= 1
+    np.testing.assert_array_equal(x, task.sample(params, jax.random.key(1), 5))
+
+
+# ---------------------------------------------------------------- bad input: one line naming the fix
+
+
+@pytest.mark.parametrize(
+    "sets, match",
+    [
+        (["d_steps=0"], "d_steps must be in \\[1, 100\\].*--set d_steps=1"),
+        (["loss=wasserstein"], "loss must be nonsaturating or saturating.*--set loss="),
+        (["pack=3"], "batch_size 256 must be a multiple of pack 3"),
+        (["r1=-2"], "r1 must be >= 0"),
+        (["ema=1"], "ema must be in \\[0, 1\\)"),
+    ],
+)
+def test_bad_config_is_one_line(sets, match):
+    with pytest.raises(UserError, match=match):
+        config.make("gan", config.parse_sets("gan", sets))
+
+
+def test_bad_config_from_the_cli(tmp_path, capsys):
+    assert cli.main(["train", "gan", "--workdir", str(tmp_path / "r"), "--set", "d_steps=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "d_steps" in err
+    assert not (tmp_path / "r").exists()  # rejected before anything was written or compiled
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("gan") / "run"
+    cfg = config.make("gan", {**config.GANConfig.TINY, "steps": 4, "ckpt_every": 2, "log_every": 2})
+    train.train("gan", cfg, run, "toy:ring8", progress=False)
+    return run
+
+
+def test_judge_must_be_an_mlp_run(gan_run, tmp_path, capsys):
+    assert cli.main(["eval", str(gan_run), "--judge", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no jaxgen run there" in err and "jaxgen train mlp" in err and err.count("\n") == 1
+    assert cli.main(["eval", str(gan_run), "--judge", str(gan_run)]) == 2
+    err = capsys.readouterr().err
+    assert "is a gan run: the judge must be an mlp run" in err and err.count("\n") == 1
+
+
+def test_run_writes_snapshots_figures_and_samples(gan_run, tmp_path, capsys):
+    assert sorted(int(p.stem) for p in (gan_run / "samples").glob("*.npy")) == [2, 4]
+    for name in ("gan_curves.png", "progress.png", "samples.png"):
+        assert (gan_run / "plots" / name).exists(), name
+    out = tmp_path / "s.npy"
+    assert cli.main(["sample", str(gan_run), "--n", "9", "--out", str(out)]) == 0
+    assert np.load(out).shape == (9, 2)
+    capsys.readouterr()
+    assert cli.main(["eval", str(gan_run)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert '"modes_covered"' in line and '"hq_fraction"' in line and '"d_fake_mean"' in line
