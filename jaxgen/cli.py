@@ -1,4 +1,4 @@
-"""`jaxgen` command line: train | eval | sample | plot | bench | backprop. User mistakes: one line, no traceback."""
+"""`jaxgen` command line: train | eval | sample | plot | bench | backprop; mistakes: one line, no trace."""
 
 from __future__ import annotations
 
@@ -45,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
     e.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores generated digits")
 
-    s = sub.add_parser("sample", help="samples of a generative run (ae, gan) as float32 [N, D] in a .npy file")
+    s = sub.add_parser("sample", help="samples of a generative run (ae, gan): float32 [N, D] .npy")
     s.add_argument("workdir")
     s.add_argument("--n", type=int, default=64, help="number of samples")
     s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
     s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
     s.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores the samples")
-    s.add_argument("--data", default=None, help="real test images the judge compares with (default: the run's)")
+    s.add_argument("--data", default=None, help="real images the judge compares with (default: the run's)")
 
     pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
     pl.add_argument("workdir")
@@ -142,7 +142,7 @@ def cmd_sample(args) -> dict:
 
     if not hasattr(TASKS[task_name][1], "sample"):
         generative = ", ".join(n for n, (_, cls) in TASKS.items() if hasattr(cls, "sample"))
-        raise UserError(f"{run_dir} is a {task_name} run, which does not generate: sample takes {generative} runs")
+        raise UserError(f"{run_dir} is a {task_name} run, which does not generate: sample takes {generative}")
     judge = _judge(args.judge)
     task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
     if judge is not None and ds.kind != "image":

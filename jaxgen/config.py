@@ -95,14 +95,14 @@ class MLPConfig(AugmentConfig):
 
 @dataclasses.dataclass(frozen=True)
 class AEConfig(AugmentConfig):
-    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits; a VAE with variational."""
+    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
 
     steps: int = 3000
     batch_size: int = 128
     lr: float = 1e-3
     hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
     latent_dim: int = 32  # size of the code z
-    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy from logits; mse: squared error of sigmoid(logits)
+    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid
     noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
     variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
     beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
@@ -115,11 +115,11 @@ class AEConfig(AugmentConfig):
     def check(self) -> None:
         super().check()
         if not 1 <= self.latent_dim <= 784:
-            raise UserError(f"latent_dim must be in [1, 784] (a code smaller than the image), got {self.latent_dim}")
+            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
         if self.loss not in ("bce", "mse"):
             raise UserError(f"loss must be bce or mse, got {self.loss!r}")
         if self.variational and self.loss != "bce":
-            raise UserError("variational=true needs loss=bce (the Bernoulli likelihood of the ELBO): drop loss=mse")
+            raise UserError("variational=true needs loss=bce (the ELBO's likelihood): drop loss=mse")
         if not 0 <= self.noise <= 1:
             raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
         if not self.beta >= 0:
@@ -139,7 +139,7 @@ class GANConfig(NetConfig):
     which writes the resolved values to DIR/gan_resolved.json.
     """
 
-    steps: int = 20000  # generator steps (each after d_steps discriminator steps)
+    steps: int = 10000  # generator steps (each after d_steps discriminator steps); MNIST fits in 5 CPU minutes
     batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
     lr: float = 2e-4  # generator learning rate (peak, before the cosine decay)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)

@@ -33,7 +33,9 @@ class Judge:
             )
         task_name, _, _ = train.load_run(run_dir)
         if task_name != "mlp":
-            raise UserError(f"--judge {run_dir} is a {task_name} run: the judge must be an mlp run (jaxgen train mlp)")
+            raise UserError(
+                f"--judge {run_dir} is a {task_name} run: the judge must be an mlp run (jaxgen train mlp)"
+            )
         task, state, step, digest, _ = train.restore_for_eval(run_dir)
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest
         self.params = state.params
@@ -75,6 +77,8 @@ def report(judge: Judge, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> d
         "judge_confidence": round(float(probs.max(1).mean()), 4),
         "judge_confidence_real": round(float(real_probs.max(1).mean()), 4),
         "judge_frechet": round(metrics.frechet_distance(feats[:m], real_feats[:half]), 4),
-        "judge_frechet_real": round(metrics.frechet_distance(real_feats[half : half + m], real_feats[:half]), 4),
+        "judge_frechet_real": round(
+            metrics.frechet_distance(real_feats[half : half + m], real_feats[:half]), 4
+        ),
         "judge_n": int(m),
     }

@@ -80,7 +80,7 @@ def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 5) -> float:
 
 
 def gradient_magnitude(images_NxD: np.ndarray, side: int = 28) -> np.ndarray:
-    """Per image, the mean magnitude of its finite-difference gradient sqrt(dx² + dy²) (forward differences)."""
+    """Per image, the mean magnitude sqrt(dx² + dy²) of its forward-difference gradient."""
     x = np.asarray(images_NxD, np.float64).reshape(-1, side, side)
     dx = x[:, :-1, 1:] - x[:, :-1, :-1]
     dy = x[:, 1:, :-1] - x[:, :-1, :-1]
@@ -88,7 +88,7 @@ def gradient_magnitude(images_NxD: np.ndarray, side: int = 28) -> np.ndarray:
 
 
 def sharpness_ratio(recon_NxD: np.ndarray, originals_NxD: np.ndarray) -> float:
-    """Mean image-gradient magnitude of reconstructions over that of the originals: 1 = as sharp, < 1 blurry."""
+    """Mean image-gradient magnitude of reconstructions over the originals': 1 = as sharp, < 1 blurry."""
     return float(gradient_magnitude(recon_NxD).mean() / gradient_magnitude(originals_NxD).mean())
 
 
@@ -109,7 +109,12 @@ def frechet_distance(a_NxF: np.ndarray, b_MxF: np.ndarray) -> float:
 
 
 def mode_coverage(
-    samples_NxD: np.ndarray, centers_KxD: np.ndarray, std: float, *, min_count: int = 20, reference_n: int = 2500
+    samples_NxD: np.ndarray,
+    centers_KxD: np.ndarray,
+    std: float,
+    *,
+    min_count: int = 20,
+    reference_n: int = 2500,
 ) -> dict[str, float | int]:
     """Toy-mixture quality: a sample is high quality within 3 std of its nearest mode's mean; a mode is
     covered when at least min_count per reference_n samples (20 of 2,500) are high-quality and nearest to it.

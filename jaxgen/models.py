@@ -37,7 +37,7 @@ class MLP(nn.Module):
 
 
 class AutoencoderNet(nn.Module):
-    """Encoder 784 -> hidden -> latent (mean and log-variance for a VAE) and mirrored decoder -> 784 logits."""
+    """Encoder 784 -> hidden -> latent (VAE: mean and log-variance), mirrored decoder -> 784 logits."""
 
     hidden: Sequence[int]
     latent_dim: int

@@ -19,8 +19,8 @@ def mosaic(images_NxD: np.ndarray, rows: int, cols: int, side: int = 28, gap: in
     out = np.zeros((rows * (side + gap) - gap, cols * (side + gap) - gap), np.float32)
     for i, img in enumerate(np.asarray(images_NxD)[: rows * cols]):
         r, c = divmod(i, cols)
-        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = img.reshape(
-            side, side
+        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = (
+            img.reshape(side, side)
         )
     return out
 
@@ -57,7 +57,9 @@ def reconstructions(task, params, x, y, out: Path, step) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(_title(task, step, "test digits (top), reconstructions; BCE over the whole test split"), fontsize=10)
+    fig.suptitle(
+        _title(task, step, "test digits (top), reconstructions; BCE over the whole test split"), fontsize=10
+    )
     return _save(fig, out / "reconstructions.png")
 
 
@@ -69,7 +71,7 @@ def _codes_2d(task, codes: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def latent_scatter(task, params, x, y, out: Path, step) -> Path:
-    """Test codes coloured by digit (2-D codes directly, larger ones by their top two principal components)."""
+    """Test codes coloured by digit (2-D codes directly, larger ones by their top two principal axes)."""
     codes = task.encode(params, x)
     xy, (lx, ly) = _codes_2d(task, codes)
     fig, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
@@ -77,14 +79,25 @@ def latent_scatter(task, params, x, y, out: Path, step) -> Path:
         m = y == d
         ax.scatter(xy[m, 0], xy[m, 1], s=6, color=DIGIT_COLORS[d], alpha=0.7, label=str(d), linewidths=0)
         cx, cy = np.median(xy[m], axis=0)
-        ax.text(cx, cy, str(d), fontsize=13, weight="bold", ha="center", va="center", color="black",
-                bbox={"boxstyle": "circle,pad=0.2", "fc": DIGIT_COLORS[d], "alpha": 0.8, "lw": 0})
+        ax.text(
+            cx,
+            cy,
+            str(d),
+            fontsize=13,
+            weight="bold",
+            ha="center",
+            va="center",
+            color="black",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": DIGIT_COLORS[d], "alpha": 0.8, "lw": 0},
+        )
     ax.legend(title="digit", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.set_xlabel(lx)
     ax.set_ylabel(ly)
     knn = metrics.knn_accuracy(task.encode(params, task.train_images()[0]), task.train_images()[1], codes, y)
-    ax.set_title(_title(task, step, f"latent codes of {len(x)} test digits (5-NN digit accuracy {knn:.3f})"),
-                 fontsize=10)
+    ax.set_title(
+        _title(task, step, f"latent codes of {len(x)} test digits (5-NN digit accuracy {knn:.3f})"),
+        fontsize=10,
+    )
     return _save(fig, out / "latent_space.png")
 
 
@@ -119,8 +132,10 @@ def interpolation(task, params, x, y, out: Path, step, n_steps: int = 10) -> Pat
     ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
     ax.set_xticks([14, 30 * (n_steps + 1) + 14], ["original A", "original B"], fontsize=8)
     ax.set_yticks([30 * i + 14 for i in range(len(WALKS))], [f"{a} → {b}" for a, b in WALKS])
-    ax.set_title(_title(task, step, f"walks between two test digits: {n_steps} decoded points on the line z_A → z_B"),
-                 fontsize=10)
+    ax.set_title(
+        _title(task, step, f"walks between two test digits: {n_steps} decoded points on the line z_A → z_B"),
+        fontsize=10,
+    )
     return _save(fig, out / "interpolation.png")
 
 
@@ -160,8 +175,11 @@ def latent_grid(task, params, x, y, out: Path, step, n: int = 20) -> Path:
 def samples(task, params, out: Path, step, key) -> Path:
     """64 new digits: a VAE's prior draws decoded, or draws from the mixture fitted to a plain AE's codes."""
     imgs = task.sample(params, key, 64)
-    how = "z ~ N(0, I) decoded" if task.cfg.variational else (
-        f"z from a {task.cfg.mixture}-component Gaussian mixture fitted to the training codes, decoded")
+    how = (
+        "z ~ N(0, I) decoded"
+        if task.cfg.variational
+        else (f"z from a {task.cfg.mixture}-component Gaussian mixture fitted to the training codes, decoded")
+    )
     fig, ax = plt.subplots(figsize=(6.5, 7), layout="constrained")
     ax.imshow(mosaic(imgs, 8, 8), cmap="gray_r", vmin=0, vmax=1)
     ax.axis("off")

@@ -118,7 +118,9 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
                 ax.imshow(x[c].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
             axes[r, 0].set_ylabel(f"{step}", fontsize=7, rotation=0, ha="right", va="center")
         fig.suptitle(
-            _title(task, run_dir, snaps[-1][0]) + "\nsame z at every checkpoint (rows: step)", fontsize=8
+            _title(task, run_dir, snaps[-1][0]) + "\nsame z at every checkpoint (rows: step)",
+            fontsize=8,
+            y=1.0 + 0.45 / len(snaps),  # above the top row (bbox_inches="tight" keeps it in the file)
         )
         return _save(fig, out_dir / "progress.png")
     snaps = _choose(snaps, 6)

@@ -69,7 +69,9 @@ def test_denoising_input_is_noisier_than_the_target():
 def ae_run(tmp_path_factory):
     """A tiny trained latent-2 AE run directory (shared by the tests below)."""
     wd = tmp_path_factory.mktemp("ae") / "run"
-    cfg = config.make("ae", {"hidden": (64,), "latent_dim": 2, "steps": 40, "ckpt_every": 20, "log_every": 20})
+    cfg = config.make(
+        "ae", {"hidden": (64,), "latent_dim": 2, "steps": 40, "ckpt_every": 20, "log_every": 20}
+    )
     summary = train.train("ae", cfg, wd, "embedded", progress=False, make_plots=True)
     return wd, summary
 
@@ -78,8 +80,15 @@ def test_eval_reports_every_contract_figure(ae_run, capsys):
     wd, summary = ae_run
     assert cli.main(["eval", str(wd)]) == 0
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for k in ("recon_bce", "recon_mse", "pca_recon_bce", "pca_recon_mse", "latent_knn_accuracy",
-              "pca_knn_accuracy", "sharpness_ratio"):
+    for k in (
+        "recon_bce",
+        "recon_mse",
+        "pca_recon_bce",
+        "pca_recon_mse",
+        "latent_knn_accuracy",
+        "pca_knn_accuracy",
+        "sharpness_ratio",
+    ):
         assert isinstance(ev[k], float) and ev[k] >= 0, k
     assert ev["task"] == "ae" and ev["step"] == 40 and ev["params_sha256"] == summary["params_sha256"]
     assert ev["n"] == 500 and 0 < ev["latent_knn_accuracy"] <= 1
@@ -107,8 +116,10 @@ def test_plots_and_samples_from_a_checkpoint_alone(ae_run, tmp_path, capsys):
 
 
 def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
-    cfg = config.make("ae", {"hidden": (32,), "latent_dim": 3, "variational": True, "steps": 6,
-                             "ckpt_every": 6, "log_every": 6})
+    cfg = config.make(
+        "ae",
+        {"hidden": (32,), "latent_dim": 3, "variational": True, "steps": 6, "ckpt_every": 6, "log_every": 6},
+    )
     summary = train.train("ae", cfg, tmp_path / "vae", "embedded", progress=False, make_plots=False)
     assert summary["test_kl"] >= 0 and summary["test_elbo"] < 0
     task, state, *_ = train.restore_for_eval(tmp_path / "vae")
@@ -143,3 +154,21 @@ def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys)
     assert "does not generate" in capsys.readouterr().err
     assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.txt")]) == 2
     assert ".npy" in capsys.readouterr().err
+
+
+def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys):
+    wd, _ = ae_run
+    judge = tmp_path / "judge"
+    cfg = config.make("mlp", {"hidden": (16,), "steps": 4, "ckpt_every": 4, "log_every": 4, "warmup_steps": 0})
+    train.train("mlp", cfg, judge, "embedded", progress=False, make_plots=False)
+    out = tmp_path / "s.npy"
+    assert cli.main(["sample", str(wd), "--n", "50", "--out", str(out), "--judge", str(judge)]) == 0
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(rep["digit_fraction"]) == 10 and sum(rep["digit_fraction"]) == pytest.approx(1, abs=1e-3)
+    assert 0.1 <= rep["judge_confidence"] <= 1 and rep["judge_frechet"] >= 0 and rep["judge_frechet_real"] >= 0
+    assert cli.main(["eval", str(wd), "--judge", str(judge)]) == 0
+    assert "min_digit_fraction" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli.main(["eval", str(wd), "--judge", str(wd)]) == 2
+    assert "must be an mlp run" in capsys.readouterr().err
+    assert cli.main(["eval", str(wd), "--judge", str(tmp_path / "nowhere")]) == 2
+    assert "no jaxgen run there" in capsys.readouterr().err

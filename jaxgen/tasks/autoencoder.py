@@ -1,4 +1,4 @@
-"""MNIST autoencoder (and VAE): 784 pixels -> `latent_dim` code -> 784 pixel logits, trained by the one driver.
+"""MNIST autoencoder (and VAE): 784 pixels -> `latent_dim` code -> 784 logits, trained by the one driver.
 
 Plain AE: per-pixel sigmoid cross-entropy from logits (or squared error of the sigmoid), optionally denoising.
 VAE (`variational=true`): q(z|x) = N(mu, diag(exp(logvar))), z by reparameterisation, loss = the negative
@@ -102,7 +102,9 @@ class Autoencoder:
         x_BxD = normalise(batch["image"])
         c = self.cfg
         if c.augment:
-            x_BxD = jnp.clip(data.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale), 0, 1)
+            x_BxD = jnp.clip(
+                data.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale), 0, 1
+            )
         noisy = x_BxD
         if c.noise > 0:  # denoising: corrupt the input, reconstruct the clean image
             noisy = jnp.clip(x_BxD + c.noise * jax.random.normal(noise_key, x_BxD.shape), 0.0, 1.0)
@@ -113,7 +115,12 @@ class Autoencoder:
         (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics_ = {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads), "lr": self.schedule(state.step)}
+        metrics_ = {
+            "loss": loss,
+            **parts,
+            "grad_norm": optax.tree.norm(grads),
+            "lr": self.schedule(state.step),
+        }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics_
 
     # ---------------------------------------------------------------- host-side helpers
@@ -199,7 +206,7 @@ class Autoencoder:
         return out
 
     def latent_density(self, params: Any):
-        """The Gaussian mixture (`mixture` components) fitted to the training codes: where codes are likely."""
+        """The `mixture`-component Gaussian mixture fitted to the training codes: where codes are likely."""
         return metrics.fit_gaussian_mixture(self.encode(params, self.train_images()[0]), self.cfg.mixture)
 
     def sample(self, params: Any, key: jax.Array, n: int) -> np.ndarray:
@@ -214,7 +221,9 @@ class Autoencoder:
             z = z[np.asarray(jax.random.permutation(key, n))]  # sklearn returns draws grouped by component
         return self.decode(params, np.asarray(z, np.float32))
 
-    def figures(self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None) -> list[Path]:
+    def figures(
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+    ) -> list[Path]:
         """Reconstructions (beside PCA), the latent space by digit, decoded digit means, walks, samples."""
         from jaxgen import plots_ae
 

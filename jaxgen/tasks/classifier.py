@@ -106,7 +106,9 @@ class Classifier:
         loss = float(self.loss(jnp.asarray(logits), jnp.asarray(labels)))
         return {"accuracy": float(np.mean(logits.argmax(-1) == labels)), "loss": loss, "n": int(len(labels))}
 
-    def figures(self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None) -> list[Path]:
+    def figures(
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+    ) -> list[Path]:
         """A grid of test digits with predicted (and, where wrong, true) labels, and a confusion matrix."""
         from jaxgen import plots
 
