@@ -97,9 +97,10 @@ class MLPConfig(AugmentConfig):
 class AEConfig(AugmentConfig):
     """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
 
-    steps: int = 3000
+    steps: int = 10000
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
+    ckpt_every: int = 2000
     hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
     latent_dim: int = 32  # size of the code z
     loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid

@@ -39,6 +39,13 @@ def curves(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     series = read_metrics(run_dir)
     names = sorted({k.split("/", 1)[-1] for k in series} - {"n"})
+    # A baseline "pca_X" goes on the panel of X (or latent_X) as a dashed line, not a panel of its own.
+    baselines = {}
+    for n in names:
+        for of in (n[len("pca_") :], "latent_" + n[len("pca_") :]):
+            if n.startswith("pca_") and of in names:
+                baselines[n] = of
+    names = [n for n in names if n not in baselines]
     if not names:
         return []
     env = run_dir / "env.json"
@@ -53,6 +60,10 @@ def curves(run_dir: Path) -> list[Path]:
             if f"{split}/{name}" in series:
                 steps, values = series[f"{split}/{name}"]
                 ax.plot(steps, values, style, label=split, ms=3)
+        for base, of in baselines.items():
+            if of == name and f"test/{base}" in series:
+                steps, values = series[f"test/{base}"]
+                ax.plot(steps, values, "k--", label="test, PCA baseline", lw=1)
         ax.set_title(name)
         ax.set_xlabel("step")
         if name in ("loss", "grad_norm") and all(

@@ -51,7 +51,7 @@ def reconstructions(task, params, x, y, out: Path, step) -> Path:
     rows[1] = (rows[1][0], task.decode(params, task.encode(params, x[idx])))
     pca_bce = metrics.bce(np.clip(pca.decode(pca.encode(x)), 0, 1), x)
     rows[2] = (f"PCA-{task.cfg.latent_dim}\nBCE {pca_bce:.4f}", rows[2][1])
-    fig, axes = plt.subplots(3, 1, figsize=(12, 3.9), layout="constrained")
+    fig, axes = plt.subplots(3, 1, figsize=(12, 2.9), layout="constrained")
     for ax, (label, imgs) in zip(axes, rows, strict=True):
         ax.imshow(mosaic(imgs, 1, len(idx)), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
