@@ -4,9 +4,10 @@
 
 The run is `jaxgen train gan --workdir OUT/seedS` (embedded data, no --set); then `jaxgen eval --judge`
 scores 2,500 samples against the 5,000 real MNIST test digits in ../shared/data/mnist-test5k when present
-(else the embedded test split). Expected (2-core CPU, jax 0.10.2; measured table in docs/gan.md): under
-5 minutes of training, every digit >= 4% of samples, mean judge confidence >= 0.85, and the judge-feature
-Fréchet distance reported beside its real-vs-real floor. One JSON line per seed.
+(else the embedded test split). Targets (issue 7): under 5 minutes,
+every digit >= 4% of samples, mean judge confidence >= 0.85. Measured (2-core CPU, shared, seed 0):
+294.7 s, min digit fraction 0.078, confidence 0.645 (NOT met; real digits: 0.882), judge Fréchet 6.17
+against a real-vs-real 1.54. One JSON line per seed.
 """
 
 from __future__ import annotations

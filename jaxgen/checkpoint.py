@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,12 @@ class Checkpointer:
                 )
             except Exception as err:  # a truncated or foreign checkpoint: try the one before it
                 log.warning("checkpoint %d unreadable (%s); falling back to an older one", step, err)
-                print(f"checkpoint {step} is unreadable ({type(err).__name__}); trying an older one")
+                print(f"checkpoint {step} is unreadable ({type(err).__name__}); trying an older one", file=sys.stderr)
                 continue
             state, meta = restored["state"], restored["meta"]
             digest = params_sha256(state.params)
             if meta.get("params_sha256") != digest:
-                print(f"checkpoint {step} fails its checksum; trying an older one")
+                print(f"checkpoint {step} fails its checksum; trying an older one", file=sys.stderr)
                 continue
             return state, step, digest
         return None

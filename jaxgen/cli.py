@@ -18,16 +18,10 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from jaxgen.tasks import TASKS  # the one list of tasks
-
-    p = _Parser(prog="jaxgen", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    t = sub.add_parser("train", help="train a task; rerun the same command to resume")
-    t.add_argument("task", choices=TASKS)
+def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workdir", required=True, help="run directory (config, metrics, checkpoints, plots)")
-    t.add_argument("--data", default="embedded", help="embedded | idx:PATH | tfds:NAME | toy:NAME")
+    t.add_argument("--data", default=None, help="embedded (default) | idx:PATH | tfds:NAME | toy:NAME")
+    t.add_argument("--config", default=None, metavar="FILE", help="start from a saved config.json (--set on top)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
@@ -39,6 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address")
     t.add_argument("--num-processes", type=int, default=None)
     t.add_argument("--process-id", type=int, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib.metadata
+
+    from jaxgen import config
+    from jaxgen.tasks import TASKS  # the one list of tasks
+
+    p = _Parser(prog="jaxgen", description=__doc__)
+    p.add_argument("--version", action="version", version=f"jaxgen {importlib.metadata.version('jaxgen')}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a task; rerun the same command to resume")
+    by_task = t.add_subparsers(dest="task", required=True, parser_class=_Parser, metavar="TASK")
+    for name, (cls, task_cls) in TASKS.items():
+        tp = by_task.add_parser(
+            name,
+            help=(task_cls.__doc__ or name).splitlines()[0],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=f"configuration keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
+        )
+        _train_args(tp)
+
+    c = sub.add_parser("config", help="print a task's default configuration as JSON (a file for --config)")
+    c.add_argument("task", choices=list(TASKS))
 
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
@@ -77,8 +96,10 @@ def _existing_run(workdir: str) -> Path:
 def cmd_train(args) -> dict:
     from jaxgen import config, data
 
-    data.parse_spec(args.data)
-    cfg = config.make(args.task, config.parse_sets(args.task, args.set))
+    overrides, spec = ({}, None) if args.config is None else config.read_file(args.task, args.config)
+    spec = args.data or spec or "embedded"
+    data.parse_spec(spec)
+    cfg = config.make(args.task, {**overrides, **config.parse_sets(args.task, args.set)})
     from jaxgen import train
 
     manual = (args.coordinator, args.num_processes, args.process_id)
@@ -88,8 +109,14 @@ def cmd_train(args) -> dict:
         train.init_distributed(*manual)
 
     return train.train(
-        args.task, cfg, args.workdir, args.data, progress=not args.no_progress, make_plots=not args.no_plots
+        args.task, cfg, args.workdir, spec, progress=not args.no_progress, make_plots=not args.no_plots
     )
+
+
+def cmd_config(args) -> dict:
+    from jaxgen import config
+
+    return {"task": args.task, "data": "embedded", **config.to_dict(config.make(args.task))}
 
 
 def _judge(run_dir: str | None):
@@ -208,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": cmd_train,
             "eval": cmd_eval,
             "sample": cmd_sample,
+            "config": cmd_config,
             "plot": cmd_plot,
             "bench": cmd_bench,
             "backprop": cmd_backprop,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
+import re
 import typing
+from pathlib import Path
 from typing import Any, ClassVar
 
 from jaxgen import activations
@@ -79,8 +83,13 @@ class MLPConfig(AugmentConfig):
     lr: float = 1e-3
     dropout: float = 0.2  # dropout rate after each hidden layer (train only)
     weight_decay: float = 1e-4  # decoupled (AdamW)
-    warmup_steps: int = 100  # linear warm-up, then cosine decay to zero
-    label_smoothing: float = 0.1
+    warmup_steps: int = -1  # linear warm-up steps, then cosine decay to zero; -1 = 5% of steps
+    label_smoothing: float = 0.1  # target mass spread evenly over the other classes
+
+    @property
+    def warmup(self) -> int:
+        """Warm-up steps in effect: follows `steps` unless set explicitly."""
+        return self.steps // 20 if self.warmup_steps == -1 else self.warmup_steps
 
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
 
@@ -89,8 +98,10 @@ class MLPConfig(AugmentConfig):
         _unit_interval(self, "dropout", "label_smoothing")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise UserError(f"warmup_steps must be in [0, steps={self.steps}), got {self.warmup_steps}")
+        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < self.steps):
+            raise UserError(
+                f"warmup_steps must be -1 (5% of steps) or in [0, steps={self.steps}), got {self.warmup_steps}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +255,39 @@ def _convert(key: str, raw: str, typ: Any) -> Any:
         raise UserError(f"--set {key}={raw!r}: {key} must be {kind}") from None
 
 
+def field_help(cls: type[TrainConfig]) -> dict[str, str]:
+    """Field name -> its one-line meaning: the comment after the field in the class source (subclasses win).
+
+    The comments in this file are the one source of truth for `jaxgen train TASK --help`.
+    """
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):  # no source (frozen app): help shows types and defaults only
+            continue
+        for line in source.splitlines():
+            m = re.match(r"    (\w+): [^=]+=[^#]*#\s*(.+)$", line)
+            if m:
+                out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def describe(cls: type[TrainConfig]) -> str:
+    """The --set keys of a config class: one line each with type, default and meaning."""
+    helps = field_help(cls)
+    defaults = to_dict(cls())
+    lines = []
+    for name, typ in fields(cls).items():
+        kind = {int: "int", float: "float", bool: "bool", str: "str"}.get(typ, "comma list of int")
+        value = defaults[name]
+        shown = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if typ is bool else value
+        lines.append(f"  {name:<16} {kind:<18} {str(shown):<16} {helps.get(name, '')}")
+    return "\n".join(lines)
+
+
 def fields(cls: type[TrainConfig]) -> dict[str, Any]:
     """Field name -> resolved type."""
     hints = typing.get_type_hints(cls)
@@ -270,6 +314,28 @@ def make(task: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
     cfg = config_class(task)(**(overrides or {}))
     cfg.check()
     return cfg
+
+
+def read_file(task: str, path: str) -> tuple[dict[str, Any], str | None]:
+    """(typed overrides, data spec or None) from a saved config.json (a run's, or `jaxgen config TASK`'s)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--config {path}: no such file (save one with: jaxgen config {task} > {path})")
+    try:
+        raw = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"--config {path} is not valid JSON ({err}): fix it or save a new one") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"--config {path} must hold a JSON object of key: value pairs")
+    if raw.pop("task", task) != task:
+        raise UserError(f"--config {path} is a config of another task: use it with that task, or pick another")
+    spec = raw.pop("data", None)
+    types = fields(config_class(task))
+    unknown = sorted(set(raw) - set(types))
+    if unknown:
+        raise UserError(f"--config {path}: unknown keys {unknown} for {task}; valid: {', '.join(sorted(types))}")
+    sets = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in raw.items()]
+    return parse_sets(task, sets), spec
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -196,7 +196,9 @@ def dstar(task: Any, params: Any, run_dir: Path, out_dir: Path, step: int) -> Pa
     ax.set_ylabel("density")
     ax2 = ax.twinx()
     ax2.plot(r["x"], r["d"], color="C0", lw=2, label="trained D(x)")
-    ax2.plot(r["x"], r["d_star"], color="k", ls="--", lw=1.2, label="optimal D* = p_data/(p_data+p_g)")
+    k = task.cfg.pack
+    star = "p_data/(p_data+p_g)" if k == 1 else f"p_data^{k}/(p_data^{k}+p_g^{k}) at the packed row (x,..,x)"
+    ax2.plot(r["x"], r["d_star"], color="k", ls="--", lw=1.2, label=f"optimal D* = {star}")
     ax2.axhline(0.5, color="C2", ls=":", lw=1.2, label="½")
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("D")

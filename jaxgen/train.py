@@ -252,7 +252,7 @@ def train(
     if restored is not None:
         state, start_step, _ = restored
         if main:
-            print(f"resuming from step {start_step}", flush=True)
+            print(f"resuming from step {start_step}", file=sys.stderr, flush=True)
             _truncate_metrics(run_dir / "metrics.jsonl", start_step)
 
     compiled: dict[int, Any] = {}

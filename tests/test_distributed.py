@@ -91,7 +91,7 @@ def test_ctrl_c_checkpoints_and_the_same_command_resumes(tmp_path):
     step = int(err.split("interrupted at step ")[1].split()[0])
     assert step >= 40 and (wd / "checkpoints" / str(step)).exists()
     again = jaxgen(*args[: -len(TINY)], "--set", "steps=" + str(step + 20), *TINY)
-    assert f"resuming from step {step}" in again.stdout, again.stderr[-2000:]
+    assert f"resuming from step {step}" in again.stderr, again.stderr[-2000:]
     assert json.loads(again.stdout.splitlines()[-1])["step"] == step + 20
 
 
@@ -134,13 +134,14 @@ def test_two_processes_train_one_run_through_jax_distributed(tmp_path):
         ]
         outs = [p.communicate(timeout=240) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
-        return [o for o, _ in outs]
+        return outs
 
-    out0, out1 = launch(12)
+    (out0, _), (out1, _) = launch(12)
     s0, s1 = json.loads(out0.splitlines()[-1]), json.loads(out1.splitlines()[-1])
     assert s0["num_devices"] == 2 and s0["step"] == 12
     assert s0["params_sha256"] == s1["params_sha256"]  # one replicated model, not two
     assert "train_loss" in s0 and "train_loss" not in s1  # process 0 alone writes the logs
-    again0, _ = launch(18)
-    assert "resuming from step 12" in again0
+    (again0, err0), _ = launch(18)
+    assert "resuming from step 12" in err0  # messages on stderr; stdout is the JSON line
+    assert again0.splitlines() == [again0.splitlines()[-1]]
     assert json.loads(again0.splitlines()[-1])["step"] == 18

@@ -55,7 +55,7 @@ def test_task_contract(name, tmp_path, capsys):
     shutil.copytree(tmp_path / "straight", tmp_path / "cut")
     shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")
     resumed = train.train(name, cfg, tmp_path / "cut", spec, progress=False, make_plots=False)
-    assert "resuming from step 6" in capsys.readouterr().out
+    assert "resuming from step 6" in capsys.readouterr().err
     assert resumed["params_sha256"] == straight["params_sha256"]
     _, restored_state, _, _, _ = train.restore_for_eval(tmp_path / "cut")
     _, straight_state, _, _, _ = train.restore_for_eval(tmp_path / "straight")

@@ -86,7 +86,7 @@ def test_resume_reproduces_the_straight_run(tmp_path, capsys):
     for step in (15, 20):
         shutil.rmtree(tmp_path / "cut" / "checkpoints" / str(step))
     resumed = run(tmp_path, "cut")
-    assert "resuming from step 10" in capsys.readouterr().out
+    assert "resuming from step 10" in capsys.readouterr().err
     assert resumed["resumed_from"] == 10 and resumed["step"] == 20
     assert resumed["params_sha256"] == straight["params_sha256"]
     # metrics.jsonl holds each step once, not the killed run's tail twice

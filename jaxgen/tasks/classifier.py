@@ -47,7 +47,7 @@ class Classifier:
             dropout=cfg.dropout,
         )
         self.schedule = optax.warmup_cosine_decay_schedule(
-            init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup_steps, decay_steps=cfg.steps
+            init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup, decay_steps=cfg.steps
         )
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
         self._apply = jax.jit(lambda params, images: self.model.apply(params, normalise(images), train=False))
