@@ -28,10 +28,15 @@ class TrainConfig:
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
     TINY_DATA: ClassVar[str] = "embedded"
+    # steps=0 means "chosen for the data" (the task resolves it in its own cfg, which the driver runs).
+    STEPS_FOR_DATA: ClassVar[bool] = False
 
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
-        _positive(self, "steps", "batch_size", "ckpt_every", "log_every")
+        _positive(self, "batch_size", "ckpt_every", "log_every")
+        if not (self.steps > 0 or (self.steps == 0 and self.STEPS_FOR_DATA)):
+            also = " (or 0: chosen for the data)" if self.STEPS_FOR_DATA else ""
+            raise UserError(f"steps must be a positive integer{also}, got {self.steps}")
         if not self.lr > 0:
             raise UserError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.seed < 2**31:

@@ -246,9 +246,11 @@ def _tfds_splits(name: str) -> tuple[dict | None, dict | None, int]:
     if not builder.is_prepared():
         raise UserError(
             f"tfds dataset {name!r} is not prepared in {builder.data_dir}: on a machine with network run "
-            f'`tfds build {name}` (or python -c "import tensorflow_datasets as tfds; '
-            f"tfds.builder('{name}').download_and_prepare()\") and copy the files under TFDS_DATA_DIR "
-            f"(now {data_dir or 'unset: ~/tensorflow_datasets'})"
+            f'python -c "import tensorflow_datasets as tfds; '
+            f"tfds.builder('{name}', file_format='array_record').download_and_prepare()\" "
+            f"(array_record: read without TensorFlow; the `tfds build` CLI itself needs TensorFlow) and copy "
+            f"the files under TFDS_DATA_DIR (now {data_dir or 'unset: ~/tensorflow_datasets'}); "
+            "for MNIST, --data idx:DIR with the four official IDX files needs no TFDS at all"
         )
     features = builder.info.features
     image_shape = tuple(features["image"].shape) if "image" in features else None

@@ -245,6 +245,9 @@ def train(
         )
         (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
 
+    # What runs is the task's config: a task may resolve "chosen for the data" defaults (the GAN's steps,
+    # packing, ...); config.json keeps what the user asked for, so rerunning the same command resumes.
+    cfg = getattr(task, "cfg", cfg)
     state, train_dev, data_key, loop_key = place(task, cfg.seed, train_np, mesh)
     ckpt = Checkpointer(run_dir)
     start_step = 0
