@@ -2,7 +2,9 @@
 
     python experiments/mlp_mnist.py [--seeds 0 1 2] [--out runs/exp-mlp]
 
-Expected (2-core CPU, jax 0.10.2): about 97.2% +- 0.1% held-out accuracy, about 40 s per seed.
+Expected (2-core CPU, jax 0.10.2): about 97.4% +- 0.1% accuracy on the 5,000 real test digits in
+../shared/data/mnist-test5k, 15-40 s per seed. Without that folder (a bare clone) it scores on the
+embedded 500 held-out images instead (about 98.9%) and says so in every line.
 Prints one JSON line per seed and a summary line; the README's MLP figures come from it.
 """
 
@@ -26,20 +28,22 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default=str(REPO / "runs" / "exp-mlp"))
     args = p.parse_args()
-    if not HELD_OUT.exists():
-        sys.exit(f"error: {HELD_OUT} not found: this experiment scores on the shared real MNIST test digits")
+    held_out = f"idx:{HELD_OUT}" if HELD_OUT.exists() else "embedded"
+    if held_out == "embedded":
+        print(f"{HELD_OUT} not found: scoring on the embedded 500 held-out images", file=sys.stderr)
     rows = []
     for seed in args.seeds:
         run_dir = Path(args.out) / f"seed{seed}"
         summary = train.train("mlp", config.make("mlp", {"seed": seed}), run_dir, progress=False)
-        task, state, _, _, ds = train.restore_for_eval(run_dir, f"idx:{HELD_OUT}")
-        held_out = task.evaluate(state.params, data.split(ds, "test"))
+        task, state, _, _, ds = train.restore_for_eval(run_dir, held_out)
+        scores = task.evaluate(state.params, data.split(ds, "test"))
         row = {
             "seed": seed,
             "wall_s": summary["wall_s"],
             "samples_per_s": summary["samples_per_s"],
             "compile_s": summary["compile_s"],
-            "held_out_accuracy": held_out["accuracy"],
+            "held_out": held_out,
+            "held_out_accuracy": scores["accuracy"],
             "embedded_test_accuracy": summary["test_accuracy"],
             "device": summary["device"],
         }
