@@ -62,7 +62,8 @@ class Checkpointer:
                 )
             except Exception as err:  # a truncated or foreign checkpoint: try the one before it
                 log.warning("checkpoint %d unreadable (%s); falling back to an older one", step, err)
-                print(f"checkpoint {step} is unreadable ({type(err).__name__}); trying an older one", file=sys.stderr)
+                name = type(err).__name__
+                print(f"checkpoint {step} is unreadable ({name}); trying an older one", file=sys.stderr)
                 continue
             state, meta = restored["state"], restored["meta"]
             digest = params_sha256(state.params)

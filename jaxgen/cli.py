@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workdir", required=True, help="run directory (config, metrics, checkpoints, plots)")
     t.add_argument("--data", default=None, help="embedded (default) | idx:PATH | tfds:NAME | toy:NAME")
-    t.add_argument("--config", default=None, metavar="FILE", help="start from a saved config.json (--set on top)")
+    t.add_argument("--config", default=None, metavar="FILE", help="start from a saved config.json")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=(task_cls.__doc__ or name).splitlines()[0],
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog=f"configuration keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
+            epilog=f"keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
         )
         _train_args(tp)
 

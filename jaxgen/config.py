@@ -105,7 +105,7 @@ class MLPConfig(AugmentConfig):
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < self.steps):
             raise UserError(
-                f"warmup_steps must be -1 (5% of steps) or in [0, steps={self.steps}), got {self.warmup_steps}"
+                f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
             )
 
 
@@ -156,7 +156,7 @@ class GANConfig(NetConfig):
     which writes the resolved values to DIR/gan_resolved.json.
     """
 
-    steps: int = 10000  # generator steps (each after d_steps discriminator steps); MNIST fits in 5 CPU minutes
+    steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
     batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
     lr: float = 2e-4  # generator learning rate (peak, before the cosine decay)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
@@ -171,9 +171,11 @@ class GANConfig(NetConfig):
     pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
     r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
+    topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
 
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
     TINY_DATA: ClassVar[str] = "toy:ring8"
+    STEPS_FOR_DATA: ClassVar[bool] = True
 
     def check(self) -> None:
         super().check()
@@ -202,6 +204,8 @@ class GANConfig(NetConfig):
             )
         if not (self.r1 >= 0 or self.r1 == -1):
             raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
+        if not 0 < self.topk <= 1:
+            raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
         if not (0 <= self.ema < 1 or self.ema == -1):
             raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
 
@@ -288,7 +292,8 @@ def describe(cls: type[TrainConfig]) -> str:
     for name, typ in fields(cls).items():
         kind = {int: "int", float: "float", bool: "bool", str: "str"}.get(typ, "comma list of int")
         value = defaults[name]
-        shown = ",".join(map(str, value)) if isinstance(value, list) else str(value).lower() if typ is bool else value
+        shown = ",".join(map(str, value)) if isinstance(value, list) else value
+        shown = str(shown).lower() if typ is bool else shown
         lines.append(f"  {name:<16} {kind:<18} {str(shown):<16} {helps.get(name, '')}")
     return "\n".join(lines)
 
@@ -333,12 +338,12 @@ def read_file(task: str, path: str) -> tuple[dict[str, Any], str | None]:
     if not isinstance(raw, dict):
         raise UserError(f"--config {path} must hold a JSON object of key: value pairs")
     if raw.pop("task", task) != task:
-        raise UserError(f"--config {path} is a config of another task: use it with that task, or pick another")
+        raise UserError(f"--config {path} is another task's config: use it with that task, or pick another")
     spec = raw.pop("data", None)
     types = fields(config_class(task))
     unknown = sorted(set(raw) - set(types))
     if unknown:
-        raise UserError(f"--config {path}: unknown keys {unknown} for {task}; valid: {', '.join(sorted(types))}")
+        raise UserError(f"--config {path}: unknown keys {unknown} for {task}; see jaxgen train {task} --help")
     sets = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in raw.items()]
     return parse_sets(task, sets), spec
 

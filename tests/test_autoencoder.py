@@ -159,13 +159,17 @@ def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys)
 def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys):
     wd, _ = ae_run
     judge = tmp_path / "judge"
-    cfg = config.make("mlp", {"hidden": (16,), "steps": 4, "ckpt_every": 4, "log_every": 4, "warmup_steps": 0})
+    cfg = config.make(
+        "mlp", {"hidden": (16,), "steps": 4, "ckpt_every": 4, "log_every": 4, "warmup_steps": 0}
+    )
     train.train("mlp", cfg, judge, "embedded", progress=False, make_plots=False)
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(wd), "--n", "50", "--out", str(out), "--judge", str(judge)]) == 0
     rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(rep["digit_fraction"]) == 10 and sum(rep["digit_fraction"]) == pytest.approx(1, abs=1e-3)
-    assert 0.1 <= rep["judge_confidence"] <= 1 and rep["judge_frechet"] >= 0 and rep["judge_frechet_real"] >= 0
+    assert (
+        0.1 <= rep["judge_confidence"] <= 1 and rep["judge_frechet"] >= 0 and rep["judge_frechet_real"] >= 0
+    )
     assert cli.main(["eval", str(wd), "--judge", str(judge)]) == 0
     assert "min_digit_fraction" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert cli.main(["eval", str(wd), "--judge", str(wd)]) == 2

@@ -78,7 +78,12 @@ def test_train_eval_plot_end_to_end(tmp_path, capsys):
     # a run's config.json starts a new run (--set on top); the new run records the same config
     wd2 = str(tmp_path / "run2")
     config_json = str(tmp_path / "run" / "config.json")
-    assert cli.main(["train", "mlp", "--workdir", wd2, "--config", config_json, "--set", "steps=6", "--no-plots"]) == 0
+    assert (
+        cli.main(
+            ["train", "mlp", "--workdir", wd2, "--config", config_json, "--set", "steps=6", "--no-plots"]
+        )
+        == 0
+    )
     assert only_json(capsys.readouterr().out)["step"] == 6
     first, second = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("run", "run2"))
     assert {**first, "steps": 6} == second

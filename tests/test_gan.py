@@ -106,12 +106,28 @@ def test_resolve_defaults_per_data_kind():
     img = tasks.build("gan", config.make("gan", {"hidden": (8,)}), data.load("embedded"))
     assert (img.cfg.pack, img.cfg.r1, img.cfg.ema) == (1, 10.0, 0.999)
     assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
+        "steps": 10,
         "pack": 4,
         "r1": 0.0,
         "ema": 0.0,
         "d_lr": 2e-4,
         "decay": True,
+        "topk": 1.0,
     }
+    # steps=0 (the default): chosen for the data, and what the driver runs
+    assert img.cfg.steps == 10000
+    grid = tasks.build("gan", config.make("gan"), data.load("toy:grid25"))
+    assert grid.cfg.steps == 60000 and config.make("gan").steps == 0
+
+
+def test_top_k_mean_keeps_the_best_scored():
+    from jaxgen.tasks.gan import top_k_mean
+
+    values = jnp.array([1.0, 2.0, 3.0, 4.0])
+    scores = jnp.array([0.1, 0.9, 0.5, 0.3])
+    assert float(top_k_mean(values, scores, 0.5)) == 2.5  # rows with scores 0.9 and 0.5
+    assert float(top_k_mean(values, scores, 1.0)) == 2.5 == float(values.mean())
+    assert float(top_k_mean(values, scores, 0.01)) == 2.0  # at least one row
 
 
 # ---------------------------------------------------------------- mode metrics with known answers

@@ -26,7 +26,9 @@ def test_default_ae_reconstructs_real_held_out_digits_better_than_pca(tmp_path, 
 
 
 def test_latent_2_ae_beats_pca_2_in_bce_and_knn(tmp_path, mnist_test5k):
-    train.train("ae", config.make("ae", {"latent_dim": 2}), tmp_path / "ae2", progress=False, make_plots=False)
+    train.train(
+        "ae", config.make("ae", {"latent_dim": 2}), tmp_path / "ae2", progress=False, make_plots=False
+    )
     task, state, _, _, ds = train.restore_for_eval(tmp_path / "ae2", f"idx:{mnist_test5k}")
     m = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(0))
     print(m)

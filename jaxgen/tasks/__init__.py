@@ -1,4 +1,4 @@
-"""The one list of tasks: TASKS = {name: (ConfigClass, TaskClass)}; the CLI, config parsing and build read it."""
+"""The one list of tasks, TASKS = {name: (ConfigClass, TaskClass)}, read by the CLI, config and build."""
 
 from __future__ import annotations
 
