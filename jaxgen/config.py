@@ -161,7 +161,7 @@ class GANConfig(NetConfig):
     lr: float = 2e-4  # generator learning rate (peak, before the cosine decay)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
     activation: str = "leaky_relu:0.2"  # hidden activation of both players
-    latent_dim: int = 16  # size of the noise z ~ N(0, I)
+    latent_dim: int = 0  # size of the noise z ~ N(0, I); 0 = for the data (toys: their dimension; images: 16)
     d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
     d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
     loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
@@ -179,8 +179,8 @@ class GANConfig(NetConfig):
 
     def check(self) -> None:
         super().check()
-        if not 1 <= self.latent_dim <= 1024:
-            raise UserError(f"latent_dim must be in [1, 1024], got {self.latent_dim}")
+        if not 0 <= self.latent_dim <= 1024:
+            raise UserError(f"latent_dim must be in [1, 1024] (0: chosen for the data), got {self.latent_dim}")
         if any(h <= 0 for h in self.d_hidden):
             raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
         if not self.d_lr >= 0:

@@ -95,10 +95,11 @@ def curves(task: Any, run_dir: Path, out_dir: Path) -> Path | None:
 def _data_background(ax, task: Any, arrays: dict[str, Any]) -> None:
     """The true density: test points in grey and a 3-std circle around each mode."""
     real = np.asarray(arrays["image"])
-    ax.scatter(real[:, 0], real[:, 1], s=0.5, color="k", alpha=0.3, zorder=3, label="data (test)")
+    # under the samples: the data is the reference the samples are judged against
+    ax.scatter(real[:, 0], real[:, 1], s=0.5, color="0.55", alpha=0.3, zorder=1, label="data (test)")
     centers, std = np.asarray(task.info["centers"]), float(task.info["std"])
     for c in centers:
-        ax.add_patch(plt.Circle(c, 3 * std, fill=False, color="k", lw=0.6, zorder=3))
+        ax.add_patch(plt.Circle(c, 3 * std, fill=False, color="k", lw=0.6, zorder=5))
 
 
 def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) -> Path | None:
@@ -135,7 +136,7 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
             ax.hist(x[:, 0], bins, density=True, histtype="step", color="C3", label="G(z)")
         else:
             _data_background(ax, task, arrays)
-            ax.scatter(x[:, 0], x[:, 1], s=2, color="C3", alpha=0.6, label="G(z)")
+            ax.scatter(x[:, 0], x[:, 1], s=2, color="C3", alpha=0.6, zorder=2, label="G(z)")
             ax.set_aspect("equal")
         ax.set_title(f"step {step}", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="upper left")
@@ -169,9 +170,9 @@ def final_samples(
         _data_background(ax, task, arrays)
         palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]  # no greys
         palette = palette[::2] + palette[1::2]  # the 9 strong colours first
-        ax.scatter(x[~hq, 0], x[~hq, 1], s=3, color="0.35", alpha=0.5, label="not high quality")
+        ax.scatter(x[~hq, 0], x[~hq, 1], s=3, color="0.2", alpha=0.5, zorder=2, label="not high quality")
         colours = [palette[i % len(palette)] for i in nearest[hq]]
-        ax.scatter(x[hq, 0], x[hq, 1], s=3, c=colours, label="high quality (colour: nearest mode)")
+        ax.scatter(x[hq, 0], x[hq, 1], s=3, c=colours, zorder=3, label="high quality (colour: nearest mode)")
         ax.set_aspect("equal")
         ax.legend(fontsize=7, loc="upper left", markerscale=3)
     ax.set_title(

@@ -107,6 +107,7 @@ def test_resolve_defaults_per_data_kind():
     assert (img.cfg.pack, img.cfg.r1, img.cfg.ema) == (1, 10.0, 0.999)
     assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
         "steps": 10,
+        "latent_dim": 2,
         "pack": 4,
         "r1": 0.0,
         "ema": 0.0,
@@ -118,6 +119,7 @@ def test_resolve_defaults_per_data_kind():
     assert img.cfg.steps == 10000
     grid = tasks.build("gan", config.make("gan"), data.load("toy:grid25"))
     assert grid.cfg.steps == 60000 and config.make("gan").steps == 0
+    assert (grid.cfg.latent_dim, img.cfg.latent_dim) == (2, 16)  # as wide as the data; 16 for images
 
 
 def test_top_k_mean_keeps_the_best_scored():
