@@ -28,17 +28,18 @@ class TrainConfig:
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
     TINY_DATA: ClassVar[str] = "embedded"
-    # steps=0 means "chosen for the data" (the task resolves it in its own cfg, which the driver runs).
-    STEPS_FOR_DATA: ClassVar[bool] = False
+    # Fields that may be 0, meaning "chosen for the data": the task resolves them in its own cfg, which
+    # is what the driver runs (config.json keeps the 0, so rerunning the same command resumes).
+    FOR_DATA: ClassVar[tuple[str, ...]] = ()
 
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
         _positive(self, "batch_size", "ckpt_every", "log_every")
-        if not (self.steps > 0 or (self.steps == 0 and self.STEPS_FOR_DATA)):
-            also = " (or 0: chosen for the data)" if self.STEPS_FOR_DATA else ""
-            raise UserError(f"steps must be a positive integer{also}, got {self.steps}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
+        also = {k: " (or 0: chosen for the data)" if k in self.FOR_DATA else "" for k in ("steps", "lr")}
+        if not (self.steps > 0 or (self.steps == 0 and "steps" in self.FOR_DATA)):
+            raise UserError(f"steps must be a positive integer{also['steps']}, got {self.steps}")
+        if not (self.lr > 0 or (self.lr == 0 and "lr" in self.FOR_DATA)):
+            raise UserError(f"lr must be > 0{also['lr']}, got {self.lr}")
         if not 0 <= self.seed < 2**31:
             raise UserError(f"seed must be in [0, 2**31), got {self.seed}")
 
@@ -158,7 +159,7 @@ class GANConfig(NetConfig):
 
     steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
     batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
-    lr: float = 2e-4  # generator learning rate (peak, before the cosine decay)
+    lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
     activation: str = "leaky_relu:0.2"  # hidden activation of both players
     latent_dim: int = 0  # size of the noise z ~ N(0, I); 0 = for the data (toys: their dimension; images: 16)
@@ -175,12 +176,12 @@ class GANConfig(NetConfig):
 
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
     TINY_DATA: ClassVar[str] = "toy:ring8"
-    STEPS_FOR_DATA: ClassVar[bool] = True
+    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr")
 
     def check(self) -> None:
         super().check()
         if not 0 <= self.latent_dim <= 1024:
-            raise UserError(f"latent_dim must be in [1, 1024] (0: chosen for the data), got {self.latent_dim}")
+            raise UserError(f"latent_dim must be in [1, 1024] (0: for the data), got {self.latent_dim}")
         if any(h <= 0 for h in self.d_hidden):
             raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
         if not self.d_lr >= 0:

@@ -108,6 +108,7 @@ def test_resolve_defaults_per_data_kind():
     assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
         "steps": 10,
         "latent_dim": 2,
+        "lr": 2e-4,
         "pack": 4,
         "r1": 0.0,
         "ema": 0.0,
