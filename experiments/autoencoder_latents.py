@@ -55,6 +55,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--latents", type=int, nargs="+", default=[2, 8, 32])
     p.add_argument("--steps", type=int, default=None, help="override the default steps (quick tries)")
+    p.add_argument("--kinds", nargs="+", default=["ae", "vae"], choices=["ae", "vae"])
     p.add_argument("--out", default=str(REPO / "runs" / "exp-ae"))
     p.add_argument("--judge", default=str(REPO / "runs" / "judge-mlp"))
     p.add_argument("--docs", default=str(REPO / "docs" / "ae"))
@@ -66,7 +67,7 @@ def main() -> None:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     rows = []
-    for variational in (False, True):
+    for variational in [k == "vae" for k in args.kinds]:
         for latent in args.latents:
             for seed in args.seeds:
                 kind = "vae" if variational else "ae"
@@ -81,6 +82,7 @@ def main() -> None:
                     "kind": kind,
                     "latent_dim": latent,
                     "seed": seed,
+                    "step": summary["step"],
                     "wall_s": summary["wall_s"],
                     "held_out": held_out,
                     "device": summary["device"],
@@ -93,13 +95,14 @@ def main() -> None:
                         shutil.copy(png, docs / f"{kind}{latent}-{png.name}")
     (docs / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
-        f"Held-out set: `{held_out}` ({rows[0]['n']} images); {len(args.seeds)} seeds per row, mean ± std; "
+        f"Held-out set: `{held_out}` ({rows[0]['n']} images); {rows[0]['step']} steps; {len(args.seeds)}"
+        " seeds per row, mean ± std; "
         f"device {rows[0]['device']}; judge: `{args.judge}` (jaxgen mlp run) on 2,000 samples per run.",
         "",
         "| model | latent | " + " | ".join(name for _, name in COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]
-    for kind in ("ae", "vae"):
+    for kind in args.kinds:
         for latent in args.latents:
             sel = [r for r in rows if r["kind"] == kind and r["latent_dim"] == latent]
             cells = [fmt([r.get(k, np.nan) for r in sel]) for k, _ in COLUMNS]
