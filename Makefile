@@ -26,8 +26,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/jaxgen train mlp --workdir $(RUN)
 	@if [ -d ../shared/data/mnist-test5k ]; then \
+	  echo "scoring on the 5,000 real test digits in ../shared/data/mnist-test5k" >&2; \
 	  $(BIN)/jaxgen eval $(RUN) --data idx:../shared/data/mnist-test5k; \
-	else $(BIN)/jaxgen eval $(RUN); fi
+	else echo "../shared/data/mnist-test5k not found: scoring on the embedded 500 held-out images" >&2; \
+	  $(BIN)/jaxgen eval $(RUN); fi
 	$(BIN)/jaxgen plot $(RUN)
 	@echo "demo done: held-out accuracy in the eval line above; plots in $(RUN)/plots"
 
