@@ -314,10 +314,8 @@ def _toy_splits(name: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]
 # ---------------------------------------------------------------- device batching
 
 
-def batch_at(
-    arrays: dict[str, jax.Array], key: jax.Array, step: jax.Array | int, batch_size: int
-) -> dict[str, jax.Array]:
-    """Batch number STEP: a fresh permutation per epoch (from KEY), remainder dropped; pure and jit-able."""
+def _sizes(arrays: dict[str, jax.Array], batch_size: int) -> tuple[int, int]:
+    """(examples, steps per epoch) of `arrays` at `batch_size`, checked."""
     sizes = {int(v.shape[0]) for v in arrays.values()}
     if len(sizes) != 1:
         raise ValueError(f"batch_at needs arrays with one common leading size, got {sorted(sizes)}")
@@ -326,11 +324,44 @@ def batch_at(
         raise UserError(f"batch_size {batch_size} exceeds the {n} training examples; lower --set batch_size")
     if batch_size < 1:
         raise UserError(f"batch_size must be positive, got {batch_size}; fix --set batch_size")
-    steps_per_epoch = n // batch_size  # static: shapes are known at trace time
+    return n, n // batch_size  # static: shapes are known at trace time
+
+
+def epoch_permutations(key: jax.Array, first_epoch: jax.Array | int, count: int, n: int) -> jax.Array:
+    """The shuffles of epochs first_epoch .. first_epoch + count - 1, int32[count, n]; epoch e's is
+    permutation(fold_in(key, e), n), the same whichever step asks for it."""
+    epochs = jnp.asarray(first_epoch) + jnp.arange(count)
+    return jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), n))(epochs)
+
+
+def batch_from(
+    arrays: dict[str, jax.Array], perms: jax.Array, first_epoch: jax.Array, step: jax.Array, batch_size: int
+) -> dict[str, jax.Array]:
+    """Batch number STEP sliced from precomputed epoch shuffles (rows first_epoch, first_epoch + 1, ...)."""
+    n, steps_per_epoch = _sizes(arrays, batch_size)
     step = jnp.asarray(step)
-    perm = jax.random.permutation(jax.random.fold_in(key, step // steps_per_epoch), n)
+    perm = jax.lax.dynamic_index_in_dim(perms, step // steps_per_epoch - first_epoch, keepdims=False)
     idx = jax.lax.dynamic_slice_in_dim(perm, (step % steps_per_epoch) * batch_size, batch_size)
     return {k: v[idx] for k, v in arrays.items()}
+
+
+def chunk_epochs(arrays: dict[str, jax.Array], batch_size: int, length: int) -> int:
+    """How many epochs `length` consecutive steps can touch, wherever they start (at most length)."""
+    _, steps_per_epoch = _sizes(arrays, batch_size)
+    return min(length, (length - 1) // steps_per_epoch + 2)
+
+
+def batch_at(
+    arrays: dict[str, jax.Array], key: jax.Array, step: jax.Array | int, batch_size: int
+) -> dict[str, jax.Array]:
+    """Batch number STEP: a fresh permutation per epoch (from KEY), remainder dropped; pure and jit-able.
+
+    The driver computes each epoch's shuffle once per chunk (epoch_permutations + batch_from) instead of
+    once per step; both give these batches bit for bit.
+    """
+    n, steps_per_epoch = _sizes(arrays, batch_size)
+    epoch = jnp.asarray(step) // steps_per_epoch
+    return batch_from(arrays, epoch_permutations(key, epoch, 1, n), epoch, step, batch_size)
 
 
 def affine_images(

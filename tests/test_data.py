@@ -369,3 +369,17 @@ def test_affine_rotation_and_scale_keep_a_centred_blob_centred():
     np.testing.assert_allclose(rows, 13.5, atol=1e-3)
     np.testing.assert_allclose(cols, 13.5, atol=1e-3)
     assert mass.std() > 0  # the zoom changes the blob's area
+
+
+def test_chunk_shuffles_give_batch_at_bit_for_bit():
+    """The driver's once-per-chunk epoch shuffles slice the same batches as batch_at, at any start step."""
+    arrays = jax.device_put(data.load("toy:ring8").train)
+    key = jax.random.key(3)
+    bs, length = 256, 100  # 78 steps per epoch: chunks cross epoch boundaries
+    for start in (0, 50, 77, 78, 1000):
+        first = start // (20000 // bs)
+        perms = data.epoch_permutations(key, first, data.chunk_epochs(arrays, bs, length), 20000)
+        for step in (start, start + 1, start + 27, start + length - 1):
+            got = data.batch_from(arrays, perms, first, step, bs)
+            want = batch_at_jit(arrays, key, step, batch_size=bs)
+            np.testing.assert_array_equal(np.asarray(got["image"]), np.asarray(want["image"]))
