@@ -184,3 +184,21 @@ def test_backprop_walkthrough_prints_the_published_numbers(capsys):
     assert cli.main(["backprop", "--iters", "10"]) == 0
     out = capsys.readouterr().out
     assert "0.298371109" in out and "0.35891648" in out
+
+
+def test_full_mnist_recipe_route_trains_from_official_idx_file_names(tmp_path, capsys):
+    """The README's full-MNIST route: the four official .gz IDX files in a folder, --data idx:DIR."""
+    import numpy as np
+
+    from jaxgen import data
+
+    ds = data.load("embedded")
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, split in (("train", ds.train), ("t10k", ds.test)):
+        data.write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", split["image"].reshape(-1, 28, 28))
+        data.write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", split["label"].astype(np.uint8))
+    wd = str(tmp_path / "run")
+    assert cli.main(["train", "mlp", "--workdir", wd, "--data", f"idx:{folder}", *TINY, "--no-plots"]) == 0
+    summary = only_json(capsys.readouterr().out)
+    assert summary["test_n"] == 500 and summary["step"] == 12
