@@ -18,10 +18,10 @@ def test_schema_files_and_numbers(tmp_path):
     for r in report["results"]:
         assert r["params"] == 784 * 32 + 32 + 32 * 10 + 10
         assert r["samples_per_s"]["mean"] > 0 and r["samples_per_s"]["std"] >= 0 and r["compile_s"] > 0
-        assert (
-            abs(r["samples_per_s"]["mean"] * r["step_ms"]["mean"] / 1e3 - r["batch_size"])
-            < 0.5 * r["batch_size"]
-        )
+        # mean(batch / t) * mean(t) >= batch (Jensen); equal when every timed call took as long; a noisy
+        # shared machine spreads the calls, so only a loose upper bound holds everywhere
+        product = r["samples_per_s"]["mean"] * r["step_ms"]["mean"] / 1e3
+        assert 0.999 * r["batch_size"] <= product < 3 * r["batch_size"]
     md = (tmp_path / "throughput.md").read_text()
     assert report["device"] in md and "| 32 | 25,450 | 16 |" in md
     assert (tmp_path / "throughput.png").stat().st_size > 0
