@@ -106,6 +106,7 @@ def cmd_train(args) -> dict:
     if any(v is not None for v in manual) and not (args.distributed and all(v is not None for v in manual)):
         raise UserError("--coordinator, --num-processes and --process-id go together, with --distributed")
     if args.distributed:
+        _native_output_to_stderr()
         train.init_distributed(*manual)
 
     return train.train(
@@ -249,8 +250,21 @@ def main(argv: list[str] | None = None) -> int:
         print("jaxgen: interrupted", file=sys.stderr)
         return 130
     if result is not None:
-        print(json.dumps(result), flush=True)
+        print(json.dumps(result), file=_STDOUT or sys.stdout, flush=True)
     return 0
+
+
+_STDOUT = None  # the real stdout when native libraries' output was sent to stderr
+
+
+def _native_output_to_stderr() -> None:
+    """Gloo (multi-process CPU collectives) logs to file descriptor 1 from C++; keep stdout for the JSON line
+    by pointing descriptor 1 at stderr and writing the summary to a duplicate of the original."""
+    global _STDOUT
+    if _STDOUT is None:
+        sys.stdout.flush()
+        _STDOUT = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
 
 
 def _quiet_libraries() -> None:

@@ -172,6 +172,7 @@ class GANConfig(NetConfig):
     pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
     r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
+    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
 
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}

@@ -80,11 +80,12 @@ class Generator(nn.Module):
     out_dim: int
     activation: str = "leaky_relu:0.2"
     output: str = "linear"  # "sigmoid" (images) or "linear" (toy points)
+    scale: float = 1.0  # linear outputs are multiplied by it (the data's scale: the MLP works at order 1)
 
     @nn.compact
     def __call__(self, z_BxZ: jax.Array) -> jax.Array:
         x = MLP(self.hidden, self.out_dim, self.activation, name="mlp")(z_BxZ)
-        return jax.nn.sigmoid(x) if self.output == "sigmoid" else x
+        return jax.nn.sigmoid(x) if self.output == "sigmoid" else self.scale * x
 
 
 class Discriminator(nn.Module):
@@ -92,7 +93,8 @@ class Discriminator(nn.Module):
 
     hidden: Sequence[int]
     activation: str = "leaky_relu:0.2"
+    scale: float = 1.0  # inputs are divided by it (the data's scale: the MLP sees order-1 inputs)
 
     @nn.compact
     def __call__(self, x_BxD: jax.Array) -> jax.Array:
-        return MLP(self.hidden, 1, self.activation, name="mlp")(x_BxD)[:, 0]
+        return MLP(self.hidden, 1, self.activation, name="mlp")(x_BxD / self.scale)[:, 0]

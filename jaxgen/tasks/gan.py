@@ -109,10 +109,13 @@ class GAN:
         self.info = ds.info
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
         self.examples_per_step = cfg.d_steps * cfg.batch_size
+        # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
+        # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
+        scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
         self.g_model = Generator(
-            cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear"
+            cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear", scale
         )
-        self.d_model = Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation)
+        self.d_model = Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale)
 
         def schedule(peak: float):
             return (
