@@ -345,10 +345,15 @@ def batch_from(
     return {k: v[idx] for k, v in arrays.items()}
 
 
-def chunk_epochs(arrays: dict[str, jax.Array], batch_size: int, length: int) -> int:
-    """How many epochs `length` consecutive steps can touch, wherever they start (at most length)."""
-    _, steps_per_epoch = _sizes(arrays, batch_size)
-    return min(length, (length - 1) // steps_per_epoch + 2)
+def chunk_shuffles(
+    arrays: dict[str, jax.Array], key: jax.Array, first_step: jax.Array, batch_size: int, length: int
+) -> tuple[jax.Array, jax.Array]:
+    """(perms, first_epoch) for `batch_from` over steps first_step .. first_step + length - 1: each epoch's
+    shuffle computed once for the chunk instead of once per step."""
+    n, steps_per_epoch = _sizes(arrays, batch_size)
+    count = min(length, (length - 1) // steps_per_epoch + 2)  # epochs such a run of steps can touch
+    first_epoch = jnp.asarray(first_step) // steps_per_epoch
+    return epoch_permutations(key, first_epoch, count, n), first_epoch
 
 
 def batch_at(

@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxgen import metrics
 from jaxgen.errors import UserError
+from jaxgen.tasks.base import in_batches
 
 BATCH = 1000
 
@@ -44,16 +45,12 @@ class Judge:
 
     def __call__(self, images01_NxD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class probabilities [N, 10], last hidden features [N, H]) of float images in [0, 1]."""
-        probs, feats = [], []
-        x = np.asarray(images01_NxD, np.float32)
-        for i in range(0, len(x), BATCH):
-            chunk = x[i : i + BATCH]
-            pad = BATCH - len(chunk)  # one compiled shape
-            padded = np.concatenate([chunk, np.zeros((pad, x.shape[1]), np.float32)]) if pad else chunk
-            logits, h = self._apply(self.params, jnp.asarray(padded))
-            probs.append(np.asarray(jax.nn.softmax(logits))[: len(chunk)])
-            feats.append(np.asarray(h)[: len(chunk)])
-        return np.concatenate(probs), np.concatenate(feats)
+        logits, feats = in_batches(
+            lambda chunk: self._apply(self.params, jnp.asarray(chunk)),
+            np.asarray(images01_NxD, np.float32),
+            BATCH,
+        )
+        return np.asarray(jax.nn.softmax(logits)), feats
 
 
 def report(judge: Judge, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> dict[str, Any]:

@@ -84,12 +84,7 @@ def run_chunk(
 
     # Each epoch's shuffle once per chunk, not once per step (a sort of the whole training set): the
     # batches are data.batch_at's, bit for bit.
-    n = int(jax.tree.leaves(train)[0].shape[0])
-    steps_per_epoch = n // batch_size
-    first_epoch = state.step // steps_per_epoch
-    perms = data_lib.epoch_permutations(
-        data_key, first_epoch, data_lib.chunk_epochs(train, batch_size, length), n
-    )
+    perms, first_epoch = data_lib.chunk_shuffles(train, data_key, state.step, batch_size, length)
 
     def body(state: State, _):
         batch = data_lib.batch_from(train, perms, first_epoch, state.step, batch_size)

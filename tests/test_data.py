@@ -377,8 +377,7 @@ def test_chunk_shuffles_give_batch_at_bit_for_bit():
     key = jax.random.key(3)
     bs, length = 256, 100  # 78 steps per epoch: chunks cross epoch boundaries
     for start in (0, 50, 77, 78, 1000):
-        first = start // (20000 // bs)
-        perms = data.epoch_permutations(key, first, data.chunk_epochs(arrays, bs, length), 20000)
+        perms, first = data.chunk_shuffles(arrays, key, start, bs, length)
         for step in (start, start + 1, start + 27, start + length - 1):
             got = data.batch_from(arrays, perms, first, step, bs)
             want = batch_at_jit(arrays, key, step, batch_size=bs)

@@ -18,9 +18,8 @@ import optax
 from jaxgen import data, metrics
 from jaxgen.config import AEConfig
 from jaxgen.data import Dataset
-from jaxgen.errors import UserError
 from jaxgen.models import AutoencoderNet
-from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images
 from jaxgen.tasks.classifier import normalise
 
 EVAL_BATCH = 1000
@@ -38,6 +37,11 @@ def pixel_bce(logits_BxD: jax.Array, x_BxD: jax.Array) -> jax.Array:
     return optax.sigmoid_binary_cross_entropy(logits_BxD, x_BxD).mean(-1)
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Host-side sigmoid in float64 (pixel probabilities for metrics and figures)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
 class Autoencoder:
     """`jaxgen train ae`: image -> code -> image."""
 
@@ -45,10 +49,7 @@ class Autoencoder:
     headline = ("loss", "recon_bce")
 
     def __init__(self, cfg: AEConfig, ds: Dataset):
-        if ds.kind != "image":
-            raise UserError(
-                f"ae trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
-            )
+        require_images(self.name, ds)
         self.cfg = cfg
         self.ds = ds
         self.examples_per_step = cfg.batch_size
@@ -63,7 +64,7 @@ class Autoencoder:
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
         model = self.model
-        self._encode = jax.jit(lambda p, x: model.apply(p, x, method=model.encode))
+        self._encode = jax.jit(lambda p, x: model.apply(p, x, method=model.encode))  # (mu, logvar | None)
         self._decode = jax.jit(lambda p, z: model.apply(p, z, method=model.decode))
         self._pca: metrics.PCA | None = None
 
@@ -125,37 +126,21 @@ class Autoencoder:
 
     # ---------------------------------------------------------------- host-side helpers
 
-    def _batched(self, fn, params: Any, x: np.ndarray, width: int) -> np.ndarray:
-        """fn(params, chunk) over fixed-size padded chunks (one compiled shape)."""
-        out = []
-        for i in range(0, len(x), EVAL_BATCH):
-            chunk = np.asarray(x[i : i + EVAL_BATCH], np.float32)
-            pad = EVAL_BATCH - len(chunk)
-            if pad:
-                chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), np.float32)])
-            res = fn(params, jnp.asarray(chunk))
-            out.append(np.asarray(res[0] if isinstance(res, tuple) else res)[: EVAL_BATCH - pad])
-        return np.concatenate(out) if out else np.zeros((0, width), np.float32)
+    def encode_full(self, params: Any, images01: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(mean, log-variance or None) of q(z | x) for float images in [0, 1]."""
+        return in_batches(lambda x: self._encode(params, x), np.asarray(images01, np.float32), EVAL_BATCH)
 
     def encode(self, params: Any, images01: np.ndarray) -> np.ndarray:
         """Codes (a VAE's posterior means) of float images in [0, 1]."""
-        return self._batched(self._encode, params, images01, self.cfg.latent_dim)
+        return self.encode_full(params, images01)[0]
 
-    def encode_full(self, params: Any, images01: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(mean, log-variance or None) of q(z | x)."""
-        mu = self.encode(params, images01)
-        if not self.cfg.variational:
-            return mu, None
-        logvar = self._batched(lambda p, x: self._encode(p, x)[1], params, images01, self.cfg.latent_dim)
-        return mu, logvar
+    def decode_logits(self, params: Any, codes: np.ndarray) -> np.ndarray:
+        """Pixel logits of the images that codes decode to."""
+        return in_batches(lambda z: self._decode(params, z), np.asarray(codes, np.float32), EVAL_BATCH)
 
     def decode(self, params: Any, codes: np.ndarray) -> np.ndarray:
         """Pixel probabilities in [0, 1] of the images that codes decode to."""
-        logits = self._batched(self._decode, params, codes, 784)
-        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
-
-    def decode_logits(self, params: Any, codes: np.ndarray) -> np.ndarray:
-        return self._batched(self._decode, params, codes, 784)
+        return _sigmoid(self.decode_logits(params, codes)).astype(np.float32)
 
     def train_images(self) -> tuple[np.ndarray, np.ndarray]:
         """(float images in [0, 1], labels) of the training split the run was trained on."""
@@ -179,7 +164,7 @@ class Autoencoder:
         train_x, train_y = self.train_images()
         mu, logvar = self.encode_full(params, x)
         logits = self.decode_logits(params, mu)
-        recon = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        recon = _sigmoid(logits)
         bce_N = np.asarray(pixel_bce(jnp.asarray(logits), jnp.asarray(x)))
         pca = self.pca()
         pca_recon = np.clip(pca.decode(pca.encode(x)), 0.0, 1.0)

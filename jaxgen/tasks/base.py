@@ -12,11 +12,15 @@ Optional (the driver and CLI look for them with hasattr):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import jax
+import numpy as np
 from flax import struct
+
+from jaxgen.errors import UserError
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -32,6 +36,28 @@ class State:
     step: jax.Array  # int32 scalar: optimizer steps taken (GAN: generator steps)
     params: Any
     opt_state: Any
+
+
+def require_images(task_name: str, ds: Any) -> None:
+    """One-line error for an image task given toy data."""
+    if ds.kind != "image":
+        raise UserError(
+            f"{task_name} trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
+        )
+
+
+def in_batches(fn: Callable[[np.ndarray], Any], x: np.ndarray, batch: int = 1000) -> Any:
+    """fn over x in zero-padded chunks of one size (one compiled shape), outputs (any pytree of arrays with
+    a leading example axis) concatenated and trimmed to len(x). Host side: evaluation, sampling, plots."""
+    x = np.asarray(x)
+    outs = []
+    for i in range(0, max(len(x), 1), batch):  # an empty x still gives outputs of the right shape
+        chunk = x[i : i + batch]
+        keep = len(chunk)
+        if keep < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - keep, *chunk.shape[1:]), chunk.dtype)])
+        outs.append(jax.tree.map(lambda a, keep=keep: np.asarray(a)[:keep], fn(chunk)))
+    return jax.tree.map(lambda *parts: np.concatenate(parts), *outs)
 
 
 class Task(Protocol):

@@ -15,7 +15,7 @@ from jaxgen.config import MLPConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.models import MLP
-from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images
 
 EVAL_BATCH = 1000
 
@@ -32,10 +32,7 @@ class Classifier:
     headline = ("loss", "accuracy")
 
     def __init__(self, cfg: MLPConfig, ds: Dataset):
-        if ds.kind != "image":
-            raise UserError(
-                f"mlp trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
-            )
+        require_images(self.name, ds)
         self.cfg = cfg
         self.num_classes = ds.num_classes
         self.examples_per_step = cfg.batch_size
@@ -87,13 +84,7 @@ class Classifier:
 
     def logits(self, params: Any, images: np.ndarray) -> np.ndarray:
         """Eval-mode logits for any number of images, in fixed-size jitted batches."""
-        out = []
-        for i in range(0, len(images), EVAL_BATCH):
-            chunk = images[i : i + EVAL_BATCH]
-            pad = EVAL_BATCH - len(chunk)  # one compiled shape for every chunk
-            padded = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)]) if pad else chunk
-            out.append(np.asarray(self._apply(params, padded))[: len(chunk)])
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+        return in_batches(lambda chunk: self._apply(params, chunk), images, EVAL_BATCH)
 
     def evaluate(
         self, params: Any, arrays: dict[str, Any], key: jax.Array | None = None, judge: Any = None
