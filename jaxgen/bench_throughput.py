@@ -51,11 +51,11 @@ def measure(hidden: tuple[int, ...], batch_size: int, cfg: ThroughputConfig, ds:
     t0 = time.perf_counter()
     compiled = train.compile_chunk(task, batch_size, cfg.steps, mesh, state, train_dev, data_key, loop_key)
     compile_s = time.perf_counter() - t0
-    state, _ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))  # warm-up
+    state, *_ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))  # warm-up
     seconds = []
     for _ in range(cfg.reps):
         t0 = time.perf_counter()
-        state, _ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))
+        state, *_ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))
         seconds.append(time.perf_counter() - t0)
     rates = cfg.steps * batch_size / np.array(seconds)
     n_params = models.param_count(state.params)

@@ -1,10 +1,16 @@
-"""Thin orbax wrapper: save with a checksum, restore the newest checkpoint that verifies, fall back if not."""
+"""Thin orbax wrapper: save with a checksum over the whole state, restore the newest checkpoint that verifies.
+
+Writers (the trainer) set a bad newest checkpoint aside (renamed into `checkpoints-set-aside/`, never
+deleted) so training can pass its step again; readers (eval, sample, plot) only skip it and never modify
+anything, so they can run beside a trainer.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,66 +18,196 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-log = logging.getLogger(__name__)
+from jaxgen.errors import UserError
+
+SET_ASIDE = "checkpoints-set-aside"
+READER_RETRIES = 10
 
 
-def params_sha256(params: Any) -> str:
-    """sha256 over every parameter leaf's bytes, in tree-flatten order."""
+def tree_sha256(tree: Any) -> str:
+    """sha256 over every leaf's bytes, in tree-flatten order."""
     h = hashlib.sha256()
-    for leaf in jax.tree_util.tree_leaves(params):
+    for leaf in jax.tree_util.tree_leaves(tree):
         h.update(np.ascontiguousarray(jax.device_get(leaf)).tobytes())
     return h.hexdigest()
 
 
-class Checkpointer:
-    """Checkpoints under DIR/checkpoints/<step>/ holding the state and a JSON record of its checksum."""
+def params_sha256(params: Any) -> str:
+    """sha256 over every parameter leaf's bytes, in tree-flatten order (the eval/train JSON contract)."""
+    return tree_sha256(params)
 
-    def __init__(self, run_dir: Path, *, max_to_keep: int = 3):
-        self.directory = (Path(run_dir) / "checkpoints").absolute()
+
+def state_sha256(state: Any) -> str:
+    """sha256 over the whole state: step, parameters and every optimizer state (typed keys as key data)."""
+    return tree_sha256(jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state))
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _step_dirs(directory: Path) -> list[int]:
+    """Integer-named folders under checkpoints/ (finished or not, listed by orbax or not), oldest first."""
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+class Checkpointer:
+    """Checkpoints under DIR/checkpoints/<step>/ holding the state and a JSON record of its checksums."""
+
+    def __init__(self, run_dir: Path, *, keep: int = 3, keep_every: int = 0, writer: bool = True):
+        self.run_dir = Path(run_dir).absolute()
+        self.directory = self.run_dir / "checkpoints"
+        self.writer = writer
+        self.manager = None
+        if not writer and not self.directory.is_dir():
+            return  # a reader of a run without checkpoints: nothing to open, nothing to create
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep,
-            cleanup_tmp_directories=True,  # a save killed half-way leaves a tmp dir: never restore it
+            max_to_keep=keep if writer else None,
+            save_interval_steps=1 if writer else 0,
+            keep_period=keep_every or None,  # steps that are multiples of keep_every are never deleted
+            # The writer removes what a save killed half-way left behind; a reader must not (the trainer
+            # may be writing that very folder right now).
+            cleanup_tmp_directories=writer,
+            read_only=not writer,
+            create=writer,
             # Synchronous: the driver donates the state to the next chunk, so the write must finish first.
             enable_async_checkpointing=False,
         )
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        absl = logging.getLogger("absl")
+        level = absl.level
+        if not writer:  # orbax warns that a read-only manager is read-only: that is the point
+            absl.setLevel(logging.ERROR)
+        try:
+            # A trainer beside a reader deletes old checkpoints while the reader lists them: list again.
+            for attempt in range(READER_RETRIES):
+                try:
+                    self.manager = ocp.CheckpointManager(self.directory, options=options)
+                    break
+                except FileNotFoundError:
+                    if writer or attempt == READER_RETRIES - 1:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            absl.setLevel(level)
 
     def steps(self) -> list[int]:
         """Steps with a finished checkpoint, oldest first."""
-        return sorted(self.manager.all_steps())
+        return sorted(self.manager.all_steps()) if self.manager is not None else []
 
     def save(self, step: int, state: Any) -> None:
         """Write `state` (a pytree with a `params` field) as checkpoint `step`."""
-        meta = {"step": int(step), "params_sha256": params_sha256(state.params)}
-        self.manager.save(
-            int(step),
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            force=True,
-        )
-        self.manager.wait_until_finished()
+        meta = {
+            "step": int(step),
+            "params_sha256": params_sha256(state.params),
+            "state_sha256": state_sha256(state),
+        }
+        try:
+            self.manager.save(
+                int(step),
+                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                force=True,
+            )
+            self.manager.wait_until_finished()
+        except Exception as err:  # disk full, read-only, quota: the older checkpoints are untouched
+            raise UserError(
+                f"could not write checkpoint {step} in {self.directory} ({_reason(err)}); earlier"
+                " checkpoints are intact: free disk space or fix permissions, then run the same command"
+            ) from None
 
     def restore_latest(self, abstract_state: Any) -> tuple[Any, int, str] | None:
-        """(state, step, params_sha256) of the newest checkpoint whose checksum verifies, or None."""
-        for step in reversed(self.steps()):
+        """(state, step, params_sha256) of the newest checkpoint that verifies; None if there are none."""
+        for attempt in range(READER_RETRIES):
             try:
-                restored = self.manager.restore(
-                    step,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-                    ),
-                )
-            except Exception as err:  # a truncated or foreign checkpoint: try the one before it
-                log.warning("checkpoint %d unreadable (%s); falling back to an older one", step, err)
-                name = type(err).__name__
-                print(f"checkpoint {step} is unreadable ({name}); trying an older one", file=sys.stderr)
-                continue
-            state, meta = restored["state"], restored["meta"]
-            digest = params_sha256(state.params)
-            if meta.get("params_sha256") != digest:
-                print(f"checkpoint {step} fails its checksum; trying an older one", file=sys.stderr)
-                continue
-            return state, step, digest
+                return self._restore_latest(abstract_state)
+            except UserError:
+                # A reader that found nothing readable while the trainer was deleting and writing
+                # checkpoints lists them again; a writer (alone, by its lock) stops at once.
+                if self.writer or attempt == READER_RETRIES - 1:
+                    raise
+                time.sleep(0.05)
+                self.manager.reload()
         return None
 
+    def _restore_latest(self, abstract_state: Any) -> tuple[Any, int, str] | None:
+        """One pass over the checkpoints, newest first.
+
+        Bad checkpoints newer than the good one are named on stderr; a writer sets them aside. Checkpoints
+        that exist but none of which is readable stop the run (nothing is renamed or deleted).
+        """
+        listed = set(self.steps())
+        # A step folder orbax does not list (its metadata removed) would block a later save of that step.
+        candidates = sorted(listed | set(_step_dirs(self.directory) if self.writer else ()))
+        bad: list[tuple[int, str]] = []
+        for step in reversed(candidates):
+            problem = None
+            if step not in listed:
+                problem = "incomplete: no checkpoint metadata"
+            else:
+                try:
+                    restored = self.manager.restore(
+                        step,
+                        args=ocp.args.Composite(
+                            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+                        ),
+                    )
+                except Exception as err:  # truncated, garbled or foreign: try the one before it
+                    problem = f"unreadable: {_reason(err)}"
+            if problem is None:
+                state, meta = restored["state"], restored["meta"]
+                problem = _verify(state, meta, step)
+            if problem is not None:
+                bad.append((step, problem))
+                continue
+            self._report(bad, step)
+            return state, step, params_sha256(state.params)
+        if bad:
+            raise UserError(
+                f"none of the {len(bad)} checkpoints in {self.directory} is readable (newest, step"
+                f" {bad[0][0]}: {bad[0][1]}); nothing was changed: restore them from a copy, or move the"
+                " folder away to start over"
+            )
+        return None
+
+    def _report(self, bad: list[tuple[int, str]], good: int) -> None:
+        """Name each bad checkpoint and the step used instead; a writer renames them out of the way."""
+        for step, problem in bad:
+            if not self.writer:
+                print(f"warning: checkpoint {step} is {problem}; using step {good}", file=sys.stderr)
+                continue
+            target = self.run_dir / SET_ASIDE / str(step)
+            if target.exists():
+                target = target.with_name(f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
+            target.parent.mkdir(exist_ok=True)
+            (self.directory / str(step)).rename(target)
+            print(
+                f"warning: checkpoint {step} is {problem}; set aside as {target}, resuming from step {good}",
+                file=sys.stderr,
+            )
+        if bad and self.writer:
+            self.manager.reload()
+
     def close(self) -> None:
-        self.manager.close()
+        if self.manager is not None:
+            self.manager.close()
+
+
+def _verify(state: Any, meta: Any, step: int) -> str | None:
+    """None if the restored state matches the checksums saved with it, else what is wrong."""
+    if not isinstance(meta, dict) or "params_sha256" not in meta:
+        return "missing its checksum record"
+    if int(meta.get("step", -1)) != step or int(jax.device_get(state.step)) != step:
+        return "labelled with another step"
+    if meta["params_sha256"] != params_sha256(state.params):
+        return "failing its parameter checksum"
+    # Checkpoints written before the whole-state checksum existed carry only the parameters'.
+    if "state_sha256" in meta and meta["state_sha256"] != state_sha256(state):
+        return "failing its state checksum (optimizer state or step changed on disk)"
+    return None
+
+
+def _reason(err: BaseException) -> str:
+    """An exception as one short line."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:160]}" if text else type(err).__name__

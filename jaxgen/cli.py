@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -245,12 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         result = handler[args.command](args)
     except UserError as err:
         print(f"jaxgen: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except KeyboardInterrupt:
         print("jaxgen: interrupted", file=sys.stderr)
         return 130
     if result is not None:
-        print(json.dumps(result), file=_STDOUT or sys.stdout, flush=True)
+        from jaxgen.runs import dumps  # strict JSON: a non-finite number is null, never a bare NaN
+
+        print(dumps(result), file=_STDOUT or sys.stdout, flush=True)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import re
 import typing
 from pathlib import Path
@@ -24,6 +25,8 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate
     ckpt_every: int = 1000  # checkpoint every this many steps (and at the end)
     log_every: int = 100  # steps per compiled chunk: one host sync, one metrics line per chunk
+    keep: int = 3  # checkpoints kept: the newest this many (older ones deleted as new ones land)
+    keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this forever; 0 = none
 
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
@@ -34,7 +37,10 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
-        _positive(self, "batch_size", "ckpt_every", "log_every")
+        _typed(self)
+        _positive(self, "batch_size", "ckpt_every", "log_every", "keep")
+        if self.keep_every < 0:
+            raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
         also = {k: " (or 0: chosen for the data)" if k in self.FOR_DATA else "" for k in ("steps", "lr")}
         if not (self.steps > 0 or (self.steps == 0 and "steps" in self.FOR_DATA)):
             raise UserError(f"steps must be a positive integer{also['steps']}, got {self.steps}")
@@ -220,8 +226,38 @@ def config_class(task: str) -> type[TrainConfig]:
         raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
     return TASKS[task][0]
 
+
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
-RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every")
+RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every")
+
+INT_LIMIT = 2**31  # steps and counters live in int32 on the device
+
+
+def _typed(cfg: Any) -> None:
+    """Every field holds its declared type (a config built from JSON or Python, not only from --set):
+    ints are ints below 2**31, floats are finite, bools are bools, widths are tuples of ints."""
+    for name, typ in fields(type(cfg)).items():
+        v = getattr(cfg, name)
+        if typ is bool:
+            ok = isinstance(v, bool)
+        elif typ is int:
+            ok = isinstance(v, int) and not isinstance(v, bool) and -INT_LIMIT < v < INT_LIMIT
+        elif typ is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        elif typ is str:
+            ok = isinstance(v, str)
+        else:
+            ok = isinstance(v, tuple) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        if not ok:
+            raise UserError(f"{name}={v!r}: {name} must be {_KIND.get(typ, 'a comma list of integers')}")
+
+
+_KIND = {
+    bool: "true or false",
+    int: f"an integer below 2**31 = {INT_LIMIT}",
+    float: "a finite number",
+    str: "a string",
+}
 
 
 def _positive(cfg: Any, *names: str) -> None:
@@ -239,6 +275,8 @@ def _unit_interval(cfg: Any, *names: str) -> None:
 def _convert(key: str, raw: str, typ: Any) -> Any:
     """Parse one --set value to the field's declared type."""
     origin = typing.get_origin(typ)
+    if not raw.isascii():  # int("٤٠٠") is 400 in Python: a config must read the same to every eye
+        raise UserError(f"--set {key}={raw!r}: use ASCII digits and letters only")
     try:
         if typ is bool:
             low = raw.strip().lower()
@@ -250,19 +288,23 @@ def _convert(key: str, raw: str, typ: Any) -> Any:
         if origin is tuple:
             (elem, _) = typing.get_args(typ)
             parts = [p for p in raw.split(",") if p.strip()]
-            return tuple(_convert(key, p.strip(), elem) for p in parts)
+            try:
+                return tuple(_convert(key, p.strip(), elem) for p in parts)
+            except UserError:
+                raise ValueError from None
         if typ is int:
             value = float(raw)  # accept 1e4 and 1000
-            if value != int(value):
+            if not math.isfinite(value) or value != int(value) or abs(value) >= INT_LIMIT:
                 raise ValueError
             return int(value)
         if typ is float:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
         return raw
     except ValueError:
-        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(
-            typ, "a comma list of integers"
-        )
+        kind = _KIND.get(typ, "a comma list of integers")
         raise UserError(f"--set {key}={raw!r}: {key} must be {kind}") from None
 
 
@@ -324,6 +366,7 @@ def parse_sets(task: str, sets: list[str] | None) -> dict[str, Any]:
 def make(task: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The validated config of `task` with `overrides` applied."""
     cfg = config_class(task)(**(overrides or {}))
+    _typed(cfg)  # before any check compares values
     cfg.check()
     return cfg
 
@@ -361,5 +404,5 @@ def from_dict(task: str, raw: dict[str, Any]) -> TrainConfig:
     unknown = set(raw) - set(types)
     if unknown:
         raise UserError(f"config.json has keys this jaxgen does not know: {sorted(unknown)}; upgrade jaxgen")
-    vals = {k: tuple(v) if typing.get_origin(types[k]) is tuple else v for k, v in raw.items()}
+    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     return make(task, vals)

@@ -7,9 +7,11 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 
 from __future__ import annotations
 
+import errno
 import functools
+import hashlib
 import importlib.metadata
-import json
+import math
 import os
 import platform
 import signal
@@ -19,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
 from jaxgen import data as data_lib
-from jaxgen import tasks
-from jaxgen.checkpoint import Checkpointer, params_sha256
-from jaxgen.errors import UserError
+from jaxgen import runs, tasks
+from jaxgen.checkpoint import Checkpointer, _step_dirs, params_sha256
+from jaxgen.errors import Diverged, Interrupted, UserError
 from jaxgen.tasks.base import State, Task
 
 
@@ -106,23 +109,38 @@ def place(task: Task, seed: int, train_np: dict, mesh: jax.sharding.Mesh) -> tup
     return state, jax.device_put(train_np, replicated), data_key, loop_key
 
 
+def all_finite(tree: Any) -> jax.Array:
+    """One boolean on the device: every floating-point leaf of `tree` is free of NaN and infinity."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
 def compile_chunk(task: Task, batch_size: int, length: int, mesh, state, train, data_key, loop_key):
-    """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time."""
+    """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time.
+
+    Returns (state, metrics, finite): `finite` is one device flag, False when any state leaf is NaN/inf.
+    """
     chunk = functools.partial(run_chunk, task, batch_size, length, NamedSharding(mesh, P("data")))
-    return jax.jit(chunk, donate_argnums=0).lower(state, train, data_key, loop_key).compile()
+
+    def checked(state, train, data_key, loop_key):
+        state, metrics = chunk(state, train, data_key, loop_key)
+        return state, metrics, all_finite(state)
+
+    return jax.jit(checked, donate_argnums=0).lower(state, train, data_key, loop_key).compile()
 
 
 # ---------------------------------------------------------------- run directory
 
 
-def env_info() -> dict[str, Any]:
-    """Versions and devices, written to env.json so every figure names its machine."""
+def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Versions, devices, command and code version of this start (env.json keeps one per start)."""
     import flax
     import optax
     import orbax.checkpoint
 
     devices = jax.devices()
-    return {
+    info = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "jax": jax.__version__,
@@ -135,7 +153,35 @@ def env_info() -> dict[str, Any]:
         "num_devices": jax.device_count(),
         "process_count": jax.process_count(),
         "cpu_count": os.cpu_count(),
+        "argv": sys.argv,
+        "git_commit": _git_commit(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
     }
+    if train_np is not None:
+        h = hashlib.sha256()
+        for k in sorted(train_np):
+            h.update(np.ascontiguousarray(train_np[k]).tobytes())
+        info["data_sha256"] = h.hexdigest()
+    return info
+
+
+def _git_commit() -> str | None:
+    """The commit of the jaxgen source tree, when it is a git checkout (a '+' marks uncommitted changes)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / ".git").exists():
+        return None
+    try:
+        git = ["git", "-C", str(repo)]
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "") if head.returncode == 0 else None
 
 
 def device_name() -> str:
@@ -146,64 +192,61 @@ def device_name() -> str:
     return f"{d.device_kind} x{jax.device_count()}"
 
 
-def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
-    """(task, data spec, config) saved in a run directory."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise UserError(
-            f"{run_dir} holds no run (no config.json): train one with jaxgen train TASK --workdir DIR"
-        )
-    raw = json.loads(path.read_text())
-    task, spec = raw.pop("task"), raw.pop("data")
-    return task, spec, config_lib.from_dict(task, raw)
-
-
-def _check_same_run(run_dir: Path, task: str, spec: str, cfg: config_lib.TrainConfig) -> None:
-    """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change."""
-    old_task, old_spec, old_cfg = load_run(run_dir)
-    if old_task != task:
-        raise UserError(f"{run_dir} holds a {old_task} run, not {task}: use another --workdir")
-    if old_spec != spec:
-        raise UserError(f"{run_dir} was trained on --data {old_spec}, not {spec}: use another --workdir")
-    old, new = config_lib.to_dict(old_cfg), config_lib.to_dict(cfg)
-    diff = [k for k in new if k not in config_lib.RESUMABLE_KEYS and old.get(k) != new[k]]
-    if diff:
-        k = diff[0]
-        raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines past `step`: a killed run logged steps that resuming will redo."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep))
+load_run = runs.load_run  # (task, spec, config) of a run directory
 
 
 class _Sinks:
-    """metrics.jsonl (always) and TensorBoard event files."""
+    """metrics.jsonl (always) and TensorBoard event files, both flushed at every chunk."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, start_step: int):
         self.jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
         try:
             from tensorboardX import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # purge_step: TensorBoard drops the events past the resumed step written by earlier segments,
+            # so a step redone after a kill shows once.
+            # A time_ns suffix: two segments started in the same second get distinct files, in order.
+            self.tb = SummaryWriter(
+                str(run_dir / "tb"),
+                purge_step=start_step + 1,
+                flush_secs=3600,
+                filename_suffix=f".{time.time_ns()}",
+            )
         except ImportError:  # TensorBoard files are a convenience; JSONL is the record
             self.tb = None
 
-    def write(self, step: int, values: dict[str, float]) -> None:
-        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
-        self.jsonl.flush()
+    def write(self, step: int, values: dict[str, Any]) -> None:
+        self.jsonl.write(runs.dumps({"step": step, **values}) + "\n")
         if self.tb is not None:
             for k, v in values.items():
-                if isinstance(v, (int, float)):  # lists (e.g. per-digit fractions) live in the JSONL only
+                # lists (e.g. per-digit fractions) live in the JSONL only
+                if isinstance(v, (int, float)) and math.isfinite(v):
                     self.tb.add_scalar(k, v, step)
+
+    def flush(self) -> None:
+        """End of a chunk: a SIGKILL from here on loses at most the next chunk."""
+        self.jsonl.flush()
+        if self.tb is not None:
+            self.tb.flush()
 
     def close(self) -> None:
         self.jsonl.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _os_error(err: OSError, run_dir: Path) -> UserError:
+    """A file-system failure as one line naming the fix."""
+    where = err.filename or run_dir
+    if err.errno == errno.ENOSPC:
+        fix = "free disk space, then run the same command to resume"
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "make it writable or use another --workdir"
+    else:
+        fix = "check the folder, then run the same command"
+    return UserError(
+        f"cannot write {where} ({err.strerror or err}): {fix}; checkpoints already saved are intact"
+    )
 
 
 # ---------------------------------------------------------------- the driver
@@ -218,14 +261,19 @@ def train(
     progress: bool = True,
     make_plots: bool = True,
 ) -> dict[str, Any]:
-    """Train (or resume) the run in `workdir`; returns the summary that the CLI prints as JSON."""
+    """Train (or resume) the run in `workdir`; returns the summary that the CLI prints as JSON.
+
+    Everything the user can get wrong is checked before anything is written or compiled.
+    """
     t_start = time.perf_counter()
+    if not str(workdir).strip():
+        raise UserError("--workdir is empty: name a folder for the run (e.g. --workdir runs/mlp)")
     run_dir = Path(workdir).absolute()
     data_lib.parse_spec(spec)
-    if (run_dir / "config.json").exists():
-        _check_same_run(run_dir, task_name, spec, cfg)
-    elif run_dir.exists() and not run_dir.is_dir():
+    if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--workdir {workdir} is a file: name a directory")
+    if (run_dir / "config.json").exists():
+        runs.check_same_run(run_dir, task_name, spec, cfg)
 
     ds = data_lib.load(spec)
     train_np = data_lib.split(ds, "train")
@@ -240,27 +288,70 @@ def train(
     mesh = make_mesh()
     if cfg.batch_size % mesh.size:
         raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
-
-    main = is_main_process()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if main:
-        (run_dir / "config.json").write_text(
-            json.dumps({"task": task_name, "data": spec, **config_lib.to_dict(cfg)}, indent=2) + "\n"
-        )
-        (run_dir / "env.json").write_text(json.dumps(env_info(), indent=2) + "\n")
-
     # What runs is the task's config: a task may resolve "chosen for the data" defaults (the GAN's steps,
     # packing, ...); config.json keeps what the user asked for, so rerunning the same command resumes.
-    cfg = getattr(task, "cfg", cfg)
+    asked, cfg = cfg, getattr(task, "cfg", cfg)
+    on_disk = _step_dirs(run_dir / "checkpoints")
+    if on_disk and on_disk[-1] > cfg.steps:
+        raise UserError(
+            f"{run_dir} is already at step {on_disk[-1]}, past steps={cfg.steps}: pass --set"
+            f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
+        )
+
+    main = is_main_process()
+    lock = runs.WorkdirLock(run_dir) if main else None
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if lock is not None:
+            lock.acquire()
+        if main:
+            config_json = runs.dumps({"task": task_name, "data": spec, **config_lib.to_dict(asked)}, indent=2)
+            (run_dir / "config.json.tmp").write_text(config_json + "\n")
+            (run_dir / "config.json.tmp").replace(run_dir / "config.json")
+            runs.record_start(run_dir, env_info(train_np))
+    except OSError as err:
+        if lock is not None:
+            lock.release()
+        raise _os_error(err, run_dir) from None
+    try:
+        return _train_locked(
+            task_name,
+            task,
+            cfg,
+            run_dir,
+            train_np,
+            test_np,
+            mesh,
+            per_step,
+            progress=progress,
+            make_plots=make_plots,
+            t_start=t_start,
+        )
+    except OSError as err:
+        raise _os_error(err, run_dir) from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(
+    task_name, task, cfg, run_dir, train_np, test_np, mesh, per_step, *, progress, make_plots, t_start
+) -> dict[str, Any]:
+    main = is_main_process()
     state, train_dev, data_key, loop_key = place(task, cfg.seed, train_np, mesh)
-    ckpt = Checkpointer(run_dir)
+    ckpt = Checkpointer(run_dir, keep=cfg.keep, keep_every=cfg.keep_every)
     start_step = 0
-    restored = ckpt.restore_latest(_abstract(state))
+    try:
+        restored = ckpt.restore_latest(_abstract(state))
+    except BaseException:
+        ckpt.close()
+        raise
     if restored is not None:
         state, start_step, _ = restored
         if main:
             print(f"resuming from step {start_step}", file=sys.stderr, flush=True)
-            _truncate_metrics(run_dir / "metrics.jsonl", start_step)
+    if main:  # the logs hold what the state holds: nothing past the step we start from
+        runs.truncate_metrics(run_dir / "metrics.jsonl", start_step)
 
     compiled: dict[int, Any] = {}
     compile_s = 0.0
@@ -281,7 +372,7 @@ def train(
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks = _Sinks(run_dir) if main else None
+    sinks = _Sinks(run_dir, start_step) if main else None
     bar = _progress(progress and main, start_step, cfg.steps, task_name)
     step, run_s, steps_timed = start_step, 0.0, 0
     try:
@@ -290,8 +381,8 @@ def train(
             length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
             fn = chunk_fn(length)
             t0 = time.perf_counter()
-            state, metrics = fn(state, train_dev, data_key, loop_key)
-            metrics = jax.device_get(metrics)  # the one host sync of the chunk
+            state, metrics, finite = fn(state, train_dev, data_key, loop_key)
+            metrics, finite = jax.device_get((metrics, finite))  # the one host sync of the chunk
             run_s += time.perf_counter() - t0
             steps_timed += length
             step += length
@@ -300,8 +391,19 @@ def train(
             bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in task.headline})
             if sinks is not None:
                 sinks.write(step, means)
+                sinks.flush()
+            if not finite:
+                good = ckpt.steps()
+                last = (
+                    f"checkpoint {good[-1]} is the last good one" if good else "no checkpoint was saved yet"
+                )
+                raise Diverged(
+                    f"diverged: non-finite parameters or optimizer state after step {step} (nothing saved"
+                    f" past it; {last}): lower lr (now {cfg.lr:g}) or fix the config, in another --workdir"
+                )
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                ckpt.save(step, state)  # every process: orbax writes each one's shards
+                # Log the step's evaluation before its checkpoint lands: a kill in between resumes from
+                # the previous checkpoint and trims these lines, so the log never misses a checkpoint's row.
                 if sinks is not None:
                     params = jax.device_get(state.params)
                     if hasattr(task, "snapshot"):
@@ -309,6 +411,8 @@ def train(
                     if test_np is not None:
                         scores = task.evaluate(params, test_np, eval_key(cfg.seed))
                         sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
+                        sinks.flush()
+                ckpt.save(step, state)  # every process: orbax writes each one's shards
         if stop["signal"] is not None and step not in ckpt.steps():
             ckpt.save(step, state)
     finally:
@@ -319,7 +423,7 @@ def train(
         for s, h in old_handlers.items():
             signal.signal(s, h)
     if stop["signal"] is not None:
-        raise UserError(f"interrupted at step {step} (checkpoint saved): run the same command to resume")
+        raise Interrupted(f"interrupted at step {step} (checkpoint saved): run the same command to resume")
 
     summary: dict[str, Any] = {
         "task": task_name,
@@ -360,9 +464,8 @@ def _abstract(state: State) -> Any:
 def _last_metrics(path: Path) -> dict[str, Any]:
     """The latest value of every metric in metrics.jsonl."""
     last: dict[str, Any] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            last.update(json.loads(line))
+    for row in runs.metric_rows(path):
+        last.update(row)
     last.pop("step", None)
     return last
 
@@ -389,7 +492,7 @@ def restore_for_eval(
     abstract = jax.eval_shape(task.init, init_key)
     replicated = NamedSharding(make_mesh(), P())
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
-    ckpt = Checkpointer(run_dir)
+    ckpt = Checkpointer(run_dir, writer=False)  # a reader: may run beside the trainer, changes nothing
     try:
         restored = ckpt.restore_latest(abstract)
     finally:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from jaxgen.errors import EXIT_INTERRUPTED
+
 TINY = [
     "--set",
     "hidden=32",
@@ -86,7 +88,7 @@ def test_ctrl_c_checkpoints_and_the_same_command_resumes(tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2, err[-2000:]
+    assert proc.returncode == EXIT_INTERRUPTED, err[-2000:]  # resumable, not a usage error
     assert "interrupted at step" in err and "run the same command to resume" in err
     step = int(err.split("interrupted at step ")[1].split()[0])
     assert step >= 40 and (wd / "checkpoints" / str(step)).exists()

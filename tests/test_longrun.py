@@ -1,0 +1,529 @@
+"""Long runs that lose nothing: kills at random moments and inside saves, bad checkpoints, divergence,
+readers beside a writer, a second writer, read-only and full disks, and bad files and values.
+
+Processes that must die are real subprocesses (`python -m jaxgen.cli`); the rest runs in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxgen import checkpoint, cli, config, data, runs, train
+from jaxgen.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from jaxgen.tasks import TASKS
+from jaxgen.tasks.classifier import Classifier
+
+MLP = {"hidden": (16,), "batch_size": 32, "warmup_steps": 2, "ckpt_every": 10, "log_every": 5}
+
+
+def cfg_of(name: str, base: dict | None = None, **kw):
+    cls = TASKS[name][0]
+    kw = {**(base or {}), **kw}
+    return config.make(name, {**cls.TINY, **kw}), cls.TINY_DATA
+
+
+def sets(cfg) -> list[str]:
+    """`--set` flags that rebuild `cfg` (every field, so the subprocess runs exactly this config)."""
+    out = []
+    for k, v in config.to_dict(cfg).items():
+        value = ",".join(map(str, v)) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
+        out += ["--set", f"{k}={value}"]
+    return out
+
+
+def straight(tmp_path: Path, name: str, cfg, spec: str, folder: str = "straight") -> dict:
+    return train.train(name, cfg, tmp_path / folder, spec, progress=False, make_plots=False)
+
+
+def spawn(name: str, cfg, spec: str, workdir: Path) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "jaxgen.cli", "train", name, "--workdir", str(workdir), "--data", spec]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen(
+        [*argv, *sets(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def wait_for(proc: subprocess.Popen, ready, timeout: float = 120.0) -> bool:
+    """Poll `ready()` every ~0.5 ms until it holds (True) or the process ends (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if ready():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.0005)
+    raise TimeoutError("the trainer never reached the moment to kill it")
+
+
+def metric_lines(workdir: Path) -> int:
+    path = workdir / "metrics.jsonl"
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def saving(workdir: Path) -> bool:
+    """A checkpoint is being written right now (orbax's temporary folder exists)."""
+    with contextlib.suppress(FileNotFoundError):
+        return any("tmp" in e.name for e in os.scandir(workdir / "checkpoints"))
+    return False
+
+
+def tb_scalars(workdir: Path) -> dict[str, list[int]]:
+    """tag -> steps, as TensorBoard shows them: files in name order; a SessionLog START at step s (what
+    SummaryWriter(purge_step=s) writes) purges every earlier event at step >= s."""
+    from tensorboardX.proto import event_pb2
+
+    seen: dict[str, list[int]] = {}
+    for path in sorted((workdir / "tb").glob("events.out.tfevents.*")):
+        blob, pos = path.read_bytes(), 0
+        while pos + 12 <= len(blob):
+            (n,) = struct.unpack("<Q", blob[pos : pos + 8])
+            if pos + 12 + n + 4 > len(blob):
+                break  # a record cut short
+            event = event_pb2.Event.FromString(blob[pos + 12 : pos + 12 + n])
+            pos += 12 + n + 4
+            if event.HasField("session_log") and event.session_log.status == event.session_log.START:
+                seen = {tag: [s for s in steps if s < event.step] for tag, steps in seen.items()}
+            for value in event.summary.value:
+                seen.setdefault(value.tag, []).append(event.step)
+    return seen
+
+
+# ---------------------------------------------------------------- kills
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_killed_at_random_moments_and_inside_saves_then_rerun_is_bit_identical(name, tmp_path, capsys):
+    cfg, spec = cfg_of(name, steps=48, ckpt_every=6, log_every=3)
+    ref = straight(tmp_path, name, cfg, spec)
+    wd = tmp_path / "killed"
+    rng = random.Random(sum(map(ord, name)))
+    kills = [("a random moment", signal.SIGKILL), ("inside a save", signal.SIGKILL)]
+    if name == "mlp":
+        kills.append(("a random moment", signal.SIGTERM))
+    for moment, sig in kills:
+        proc = spawn(name, cfg, spec, wd)
+        if moment == "inside a save":
+            # a save past the first one, so the rerun has a finished checkpoint to resume from
+            ready = lambda: saving(wd) and checkpoint._step_dirs(wd / "checkpoints")  # noqa: E731
+        else:
+            target = metric_lines(wd) + rng.randint(3, 8)
+            ready = lambda target=target: metric_lines(wd) >= target  # noqa: E731
+        assert wait_for(proc, ready), f"{name} finished before it could be killed at {moment}"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL
+        else:  # finishes its chunk, saves, says so, exits with the resumable status
+            assert proc.returncode == EXIT_INTERRUPTED, err
+            assert "interrupted at step" in err.splitlines()[-1]
+    again = train.train(name, cfg, wd, spec, progress=False, make_plots=False)
+    assert again["resumed_from"], capsys.readouterr().err
+    assert again["params_sha256"] == ref["params_sha256"]
+    assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
+    got, want = tb_scalars(wd), tb_scalars(tmp_path / "straight")
+    assert got == want and all(len(set(s)) == len(s) for s in got.values())
+    starts = json.loads((wd / "env.json").read_text())["starts"]
+    assert len(starts) == len(kills) + 1 and all("argv" in s and "data_sha256" in s for s in starts)
+
+
+# ---------------------------------------------------------------- bad checkpoints
+
+
+def _flip_a_byte(ckpt_dir: Path) -> None:
+    data_files = [p for p in (ckpt_dir / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+    biggest = max(data_files, key=lambda p: p.stat().st_size)
+    blob = bytearray(biggest.read_bytes())
+    blob[len(blob) * 3 // 4] ^= 0x10
+    biggest.write_bytes(bytes(blob))
+
+
+def _truncate(ckpt_dir: Path) -> None:
+    for p in (ckpt_dir / "state").rglob("*"):
+        if p.is_file() and p.parent.name == "d":
+            p.write_bytes(p.read_bytes()[:100])
+
+
+CORRUPTIONS = {
+    "flipped byte": _flip_a_byte,
+    "truncated": _truncate,
+    "checksum record removed": lambda d: shutil.rmtree(d / "meta"),
+    "array metadata removed": lambda d: (d / "state" / "_METADATA").unlink(),
+}
+
+
+@pytest.mark.parametrize("how", sorted(CORRUPTIONS))
+def test_a_bad_newest_checkpoint_is_set_aside_and_the_run_finishes_bit_identical(how, tmp_path, capsys):
+    cfg, spec = cfg_of("mlp", MLP, steps=30)
+    ref = straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "bad"
+    shutil.copytree(tmp_path / "straight", wd)
+    shutil.rmtree(wd / "checkpoints" / "30")  # as if killed after saving 20
+    CORRUPTIONS[how](wd / "checkpoints" / "20")
+    capsys.readouterr()
+    out = train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    err = capsys.readouterr().err
+    assert "checkpoint 20 is" in err and "set aside" in err and "resuming from step 10" in err
+    assert out["params_sha256"] == ref["params_sha256"] and out["resumed_from"] == 10
+    assert (wd / checkpoint.SET_ASIDE / "20").is_dir()  # kept for a post-mortem, not deleted
+    assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
+
+
+def test_a_changed_optimizer_state_fails_the_whole_state_checksum(tmp_path, capsys):
+    """Bytes of the Adam moments changed on disk while the parameters are intact: caught, not resumed."""
+    cfg, spec = cfg_of("mlp", MLP, steps=20)
+    straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "straight"
+    _, state, _, _, _ = train.restore_for_eval(wd)
+    meta = json.loads((wd / "checkpoints" / "20" / "meta" / "metadata").read_text())
+    poisoned = state.replace(opt_state=jax.tree.map(lambda x: x * 1.5 if x.ndim else x, state.opt_state))
+    assert checkpoint.params_sha256(poisoned.params) == meta["params_sha256"]
+    shutil.rmtree(wd / "checkpoints" / "20")
+    ckpt = checkpoint.Checkpointer(wd)
+    ckpt.manager.save(  # the old checksum record beside a changed optimizer state
+        20, args=ocp.args.Composite(state=ocp.args.StandardSave(poisoned), meta=ocp.args.JsonSave(meta))
+    )
+    ckpt.manager.wait_until_finished()
+    ckpt.close()
+    _, _, step, _, _ = train.restore_for_eval(wd)
+    assert step == 10
+    assert "checkpoint 20 is failing its state checksum" in capsys.readouterr().err
+
+
+def test_when_no_checkpoint_is_readable_the_run_stops_and_nothing_changes(tmp_path):
+    cfg, spec = cfg_of("mlp", MLP, steps=20)
+    straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "straight"
+    for step in (10, 20):
+        _truncate(wd / "checkpoints" / str(step))
+    before = _snapshot(wd)
+    with pytest.raises(UserError, match="none of the 2 checkpoints .* is readable .*nothing was changed"):
+        train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    after = _snapshot(wd)
+    after.pop("env.json")  # the start is recorded (history), nothing else moves
+    before.pop("env.json")
+    assert after == before
+
+
+def test_killed_before_the_first_checkpoint_restarts_with_clean_logs(tmp_path):
+    cfg, spec = cfg_of("mlp", MLP, steps=20)
+    straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "early"
+    shutil.copytree(tmp_path / "straight", wd)
+    shutil.rmtree(wd / "checkpoints")
+    with open(wd / "metrics.jsonl", "a") as f:
+        f.write('{"step": 25, "train/lo')  # and a line cut short by the kill
+    out = train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    assert out["resumed_from"] is None
+    assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
+    assert tb_scalars(wd) == tb_scalars(tmp_path / "straight")
+
+
+def test_a_partial_last_metrics_line_does_not_block_resuming(tmp_path):
+    cfg, spec = cfg_of("mlp", MLP, steps=30)
+    straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "cut"
+    shutil.copytree(tmp_path / "straight", wd)
+    shutil.rmtree(wd / "checkpoints" / "30")
+    with open(wd / "metrics.jsonl", "a") as f:
+        f.write('{"step": 35, "train/accur')
+    train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
+
+
+def test_keep_the_last_n_plus_periodic_keepers(tmp_path):
+    cfg, spec = cfg_of("mlp", MLP, steps=60, keep=2, keep_every=20)
+    straight(tmp_path, "mlp", cfg, spec)
+    assert sorted(int(p.name) for p in (tmp_path / "straight" / "checkpoints").iterdir()) == [20, 40, 50, 60]
+
+
+# ---------------------------------------------------------------- divergence
+
+
+def _nonfinite_on_disk(wd: Path) -> list[int]:
+    """Steps of checkpoints on disk holding a NaN or infinity anywhere in the state."""
+    bad = []
+    ckpt = checkpoint.Checkpointer(wd, writer=False)
+    cfg, spec = cfg_of("mlp", MLP)
+    abstract = jax.eval_shape(Classifier(cfg, data.load(spec)).init, jax.random.key(0))
+    for step in ckpt.steps():
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        if not bool(train.all_finite(ckpt.manager.restore(step, args=args)["state"])):
+            bad.append(step)
+    ckpt.close()
+    return bad
+
+
+def test_injected_divergence_stops_and_never_saves_a_nonfinite_state(tmp_path, monkeypatch, capsys):
+    real_step = Classifier.step
+
+    def poisoned(self, state, batch, key):  # from step 12 on, one parameter becomes NaN
+        new, metrics = real_step(self, state, batch, key)
+        bias = new.params["params"]["out"]["bias"]
+        bias = jnp.where(state.step >= 12, bias.at[0].set(jnp.nan), bias)
+        params = {"params": {**new.params["params"], "out": {**new.params["params"]["out"], "bias": bias}}}
+        return new.replace(params=params), metrics
+
+    monkeypatch.setattr(Classifier, "step", poisoned)
+    cfg, spec = cfg_of("mlp", MLP, steps=40, ckpt_every=5)
+    code = cli.main(["train", "mlp", "--workdir", str(tmp_path / "d"), *sets(cfg)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_DIVERGED
+    assert "after step 15" in err[-1] and "checkpoint 10 is the last good one" in err[-1]
+    assert sorted(int(p.name) for p in (tmp_path / "d" / "checkpoints").iterdir()) == [5, 10]
+    assert _nonfinite_on_disk(tmp_path / "d") == []
+    rows = [json.loads(line) for line in (tmp_path / "d" / "metrics.jsonl").read_text().splitlines()]
+    assert rows  # strict JSON throughout (NaN written as null)
+
+
+def test_a_huge_learning_rate_diverges_with_a_message_not_nan_checkpoints(tmp_path, capsys):
+    cfg, spec = cfg_of("mlp", MLP, steps=40, lr=1e6)
+    code = cli.main(["train", "mlp", "--workdir", str(tmp_path / "d"), *sets(cfg)])
+    assert code == EXIT_DIVERGED
+    assert "diverged" in capsys.readouterr().err
+    assert _nonfinite_on_disk(tmp_path / "d") == []
+
+
+# ---------------------------------------------------------------- readers and writers
+
+
+def test_eval_looping_beside_a_trainer_leaves_it_unaffected(tmp_path, capsys):
+    cfg, spec = cfg_of("mlp", MLP, steps=60, ckpt_every=2, log_every=2)
+    ref = straight(tmp_path, "mlp", cfg, spec)
+    wd = tmp_path / "live"
+    proc = spawn("mlp", cfg, spec, wd)
+    evals = 0
+    while proc.poll() is None:
+        if (wd / "checkpoints").is_dir() and cli.main(["eval", str(wd)]) == 0:
+            evals += 1
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert evals >= 2
+    assert json.loads(out.strip().splitlines()[-1])["params_sha256"] == ref["params_sha256"]
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, capsys):
+    cfg, spec = cfg_of("mlp", MLP, steps=4000, ckpt_every=10, log_every=10)
+    wd = tmp_path / "busy"
+    proc = spawn("mlp", cfg, spec, wd)
+    try:
+        assert wait_for(proc, lambda: metric_lines(wd) >= 1)
+        before = _snapshot(wd, contents=False)
+        with pytest.raises(UserError, match=f"being trained by process {proc.pid} "):
+            train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+        assert set(_snapshot(wd, contents=False)) <= set(before) | {
+            k for k in _snapshot(wd, contents=False) if k.startswith(("checkpoints", "tb", "samples"))
+        }
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (wd / runs.LOCK).read_text().startswith(f"{proc.pid} ")  # left behind by the SIGKILL
+    on_disk = checkpoint._step_dirs(wd / "checkpoints")
+    shorter = config.make("mlp", {**MLP, "hidden": (16,), "steps": (on_disk[-1] if on_disk else 0) + 10})
+    capsys.readouterr()
+    out = train.train("mlp", shorter, wd, spec, progress=False, make_plots=False)
+    assert f"taking over the stale lock of process {proc.pid}" in capsys.readouterr().err
+    assert out["step"] == shorter.steps and (wd / runs.LOCK).read_text() == ""
+
+
+# ---------------------------------------------------------------- the disk
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small tmpfs of our own (root only), unmounted afterwards."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def _snapshot(root: Path, contents: bool = True) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if contents else None)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _extended_reference(tmp_path: Path):
+    short, spec = cfg_of("mlp", MLP, steps=20)
+    long = config.make("mlp", {**config.to_dict(short), "hidden": (16,), "steps": 40})
+    straight(tmp_path, "mlp", short, spec, "ref")
+    return short, long, spec, straight(tmp_path, "mlp", long, spec, "ref")
+
+
+def test_a_read_only_workdir_is_one_line_and_resumes_bit_identical(tmp_path, tmpfs, capsys):
+    short, long, spec, ref = _extended_reference(tmp_path)
+    wd = tmpfs / "run"
+    straight(tmpfs, "mlp", short, spec, "run")
+    before = _snapshot(wd)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    capsys.readouterr()
+    try:
+        code = cli.main(["train", "mlp", "--workdir", str(wd), *sets(long)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == EXIT_USAGE and len(err) == 1 and "make it writable" in err[0]
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    assert _snapshot(wd) == before
+    out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
+    assert out["params_sha256"] == ref["params_sha256"]
+
+
+def test_a_full_disk_is_one_line_keeps_old_checkpoints_and_resumes_bit_identical(tmp_path, tmpfs, capsys):
+    short, long, spec, ref = _extended_reference(tmp_path)
+    wd = tmpfs / "run"
+    straight(tmpfs, "mlp", short, spec, "run")
+    kept = {k: v for k, v in _snapshot(wd).items() if k.startswith("checkpoints/")}
+    stat = os.statvfs(tmpfs)
+    filler = tmpfs / "filler"
+    with open(filler, "wb") as f:  # leave 24 KiB: enough to start, not enough for a checkpoint
+        f.truncate(max(0, stat.f_bavail * stat.f_frsize - 24 * 1024))
+    with open(filler, "r+b") as f:  # tmpfs allocates on write
+        os.posix_fallocate(f.fileno(), 0, os.path.getsize(filler))
+    capsys.readouterr()
+    code = cli.main(["train", "mlp", "--workdir", str(wd), *sets(long)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_USAGE and "intact" in err[-1], err
+    assert not any(line.startswith("Traceback") for line in err)
+    now = _snapshot(wd)
+    assert all(now.get(k) == v for k, v in kept.items())  # every earlier checkpoint file intact
+    filler.unlink()
+    out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
+    assert out["params_sha256"] == ref["params_sha256"]
+
+
+# ---------------------------------------------------------------- bad files and values
+
+
+GOOD = ["--set", "hidden=16", "--set", "steps=20", "--set", "ckpt_every=10", "--set", "batch_size=32"]
+
+
+def _write(name: str, text: str):
+    def setup(wd: Path) -> None:
+        shutil.copytree(wd.parent / "done", wd)
+        (wd / name).write_text(text)
+
+    return setup
+
+
+def _copy_done(wd: Path) -> None:
+    shutil.copytree(wd.parent / "done", wd)
+
+
+def _config_only(wd: Path) -> None:
+    wd.mkdir()
+    shutil.copy(wd.parent / "done" / "config.json", wd / "config.json")
+
+
+def _a_file(wd: Path) -> None:
+    wd.write_text("not a folder")
+
+
+CFG = '"data": "embedded", "hidden": [16], "steps": 20, "ckpt_every": 10, "batch_size": 32'
+BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
+    (_write("config.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
+    (_write("config.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
+    (_write("config.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "must be a JSON object"),
+    (
+        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
+        ["train", "mlp", "--workdir", "{wd}", *GOOD],
+        "steps must be an integer",
+    ),
+    (
+        _write("config.json", '{"task": "mlp", "data": "embedded", "hidden": 16}'),
+        ["train", "mlp", "--workdir", "{wd}", *GOOD],
+        "hidden must be a comma list",
+    ),
+    (
+        _write("config.json", '{"task": "diffusion", ' + CFG + "}"),
+        ["train", "mlp", "--workdir", "{wd}", *GOOD],
+        "names task 'diffusion'",
+    ),
+    (_write("config.json", '{"task": "mlp"}'), ["eval", "{wd}"], 'with "task" and "data"'),
+    (_write("config.json", "garbage"), ["eval", "{wd}"], "not valid JSON"),
+    (
+        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", "20.5") + "}"),
+        ["sample", "{wd}", "--n", "4", "--out", "{wd}/x.npy"],
+        "steps must be an integer",
+    ),
+    (
+        None,
+        ["train", "mlp", "--workdir", "{wd}", "--set", "steps=1e400"],
+        "steps must be an integer below 2**31",
+    ),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "steps=3e9"], "below 2**31"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "steps=٤٠٠"], "ASCII"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "lr=inf"], "lr must be a finite number"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "weight_decay=nan"], "finite number"),
+    (None, ["train", "mlp", "--workdir", "", *GOOD], "--workdir is empty"),
+    (
+        _copy_done,
+        ["train", "mlp", "--workdir", "{wd}", *GOOD[:2], "--set", "steps=10", *GOOD[4:]],
+        "already at step 20, past steps=10",
+    ),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "keep=0"], "keep must be a positive"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "keep_every=-5"], "keep_every must be >= 0"),
+    (_a_file, ["train", "mlp", "--workdir", "{wd}", *GOOD], "is a file"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "nosuch=1"], "unknown key 'nosuch'"),
+    (None, ["train", "gan", "--workdir", "{wd}", "--data", "toy:nope"], "unknown toy 'nope'"),
+    (_config_only, ["eval", "{wd}"], "no readable checkpoint"),
+    (None, ["eval", "{wd}"], "no config.json"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "hidden=abc"], "comma list of integers"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "batch_size=0"], "batch_size must be a positive"),
+    (None, ["train", "mlp", "--workdir", "{wd}", "--config", "{wd}.json"], "no such file"),
+    (_copy_done, ["train", "ae", "--workdir", "{wd}"], "holds a mlp run, not ae"),
+]
+
+
+@pytest.fixture(scope="module")
+def done_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bad")
+    assert cli.main(["train", "mlp", "--workdir", str(root / "done"), *GOOD]) == 0
+    return root
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=[b[2][:40] for b in BAD_INPUTS])
+def test_bad_files_and_values_get_one_line_fast_and_nothing_is_written(done_run, case, capsys):
+    setup, argv, match = BAD_INPUTS[case]
+    wd = done_run / f"case{case}"
+    if setup is not None:
+        setup(wd)
+    before = _snapshot(wd) if wd.is_dir() else (wd.read_bytes() if wd.exists() else None)
+    capsys.readouterr()
+    t0 = time.perf_counter()
+    code = cli.main([a.replace("{wd}", str(wd)) for a in argv])
+    seconds = time.perf_counter() - t0
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == EXIT_USAGE and len(lines) == 1 and lines[0].startswith("jaxgen: error: "), err
+    assert match in lines[0], lines[0]
+    assert out == "" and seconds < 2.0, seconds
+    after = _snapshot(wd) if wd.is_dir() else (wd.read_bytes() if wd.exists() else None)
+    assert after == before  # nothing written, nothing removed
+
+
+def test_the_summary_is_strict_json():
+    text = runs.dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": 2})
+    assert text == '{"a": null, "b": [1.0, null], "c": 2}'
+    np.testing.assert_equal(json.loads(runs.dumps({"x": 0.5})), {"x": 0.5})
