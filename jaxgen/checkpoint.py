@@ -7,9 +7,12 @@ anything, so they can run beside a trainer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,27 @@ def params_sha256(params: Any) -> str:
 
 def state_sha256(state: Any) -> str:
     """sha256 over the whole state: step, parameters and every optimizer state (typed keys as key data)."""
-    return tree_sha256(jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state))
+    return tree_sha256(_key_data(state))
+
+
+def _key_data(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+@contextlib.contextmanager
+def _quiet_threads():
+    """While orbax writes: its worker threads' failures reach us as one exception, so keep their logs
+    and tracebacks (absl ERROR lines, thread excepthooks, unraisable hooks) off the terminal."""
+    absl = logging.getLogger("absl")
+    level, hook, unraisable = absl.level, threading.excepthook, sys.unraisablehook
+    absl.setLevel(logging.CRITICAL)
+    threading.excepthook = lambda args: None
+    sys.unraisablehook = lambda args: None
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+        threading.excepthook, sys.unraisablehook = hook, unraisable
 
 
 def _is_key(x: Any) -> bool:
@@ -103,13 +126,24 @@ class Checkpointer:
             "params_sha256": params_sha256(state.params),
             "state_sha256": state_sha256(state),
         }
-        try:
-            self.manager.save(
-                int(step),
-                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-                force=True,
+        # Refuse before writing when the disk cannot hold it (the state's raw bytes bound the compressed
+        # checkpoint): orbax failing half-way fills the terminal with its worker threads' tracebacks.
+        need = sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(_key_data(state))) + 256 * 1024
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            raise UserError(
+                f"not enough disk space for checkpoint {step} in {self.directory} (needs up to"
+                f" {need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free); earlier checkpoints are intact:"
+                " free disk space, then run the same command to resume"
             )
-            self.manager.wait_until_finished()
+        try:
+            with _quiet_threads():
+                self.manager.save(
+                    int(step),
+                    args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    force=True,
+                )
+                self.manager.wait_until_finished()
         except Exception as err:  # disk full, read-only, quota: the older checkpoints are untouched
             raise UserError(
                 f"could not write checkpoint {step} in {self.directory} ({_reason(err)}); earlier"

@@ -248,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxgen: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a file the command had to write or read: say which, no traceback
+        where = f" {err.filename}" if err.filename else ""
+        print(f"jaxgen: error: cannot use{where} ({err.strerror or err}): check the path", file=sys.stderr)
+        return 2
     if result is not None:
         from jaxgen.runs import dumps  # strict JSON: a non-finite number is null, never a bare NaN
 
