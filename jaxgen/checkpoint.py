@@ -207,7 +207,7 @@ class Checkpointer:
     def _report(self, bad: list[tuple[int, str]], good: int) -> None:
         """Name each bad checkpoint and the step used instead; a writer renames them out of the way."""
         for step, problem in bad:
-            if not self.writer:
+            if not self.writer or jax.process_index() != 0:  # process 0 alone renames shared folders
                 print(f"warning: checkpoint {step} is {problem}; using step {good}", file=sys.stderr)
                 continue
             target = self.run_dir / SET_ASIDE / str(step)

@@ -136,7 +136,8 @@ def cmd_eval(args) -> dict:
     judge = _judge(args.judge)
     task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
     _, _, cfg = train.load_run(run_dir)
-    metrics = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(cfg.seed), judge=judge)
+    with train.precision_scope(cfg):  # the run's matmul precision, as in training
+        metrics = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(cfg.seed), judge=judge)
     return {
         "task": task.name,
         "step": step,
@@ -177,7 +178,8 @@ def cmd_sample(args) -> dict:
     import jax
 
     key = train.eval_key(cfg.seed) if args.seed is None else jax.random.key(args.seed)
-    samples = np.asarray(task.sample(state.params, key, args.n), np.float32)
+    with train.precision_scope(cfg):
+        samples = np.asarray(task.sample(state.params, key, args.n), np.float32)
     np.save(out, samples)
     result = {
         "task": task.name,
@@ -206,7 +208,8 @@ def cmd_plot(args) -> dict:
         data.parse_spec(args.data)
     task, state, step, _, ds = train.restore_for_eval(run_dir, args.data)
     if ds.test is not None:
-        files += task.figures(state.params, ds.test, run_dir / "plots", step=step)
+        with train.precision_scope(train.load_run(run_dir)[2]):
+            files += task.figures(state.params, ds.test, run_dir / "plots", step=step)
     return {"task": task.name, "step": step, "plots": [str(f) for f in files]}
 
 

@@ -27,6 +27,8 @@ class TrainConfig:
     log_every: int = 100  # steps per compiled chunk: one host sync, one metrics line per chunk
     keep: int = 3  # checkpoints kept: the newest this many (older ones deleted as new ones land)
     keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this forever; 0 = none
+    precision: str = "default"  # matmul precision: default (TF32 on NVIDIA GPUs), high, highest (full fp32)
+    dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
 
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
@@ -41,6 +43,10 @@ class TrainConfig:
         _positive(self, "batch_size", "ckpt_every", "log_every", "keep")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.dtype not in DTYPES:
+            raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         also = {k: " (or 0: chosen for the data)" if k in self.FOR_DATA else "" for k in ("steps", "lr")}
         if not (self.steps > 0 or (self.steps == 0 and "steps" in self.FOR_DATA)):
             raise UserError(f"steps must be a positive integer{also['steps']}, got {self.steps}")
@@ -230,6 +236,8 @@ def config_class(task: str) -> type[TrainConfig]:
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
 RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every")
 
+PRECISIONS = ("default", "high", "highest")  # jax.default_matmul_precision names
+DTYPES = ("float32", "bfloat16")
 INT_LIMIT = 2**31  # steps and counters live in int32 on the device
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxgen import activations
 
@@ -18,6 +20,7 @@ class MLP(nn.Module):
     activation: str = "relu"
     kernel_init: str = "auto"  # initialiser name; auto = the activation's usual partner
     dropout: float = 0.0
+    dtype: Any = None  # compute dtype of the dense layers (None: float32); parameters stay float32
 
     @nn.compact
     def __call__(self, x_BxD: jax.Array, *, train: bool = False, features: bool = False):
@@ -28,12 +31,20 @@ class MLP(nn.Module):
             activations.default_init(self.activation) if name == "auto" else name
         )
         for i, width in enumerate(self.hidden):
-            x_BxD = act(nn.Dense(width, kernel_init=kernel_init, name=f"hidden_{i}")(x_BxD))
+            x_BxD = act(nn.Dense(width, kernel_init=kernel_init, dtype=self.dtype, name=f"hidden_{i}")(x_BxD))
             if self.dropout > 0:
                 x_BxD = nn.Dropout(self.dropout, deterministic=not train)(x_BxD)
         # Glorot for the readout whatever the hidden activation: it feeds a softmax, not a rectifier.
-        out = nn.Dense(self.num_outputs, kernel_init=nn.initializers.glorot_uniform(), name="out")(x_BxD)
+        glorot = nn.initializers.glorot_uniform()
+        out = nn.Dense(self.num_outputs, kernel_init=glorot, dtype=self.dtype, name="out")(x_BxD)
+        if self.dtype is not None:  # losses, softmax and metrics in float32 whatever the compute dtype
+            out, x_BxD = out.astype(jnp.float32), x_BxD.astype(jnp.float32)
         return (out, x_BxD) if features else out
+
+
+def compute_dtype(name: str) -> Any:
+    """The `dtype` config value as a flax compute dtype: None (float32) or jnp.bfloat16."""
+    return None if name == "float32" else jnp.dtype(name)
 
 
 class AutoencoderNet(nn.Module):
@@ -46,12 +57,13 @@ class AutoencoderNet(nn.Module):
     variational: bool = False
     dropout: float = 0.0
     out_dim: int = 784
+    dtype: Any = None  # compute dtype (None: float32)
 
     def setup(self):
         code = 2 * self.latent_dim if self.variational else self.latent_dim
-        self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init, self.dropout)
+        self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init, self.dropout, self.dtype)
         widths = tuple(reversed(self.hidden))
-        self.decoder = MLP(widths, self.out_dim, self.activation, self.kernel_init, self.dropout)
+        self.decoder = MLP(widths, self.out_dim, self.activation, self.kernel_init, self.dropout, self.dtype)
 
     def encode(self, x_BxD: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array | None]:
         """(mean, log-variance) of q(z | x); a plain autoencoder's log-variance is None."""
@@ -81,10 +93,11 @@ class Generator(nn.Module):
     activation: str = "leaky_relu:0.2"
     output: str = "linear"  # "sigmoid" (images) or "linear" (toy points)
     scale: float = 1.0  # linear outputs are multiplied by it (the data's scale: the MLP works at order 1)
+    dtype: Any = None  # compute dtype (None: float32)
 
     @nn.compact
     def __call__(self, z_BxZ: jax.Array) -> jax.Array:
-        x = MLP(self.hidden, self.out_dim, self.activation, name="mlp")(z_BxZ)
+        x = MLP(self.hidden, self.out_dim, self.activation, dtype=self.dtype, name="mlp")(z_BxZ)
         return jax.nn.sigmoid(x) if self.output == "sigmoid" else self.scale * x
 
 
@@ -94,7 +107,8 @@ class Discriminator(nn.Module):
     hidden: Sequence[int]
     activation: str = "leaky_relu:0.2"
     scale: float = 1.0  # inputs are divided by it (the data's scale: the MLP sees order-1 inputs)
+    dtype: Any = None  # compute dtype (None: float32)
 
     @nn.compact
     def __call__(self, x_BxD: jax.Array) -> jax.Array:
-        return MLP(self.hidden, 1, self.activation, name="mlp")(x_BxD / self.scale)[:, 0]
+        return MLP(self.hidden, 1, self.activation, dtype=self.dtype, name="mlp")(x_BxD / self.scale)[:, 0]

@@ -7,6 +7,7 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -156,7 +157,7 @@ def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
         "argv": sys.argv,
         "git_commit": _git_commit(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),  # in precision_scope
     }
     if train_np is not None:
         h = hashlib.sha256()
@@ -298,6 +299,21 @@ def train(
             f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
         )
 
+    with precision_scope(cfg):
+        return _train_in(task_name, task, asked, cfg, spec, run_dir, train_np, test_np, mesh, per_step,
+                         progress=progress, make_plots=make_plots, t_start=t_start)  # fmt: skip
+
+
+def precision_scope(cfg: config_lib.TrainConfig):
+    """The run's matmul precision for everything traced inside (train, eval, sample): a context."""
+    if cfg.precision == "default":
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision(cfg.precision)
+
+
+def _train_in(task_name, task, asked, cfg, spec, run_dir, train_np, test_np, mesh, per_step, *,
+              progress, make_plots, t_start) -> dict[str, Any]:  # fmt: skip
+    """train() after every check: lock, record the start, train; file-system failures as one line."""
     main = is_main_process()
     lock = runs.WorkdirLock(run_dir) if main else None
     try:

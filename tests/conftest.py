@@ -6,6 +6,10 @@ import jax
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# GPUs run float32 matmuls as TF32 by default (errors near 1e-3); the tests compare against numpy/float64
+# references and golden values printed on the CPU, so they pin full float32 everywhere. Tests of the
+# `precision` setting itself open their own scope.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"

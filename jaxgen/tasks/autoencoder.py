@@ -18,7 +18,7 @@ import optax
 from jaxgen import data, metrics
 from jaxgen.config import AEConfig
 from jaxgen.data import Dataset
-from jaxgen.models import AutoencoderNet
+from jaxgen.models import AutoencoderNet, compute_dtype
 from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images
 from jaxgen.tasks.classifier import normalise
 
@@ -60,6 +60,7 @@ class Autoencoder:
             kernel_init=cfg.init,
             variational=cfg.variational,
             dropout=cfg.dropout,
+            dtype=compute_dtype(cfg.dtype),
         )
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)

@@ -14,7 +14,7 @@ from jaxgen import data
 from jaxgen.config import MLPConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.models import MLP
+from jaxgen.models import MLP, compute_dtype
 from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images
 
 EVAL_BATCH = 1000
@@ -42,6 +42,7 @@ class Classifier:
             activation=cfg.activation,
             kernel_init=cfg.init,
             dropout=cfg.dropout,
+            dtype=compute_dtype(cfg.dtype),
         )
         self.schedule = optax.warmup_cosine_decay_schedule(
             init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup, decay_steps=cfg.steps

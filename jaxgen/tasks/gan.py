@@ -25,7 +25,7 @@ from jaxgen import metrics as metrics_lib
 from jaxgen.config import GANConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.models import Discriminator, Generator
+from jaxgen.models import Discriminator, Generator, compute_dtype
 from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
@@ -112,10 +112,11 @@ class GAN:
         # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
         # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
         scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
+        dtype = compute_dtype(cfg.dtype)
         self.g_model = Generator(
-            cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear", scale
+            cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear", scale, dtype
         )
-        self.d_model = Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale)
+        self.d_model = Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
 
         def schedule(peak: float):
             return (
