@@ -1,4 +1,4 @@
-"""`jaxgen bench throughput`: training samples/s of the MLP task against batch size, as `train` runs it.
+"""`jaxgen bench throughput`: training samples/s of every task against batch size, as `train` runs it.
 
 The timed program is the driver's own compiled chunk (`train.run_chunk`, batch sharded over every device,
 state donated), so the figures are what a training run gets. Compilation is timed apart; every timed call
@@ -30,39 +30,99 @@ class ThroughputConfig:
     batch_sizes: tuple[int, ...] = (32, 128, 512)
     steps: int = 50  # optimizer steps per timed call (one compiled chunk)
     reps: int = 5  # timed calls after one warm-up call
+    tasks: tuple[str, ...] = ("mlp", "ae", "gan")  # ae and gan at their default widths, on MNIST
+    ceiling_sizes: tuple[int, ...] = (1024, 2048)  # square matmuls timed for the matrix-product ceiling
+    per_step: bool = True  # also time the same steps as a Python loop over a one-step program
 
 
 QUICK = ThroughputConfig()
 FULL = ThroughputConfig(
     mode="full",
-    hidden=((256, 256), (800, 800), (2048, 2048), (1024,) * 4),
+    hidden=((256, 256), (512, 512), (800, 800), (2048, 2048), (1024,) * 4),
     batch_sizes=(32, 64, 128, 256, 512, 1024, 2048, 4096),
     steps=100,
     reps=10,
 )
 
 
-def measure(hidden: tuple[int, ...], batch_size: int, cfg: ThroughputConfig, ds: data.Dataset) -> dict:
-    """Compile time and samples/s of `cfg.steps` training steps of the default MLP task at this shape."""
-    mlp = config.make("mlp", {"hidden": hidden, "batch_size": batch_size})
-    task = tasks.build("mlp", mlp, ds)
+def gemm_ceiling(sizes: tuple[int, ...], reps: int = 5) -> dict[str, float]:
+    """The best float32 matrix-product rate of this device through XLA (square n x n matmuls, each n of
+    `sizes` on the CPU, 4x larger on accelerators), under the current matmul precision."""
+    scale = 1 if jax.default_backend() == "cpu" else 4
+    best, best_n = 0.0, 0
+    for n in (scale * n for n in sizes):
+        a = jax.random.normal(jax.random.key(1), (n, n))
+        b = jax.random.normal(jax.random.key(2), (n, n))
+        f = jax.jit(lambda a, b: a @ b)
+        f(a, b).block_until_ready()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            c = f(a, b)
+        c.block_until_ready()
+        rate = 2 * n**3 * reps / (time.perf_counter() - t0)
+        if rate > best:
+            best, best_n = rate, n
+    return {"flops_per_s": best, "n": best_n}
+
+
+def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.Dataset):
+    overrides: dict[str, Any] = {"batch_size": batch_size}
+    if hidden is not None:
+        overrides["hidden"] = hidden
+    return tasks.build(name, config.make(name, overrides), ds)
+
+
+def _timed(fn, state, args, calls: int) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        state, *_ = fn(state, *args)
+    jax.block_until_ready(state)
+    return state, time.perf_counter() - t0
+
+
+def measure(
+    name: str, hidden: tuple[int, ...] | None, batch_size: int, cfg: ThroughputConfig, ds: data.Dataset,
+    ceiling: dict[str, float] | None = None,
+) -> dict:  # fmt: skip
+    """Compile time, samples/s, FLOPs, memory and ceiling fraction of `cfg.steps` steps of task `name`."""
+    task = _task(name, hidden, batch_size, ds)
+    per_step = task.examples_per_step
     mesh = train.make_mesh()
     state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
+    args = (train_dev, data_key, loop_key)
     t0 = time.perf_counter()
-    compiled = train.compile_chunk(task, batch_size, cfg.steps, mesh, state, train_dev, data_key, loop_key)
+    compiled = train.compile_chunk(task, per_step, cfg.steps, mesh, state, *args)
     compile_s = time.perf_counter() - t0
-    state, *_ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))  # warm-up
+    one = train.compile_chunk(task, per_step, 1, mesh, state, *args)
+    cost = one.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops_per_step = float(cost.get("flops", 0.0))  # what XLA counts in one compiled step
+    mem = compiled.memory_analysis()
+    program_bytes = None
+    if mem is not None:
+        program_bytes = int(
+            mem.argument_size_in_bytes
+            + mem.output_size_in_bytes
+            + mem.temp_size_in_bytes
+            - mem.alias_size_in_bytes
+        )
+    state, _ = _timed(compiled, state, args, 1)  # warm-up
     seconds = []
     for _ in range(cfg.reps):
-        t0 = time.perf_counter()
-        state, *_ = jax.block_until_ready(compiled(state, train_dev, data_key, loop_key))
-        seconds.append(time.perf_counter() - t0)
+        state, t = _timed(compiled, state, args, 1)
+        seconds.append(t)
+    loop_rate = None
+    if cfg.per_step:
+        state, _ = _timed(one, state, args, 2)  # warm-up
+        state, t = _timed(one, state, args, cfg.steps)
+        loop_rate = cfg.steps * batch_size / t
     rates = cfg.steps * batch_size / np.array(seconds)
     n_params = models.param_count(state.params)
-    # A dense layer's forward + backward is ~6 flops per weight per example (2 forward, 4 backward).
-    flops_per_sample = 6 * n_params
+    stats = jax.devices()[0].memory_stats() or {}
+    model_flops_s = float(rates.mean()) * flops_per_step / batch_size
     return {
-        "hidden": list(hidden),
+        "task": name,
+        "hidden": list(getattr(task.cfg, "hidden", ())),
         "params": n_params,
         "batch_size": batch_size,
         "samples_per_s": {"mean": float(rates.mean()), "std": float(rates.std())},
@@ -70,8 +130,13 @@ def measure(hidden: tuple[int, ...], batch_size: int, cfg: ThroughputConfig, ds:
             "mean": float(1e3 * np.mean(seconds) / cfg.steps),
             "std": float(1e3 * np.std(seconds) / cfg.steps),
         },
+        "per_step_loop_samples_per_s": loop_rate,
         "compile_s": compile_s,
-        "tflops": float(rates.mean() * flops_per_sample / 1e12),
+        "flops_per_sample": flops_per_step / batch_size,
+        "tflops": model_flops_s / 1e12,
+        "ceiling_fraction": model_flops_s / ceiling["flops_per_s"] if ceiling else None,
+        "program_bytes": program_bytes,
+        "peak_device_bytes": stats.get("peak_bytes_in_use"),
     }
 
 
@@ -89,19 +154,27 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
             f"no batch size in {cfg.batch_sizes} fits {n_train} images on {jax.device_count()} devices"
         )
     out.mkdir(parents=True, exist_ok=True)
+    ceiling = gemm_ceiling(cfg.ceiling_sizes)
+    print(
+        f"  matrix-product ceiling: {ceiling['flops_per_s'] / 1e9:.1f} GFLOP/s", file=sys.stderr, flush=True
+    )
     results = []
-    for hidden in cfg.hidden:
+    shapes = [(t, h) for t in cfg.tasks for h in (cfg.hidden if t == "mlp" else (None,))]
+    for name, hidden in shapes:
         for b in usable:
-            r = measure(hidden, b, cfg, ds)
+            r = measure(name, hidden, b, cfg, ds, ceiling)
             results.append(r)
             rate = r["samples_per_s"]
-            msg = f"  hidden {hidden} batch {b}: {rate['mean']:.0f} ± {rate['std']:.0f} samples/s"
-            print(f"{msg}, compile {r['compile_s']:.2f} s", file=sys.stderr, flush=True)
+            shape = "-".join(map(str, r["hidden"]))
+            msg = f"  {name} {shape} batch {b}: {rate['mean']:.0f} ± {rate['std']:.0f} samples/s"
+            tail = f"{r['ceiling_fraction']:.2f} of the ceiling, compile {r['compile_s']:.2f} s"
+            print(f"{msg}, {tail}", file=sys.stderr, flush=True)
     from jaxgen import bench_report
 
     report = {
         **bench_report.header("throughput", cfg.mode, out),
         "config": dataclasses.asdict(cfg),
+        "ceiling": ceiling,
         "skipped_batch_sizes": [b for b in cfg.batch_sizes if b not in usable],
         "results": results,
     }
@@ -115,24 +188,34 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
 
 def markdown(report: dict) -> str:
     """A table of the report, device named."""
+    c = report["ceiling"]
     lines = [
         "## Training throughput",
         "",
         f"`jaxgen bench throughput` ({report['mode']} mode) on **{report['device']}** (backend "
-        f"`{report['backend']}`, {report['num_devices']} device(s), jax {report['env']['jax']}): "
-        f"{report['wall_s']:.0f} s wall time. The default MLP task's compiled training chunk "
-        f"({report['config']['steps']} steps: batch, affine augmentation, dropout, AdamW), compilation "
-        f"excluded, mean ± std over {report['config']['reps']} timed calls. TFLOP/s counts 6 flops per "
-        "weight per sample (dense forward + backward) and ignores the augmentation.",
+        f"`{report['backend']}`, {report['num_devices']} device(s), jax {report['env']['jax']}, matmul "
+        f"precision {report['env']['matmul_precision']}): {report['wall_s']:.0f} s wall time. Each task's "
+        f"default training step as `jaxgen train` compiles it ({report['config']['steps']} steps per "
+        "scan-fused chunk, batches drawn on the device, state donated), compilation excluded, mean ± std "
+        f"over {report['config']['reps']} timed calls. FLOP/sample is what XLA counts in one compiled step; "
+        f"the ceiling is this device's best float32 matrix product in the same run ({c['n']}² matmuls: "
+        f"{c['flops_per_s'] / 1e9:,.1f} GFLOP/s), and `of ceiling` the share of it the step's FLOPs reach. "
+        "`loop` is the same steps run as a Python loop over a one-step program (dispatch per step).",
         "",
-        "| hidden | params | batch | samples/s | ms/step | TFLOP/s | compile s |",
-        "|---|---|---|---|---|---|---|",
+        "| task | hidden | params | batch | samples/s | ms/step | of ceiling | loop samples/s | FLOP/sample |"
+        " program MB | compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         s, ms = r["samples_per_s"], r["step_ms"]
+        loop = r.get("per_step_loop_samples_per_s")
+        mb = r.get("program_bytes")
         lines.append(
-            f"| {'-'.join(map(str, r['hidden']))} | {r['params']:,} | {r['batch_size']} | "
-            f"{s['mean']:,.0f} ± {s['std']:,.0f} | {ms['mean']:.2f} ± {ms['std']:.2f} | {r['tflops']:.3f} | "
+            f"| {r.get('task', 'mlp')} | {'-'.join(map(str, r['hidden']))} | {r['params']:,} | "
+            f"{r['batch_size']} | "
+            f"{s['mean']:,.0f} ± {s['std']:,.0f} | {ms['mean']:.2f} ± {ms['std']:.2f} | "
+            f"{r['ceiling_fraction']:.2f} | {'–' if loop is None else f'{loop:,.0f}'} | "
+            f"{r['flops_per_sample'] / 1e6:.2f} M | {'–' if mb is None else f'{mb / 2**20:.1f}'} | "
             f"{r['compile_s']:.2f} |"
         )
     if report["skipped_batch_sizes"]:
@@ -149,17 +232,17 @@ def _plot(report: dict, path: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-    shapes = sorted({tuple(r["hidden"]) for r in report["results"]}, key=lambda h: (len(h), h))
-    for hidden in shapes:
-        rows = [r for r in report["results"] if tuple(r["hidden"]) == hidden]
+    shapes = sorted({(r.get("task", "mlp"), tuple(r["hidden"])) for r in report["results"]})
+    for task, hidden in shapes:
+        rows = [r for r in report["results"] if (r.get("task", "mlp"), tuple(r["hidden"])) == (task, hidden)]
         ax.errorbar([r["batch_size"] for r in rows], [r["samples_per_s"]["mean"] for r in rows],
                     yerr=[r["samples_per_s"]["std"] for r in rows], marker="o", capsize=3,
-                    label="784-" + "-".join(map(str, hidden)) + "-10")  # fmt: skip
+                    label=f"{task} " + "-".join(map(str, hidden)))  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("training samples/s")
-    ax.set_title(f"MLP training throughput\n{report['device']}", fontsize=10)
+    ax.set_title(f"training throughput (jaxgen train's compiled chunk)\n{report['device']}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)

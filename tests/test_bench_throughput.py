@@ -5,7 +5,15 @@ import json
 from jaxgen import bench_throughput as bench
 from jaxgen import cli
 
-TINY = bench.ThroughputConfig(mode="test", hidden=((32,),), batch_sizes=(16, 32, 100000), steps=3, reps=2)
+TINY = bench.ThroughputConfig(
+    mode="test",
+    hidden=((32,),),
+    batch_sizes=(16, 32, 100000),
+    steps=3,
+    reps=2,
+    tasks=("mlp",),
+    ceiling_sizes=(256,),
+)
 
 
 def test_schema_files_and_numbers(tmp_path):
@@ -23,7 +31,10 @@ def test_schema_files_and_numbers(tmp_path):
         product = r["samples_per_s"]["mean"] * r["step_ms"]["mean"] / 1e3
         assert 0.999 * r["batch_size"] <= product < 3 * r["batch_size"]
     md = (tmp_path / "throughput.md").read_text()
-    assert report["device"] in md and "| 32 | 25,450 | 16 |" in md
+    assert report["device"] in md and "| mlp | 32 | 25,450 | 16 |" in md
+    for r in report["results"]:  # an MLP step is its dense layers: ~6 flops per weight per sample
+        assert 5.5 * r["params"] < r["flops_per_sample"] < 9 * r["params"]
+        assert 0 < r["ceiling_fraction"] < 1.5 and r["per_step_loop_samples_per_s"] > 0
     assert (tmp_path / "throughput.png").stat().st_size > 0
 
 
@@ -31,3 +42,12 @@ def test_cli_names_the_benchmarks(capsys, tmp_path):
     assert cli.main(["bench", "speed", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "activations" in err and "throughput" in err and "\n" not in err.strip()
+
+
+def test_every_task_is_measured(tmp_path):
+    cfg = bench.ThroughputConfig(
+        mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False
+    )
+    report = bench.run(cfg, tmp_path, plots=False)
+    assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan"]
+    assert all(r["flops_per_sample"] > 0 and r["samples_per_s"]["mean"] > 0 for r in report["results"])
