@@ -62,7 +62,9 @@ def probability_panel(ax, classifier, params, arrays: dict[str, Any], extent, po
     return {"accuracy": acc, "grid_confidence_mean": float(p.max(1).mean())}
 
 
-def class_probability(classifier, params, arrays: dict[str, Any], path: Path, step: int | None = None) -> Path:
+def class_probability(
+    classifier, params, arrays: dict[str, Any], path: Path, step: int | None = None
+) -> Path:
     """The classifier task's figure on 2-D toys: p(y | x) with its decision boundary over the test points."""
     fig, ax = plt.subplots(figsize=(6.4, 5.4), layout="constrained")
     extent = _extent(np.asarray(arrays["image"]), 1.0)
@@ -79,7 +81,14 @@ def class_probability(classifier, params, arrays: dict[str, Any], path: Path, st
 
 
 def discgen(
-    classifier, clf_params, gan, arrays: dict[str, Any], numbers: dict[str, Any], ds, path: Path, grid: int = 160
+    classifier,
+    clf_params,
+    gan,
+    arrays: dict[str, Any],
+    numbers: dict[str, Any],
+    ds,
+    path: Path,
+    grid: int = 160,
 ) -> Path:
     """Three panels: (a) p(y | x); (b) the GAN's samples and their KDE density over the true density;
     (c) the classifier's confidence and both densities against distance to the nearest training point."""

@@ -64,7 +64,9 @@ def test_far_probe_on_known_functions():
     assert np.isclose(discgen.nearest_distance(ring["points"], train_x).min(), 3.0)
     confident = lambda x: np.tile([0.1, 0.9], (len(x), 1))
     log_gauss = lambda x: -0.5 * (np.asarray(x) ** 2).sum(1) - np.log(2 * np.pi)
-    r = discgen.far_probe(confident, log_gauss, log_gauss, train_x, train_x, np.array([1, 1]), gap=3.0, n_probes=8)
+    r = discgen.far_probe(
+        confident, log_gauss, log_gauss, train_x, train_x, np.array([1, 1]), gap=3.0, n_probes=8
+    )
     assert r["classifier_test_accuracy"] == 1.0 and np.isclose(r["confidence_far_mean"], 0.9)
     assert r["probe_min_distance_to_data"] >= 3.0 - 1e-9 and r["n_probes"] == 8
     assert r["density_true_far_mean"] < 0.01 * r["density_true_data_mean"]
@@ -80,7 +82,12 @@ def test_far_probe_measure_on_a_tiny_config():
     key = jax.random.key(0)
     clf_params, gan_params = clf.init(key).params, gan.init(key).params
     numbers, arrays = discgen.measure(clf, clf_params, gan, gan_params, ds, key, n_samples=500, n_probes=16)
-    for k in ("confidence_far_mean", "density_gen_far_mean", "density_true_far_mean", "classifier_test_accuracy"):
+    for k in (
+        "confidence_far_mean",
+        "density_gen_far_mean",
+        "density_true_far_mean",
+        "classifier_test_accuracy",
+    ):
         assert np.isfinite(numbers[k]), k
     assert 0.5 <= numbers["confidence_far_mean"] <= 1.0 and numbers["n_samples"] == 500
     assert numbers["probe_min_distance_to_data"] >= discgen.PROBE_GAP - 1e-6

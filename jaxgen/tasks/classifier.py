@@ -131,7 +131,9 @@ class Classifier:
                 return []
             from jaxgen import plots_toy
 
-            return [plots_toy.class_probability(self, params, arrays, Path(out_dir) / "p_y_given_x.png", step)]
+            return [
+                plots_toy.class_probability(self, params, arrays, Path(out_dir) / "p_y_given_x.png", step)
+            ]
         images, labels = np.asarray(arrays["image"]), np.asarray(arrays["label"])
         pred = self.logits(params, images).argmax(-1)
         return [
