@@ -173,10 +173,10 @@ def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) ->
     fig, axes = plt.subplots(1, 3, figsize=(16, 4), layout="constrained")
     ax = axes[0]
     ax.bar([0, 1], [1 - running[-1], running[-1]], 0.5, color="C0", label=f"frequency in {n_flips:,} flips")
-    ax.plot([-0.3, 0.3, 0.7, 1.3], [0.5] * 4, "k_", ms=40, mew=2, label="P(X = x) = ½")
+    ax.hlines([0.5, 0.5], [-0.35, 0.65], [0.35, 1.35], colors="k", lw=2, label="P(X = x) = ½")
     ax.set_xticks([0, 1], ["X = 0 (tails)", "X = 1 (heads)"])
-    ax.set_ylim(0, 0.7)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 0.8)
+    ax.legend(fontsize=8, loc="upper center")
     ax.set_title(
         f"a discrete distribution: a fair coin\nP(X = 1) = ½; measured {running[-1]:.4f}", fontsize=9
     )

@@ -62,7 +62,7 @@ QUICK = Preset(
     mlp_toy_steps=300,
     gan_toy_steps=400,
     gan_mnist_steps=200,
-    ae_steps=300,
+    ae_steps=200,
     ckpt_every=100,
     bench="tiny",
     coin_flips=10_000,
@@ -122,13 +122,17 @@ class Runner:
             shutil.rmtree(path)
         return path
 
-    def train(self, section: str, task: str, name: str, *args: str, steps: int | None = None) -> dict:
-        """`jaxgen train TASK --workdir RUNS/NAME ARGS` with the preset's steps; the summary."""
+    def train(
+        self, section: str, task: str, name: str, *args: str, steps: int | None = None, ckpt: bool = True
+    ) -> dict:
+        """`jaxgen train TASK --workdir RUNS/NAME ARGS` with the preset's steps; the summary.
+        ckpt=False: one checkpoint, at the end (no progress snapshots needed)."""
         sets = []
         if steps is not None:
             sets += ["--set", f"steps={steps}"]
-            if self.preset.ckpt_every is not None:
-                sets += ["--set", f"ckpt_every={self.preset.ckpt_every}"]
+            every = self.preset.ckpt_every if ckpt else steps
+            if every is not None:
+                sets += ["--set", f"ckpt_every={every}"]
         return self.jaxgen(section, "train", task, "--workdir", _shown(self.run_dir(name)), *args, *sets)
 
     def figure(self, src: Path, name: str) -> str:
@@ -160,8 +164,8 @@ def section_nonlinear(r: Runner, bench: dict) -> dict:
 
     steps = r.preset.mlp_toy_steps
     lin = r.train("nonlinear", "mlp", "mlp-moons-linear", "--data", TOY, *TOY_MLP,
-                  "--set", "activation=linear", steps=steps)  # fmt: skip
-    relu = r.train("nonlinear", "mlp", "mlp-moons", "--data", TOY, *TOY_MLP, steps=steps)
+                  "--set", "activation=linear", steps=steps, ckpt=False)  # fmt: skip
+    relu = r.train("nonlinear", "mlp", "mlp-moons", "--data", TOY, *TOY_MLP, steps=steps, ckpt=False)
     collapse = plots_walkthrough.linear_vs_relu(
         Path(lin["workdir"]), Path(relu["workdir"]), r.out / "nonlinear.png"
     )
@@ -265,7 +269,8 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
     spec = test_spec()
     out: dict[str, Any] = {"test_data": spec, "figures": []}
     for name, args in (("ae", ()), ("ae-latent2", ("--set", "latent_dim=2"))):
-        summary = r.train("autoencoder", "ae", name, *args, steps=r.preset.ae_steps)
+        # no figures at the end of training: `jaxgen plot` draws them on the real test digits below
+        summary = r.train("autoencoder", "ae", name, *args, "--no-plots", steps=r.preset.ae_steps, ckpt=False)
         wd = summary["workdir"]
         scores = r.jaxgen("autoencoder", "eval", _shown(Path(wd)), "--data", spec)
         r.jaxgen("autoencoder", "plot", _shown(Path(wd)), "--data", spec)
@@ -288,14 +293,14 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
 
 def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse: bool = False) -> dict:
     """Every section, in an order that lets later ones reuse earlier runs; writes JSON, markdown, figures."""
-    from jaxgen import walkthrough_md
-
     t_start = time.perf_counter()
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: name a folder")
     out.mkdir(parents=True, exist_ok=True)
     md_path = Path(md).absolute() if md else out / "walkthrough.md"
+    if md_path.suffix != ".md":
+        raise UserError(f"--md {md} must name a .md file")
     runs = (REPO / "runs" / "walkthrough") if preset.name == "full" else out / "runs"
     r = Runner(out, runs, preset, reuse)
     d = jax.devices()[0]
@@ -321,9 +326,23 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
     report["commands"] = r.commands
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     (out / "walkthrough.json").write_text(json.dumps(report, indent=1) + "\n")
-    md_path.write_text(walkthrough_md.render(report, os.path.relpath(out, md_path.parent)))
+    render(out, md)
     print(f"[walkthrough] {report['wall_s']:.0f} s: {md_path}, {out / 'walkthrough.json'}", file=sys.stderr)
     return report
+
+
+def render(out: str | Path, md: str | Path | None = None) -> Path:
+    """Write the markdown from OUT/walkthrough.json alone (figure links relative to the markdown file)."""
+    from jaxgen import walkthrough_md
+
+    out = Path(out).absolute()
+    source = out / "walkthrough.json"
+    if not source.exists():
+        raise UserError(f"{source} not found: run python -m jaxgen.walkthrough (or make walkthrough) first")
+    md_path = Path(md).absolute() if md else out / "walkthrough.md"
+    report = json.loads(source.read_text())
+    md_path.write_text(walkthrough_md.render(report, os.path.relpath(out, md_path.parent)))
+    return md_path
 
 
 def main(argv: list[str] | None = None) -> int:

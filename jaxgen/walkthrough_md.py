@@ -153,7 +153,9 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"Digits as points ({dg_pts['n_test']:,} test digits, {dg_pts['n_train']:,} training digits as "
         f"neighbours): the 5-nearest-neighbour digit accuracy is {dg_pts['knn5_accuracy']['pixels']:.3f} in "
         f"the 784 pixel dimensions, {dg_pts['knn5_accuracy']['ae2']:.3f} on the autoencoder's 2-D codes and "
-        f"{dg_pts['knn5_accuracy']['pca2']:.3f} on PCA's 2-D projection.\n"
+        f"{dg_pts['knn5_accuracy']['pca2']:.3f} on PCA's 2-D projection: the learned 2-D code keeps "
+        f"{'more' if dg_pts['knn5_accuracy']['ae2'] > dg_pts['knn5_accuracy']['pca2'] else 'less'} of the "
+        "digits' grouping than the best linear one.\n"
     )
     add(_figs(report, "distributions", figdir))
 
@@ -194,12 +196,14 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"| true density p(x) | {fp['density_true_far_mean']:.1e} (mean log10 "
         f"{fp['log10_density_true_far_mean']:.0f}) | {fp['density_true_data_mean']:.3f} |"
     )
+    far, near = fp["confidence_far_mean"], fp["confidence_data_mean"]
     add(
-        f"\nThe classifier is as sure of a class on the far probes as on real points, while the GAN's density "
-        f"there is {ratio:.1e} times its density on the data. The GAN itself: {gm['test_modes_covered']} of "
-        f"{gm['test_modes_total']} arc components covered, {_pct(gm['test_hq_fraction'], 1)} of 2,500 samples "
-        f"within 3 std of one, mean D(x) {gm['test_d_real_mean']:.3f} and D(G(z)) "
-        f"{gm['test_d_fake_mean']:.3f} after {gm['step']:,} steps.\n"
+        f"\nOn the far probes the classifier's mean confidence is {far:.3f}, "
+        f"{'at least as high as' if far >= near else 'below'} its {near:.3f} on real points, while the "
+        f"GAN's density there is {ratio:.1e} times its density on the data. The GAN itself: "
+        f"{gm['test_modes_covered']} of {gm['test_modes_total']} arc components covered, "
+        f"{_pct(gm['test_hq_fraction'], 1)} of 2,500 samples within 3 std of one, mean D(x) "
+        f"{gm['test_d_real_mean']:.3f} and D(G(z)) {gm['test_d_fake_mean']:.3f} after {gm['step']:,} steps.\n"
     )
     add(_figs(report, "discgen", figdir))
 
@@ -214,7 +218,7 @@ def render(report: dict[str, Any], figdir: str) -> str:
     add(_cmds(report, "gan"))
     add(
         f"**Measured.** On N(4, 0.5²) (`toy:gauss1d`, {g1['step']:,} generator steps): mean D(G(z)) = "
-        f"**{g1['test_d_fake_mean']:.3f}** on 2,500 samples, mean D(x) = {g1['test_d_real_mean']:.3f} on the "
+        f"**{g1['test_d_fake_mean']:.3f}** on 2,500 samples ({abs(g1['test_d_fake_mean'] - 0.5):.3f} from ½), mean D(x) = {g1['test_d_real_mean']:.3f} on the "
         f"test points; D's last training loss {g1['train_d_loss']:.4f} against log 4 = {gan['log4']:.4f}; the "
         f"trained D differs from D* by {g1['test_dstar_distance']:.3f} on average (weighted by the two "
         f"densities). On MNIST ({mn['step']:,} steps): mean D(x) {mn['test_d_real_mean']:.3f}, D(G(z)) "
@@ -236,8 +240,8 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"**Measured** on `{ae['test_data']}`: latent {a32['latent_dim']} (the default, {a32['step']:,} "
         f"steps): reconstruction BCE **{a32['recon_bce']:.4f}** against PCA-{a32['latent_dim']}'s "
         f"{a32['pca_recon_bce']:.4f}; sharpness (mean image-gradient magnitude of reconstructions over the "
-        f"originals', 1 = as sharp) **{a32['sharpness_ratio']:.3f}**, PCA {a32['pca_sharpness_ratio']:.3f}: "
-        f"blurrier than the digits; 5-NN digit accuracy of the codes {a32['latent_knn_accuracy']:.3f} "
+        f"originals', 1 = as sharp) **{a32['sharpness_ratio']:.3f}**, PCA {a32['pca_sharpness_ratio']:.3f}"
+        f"{': blurrier than the digits' if a32['sharpness_ratio'] < 1 else ''}; 5-NN digit accuracy of the codes {a32['latent_knn_accuracy']:.3f} "
         f"(PCA {a32['pca_knn_accuracy']:.3f}). Latent {a2['latent_dim']}: 5-NN accuracy of the codes "
         f"**{a2['latent_knn_accuracy']:.3f}** against PCA-2's {a2['pca_knn_accuracy']:.3f}, BCE "
         f"{a2['recon_bce']:.4f} (PCA-{a2['latent_dim']} {a2['pca_recon_bce']:.4f}), sharpness "
