@@ -89,7 +89,8 @@ def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
     ax.set_ylabel("∂E_total/∂parameter at the first step")
     ax.legend(fontsize=8)
     ax.set_title(
-        f"the 12 gradients of the first step; largest difference {numbers['grad_max_abs_diff_vs_jax_grad']:.1e}"
+        "the 12 gradients of the first step; largest difference "
+        f"{numbers['grad_max_abs_diff_vs_jax_grad']:.1e}"
         f"\n∂E/∂w5 = {numbers['dE_dw5']:.9f}, ∂E/∂w1 = {numbers['dE_dw1']:.9f} (float64)",
         fontsize=9,
     )
@@ -113,7 +114,8 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
         r = plots_toy.probability_panel(ax, task, state.params, ds.test, extent)
         c = task.cfg
         ax.set_title(
-            f"{c.activation}: hidden {','.join(map(str, c.hidden))}, {step} steps; test accuracy {r['accuracy']:.4f}",
+            f"{c.activation}: hidden {','.join(map(str, c.hidden))}, {step} steps; "
+            f"test accuracy {r['accuracy']:.4f}",
             fontsize=9,
         )
         if c.activation == "linear":
@@ -130,7 +132,8 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
             )
     fig.suptitle(
         f"why a network needs a non-linearity: the same MLP on {ds.spec}, p(y | x) and decision boundary\n"
-        f"without one its {len(c.hidden) + 1} layers are one affine map (relative difference of the multiplied-out "
+        f"without one its {len(c.hidden) + 1} layers are one affine map (relative difference of the "
+        "multiplied-out "
         f"map's logits: {out['composed_logits_max_rel_diff']:.1e}), so the boundary is a straight line",
         fontsize=10,
     )
@@ -139,7 +142,8 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
 
 
 def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) -> dict[str, Any]:
-    """A fair coin, P(X=1) = ½, against the running frequency of flips; N(4, 0.5²)'s pdf against a histogram."""
+    """A fair coin, P(X=1) = ½, against the running frequency of flips; N(4, 0.5²)'s pdf against a
+    histogram of samples."""
     coin_key, gauss_key = jax.random.split(key)
     flips = np.asarray(jax.random.bernoulli(coin_key, 0.5, (n_flips,)), np.float64)
     n = np.arange(1, n_flips + 1)
@@ -200,7 +204,8 @@ def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) ->
     g = numbers["gaussian"]
     ax.set_title(
         f"a continuous distribution: a Gaussian pdf against samples\nmean {g['sample_mean']:.4f}, std "
-        f"{g['sample_std']:.4f}; largest |histogram − pdf| {g['hist_pdf_max_abs_diff']:.3f} (peak {g['pdf_peak']:.3f})",
+        f"{g['sample_std']:.4f}; largest |histogram − pdf| {g['hist_pdf_max_abs_diff']:.3f} "
+        f"(peak {g['pdf_peak']:.3f})",
         fontsize=9,
     )
     fig.suptitle(f"probability distributions against samples (jax.random, {_device()})", fontsize=10)

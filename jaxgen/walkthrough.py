@@ -13,7 +13,6 @@ rendered from that JSON alone (jaxgen.walkthrough_md), so its numbers are the JS
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import io
@@ -159,7 +158,8 @@ def section_backprop(r: Runner) -> dict:
 
 
 def section_nonlinear(r: Runner, bench: dict) -> dict:
-    """The same MLP on two moons, linear against ReLU; the deep linear MNIST net against softmax regression."""
+    """The same MLP on two moons, linear against ReLU; the deep linear MNIST net against softmax
+    regression (from the activation benchmark)."""
     from jaxgen import plots_walkthrough
 
     steps = r.preset.mlp_toy_steps
@@ -244,7 +244,8 @@ def section_discgen(r: Runner, mlp_dir: Path) -> dict:
 
 
 def section_gan(r: Runner) -> dict:
-    """The 2014 game on a 1-D Gaussian (D against D*, D(G(z)) -> ½) and on MNIST (samples through training)."""
+    """The 2014 game on a 1-D Gaussian (D against D*, D(G(z)) -> ½) and on MNIST (samples through
+    training)."""
     g1 = r.train("gan", "gan", "gan-gauss1d", "--data", "toy:gauss1d", steps=r.preset.gan_toy_steps)
     mn = r.train("gan", "gan", "gan-mnist", steps=r.preset.gan_mnist_steps)
     p1, pm = Path(g1["workdir"]) / "plots", Path(mn["workdir"]) / "plots"
@@ -346,19 +347,21 @@ def render(out: str | Path, md: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jaxgen.walkthrough", description=__doc__.splitlines()[0])
+    """`python -m jaxgen.walkthrough`: returns the exit status (2 and one line for a mistake)."""
+    p = cli._Parser(prog="python -m jaxgen.walkthrough", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="the tiny preset (a few minutes on a 2-core CPU)")
     p.add_argument("--out", default=None, help="figures and walkthrough.json (default: docs/walkthrough, "
                    "or runs/walkthrough-quick with --quick)")  # fmt: skip
     p.add_argument("--md", default=None, help="where the markdown goes (default: OUT/walkthrough.md)")
-    p.add_argument(
-        "--reuse", action="store_true", help="keep finished runs (re-report them) instead of retraining"
-    )
-    args = p.parse_args(argv)
-    preset = QUICK if args.quick else FULL
-    out = args.out or str(REPO / ("runs/walkthrough-quick" if args.quick else "docs/walkthrough"))
+    p.add_argument("--reuse", action="store_true", help="keep finished runs (re-report them), do not retrain")
+    p.add_argument("--render", action="store_true", help="only rewrite the markdown from OUT's JSON")
     try:
-        run(preset, out, args.md, reuse=args.reuse)
+        args = p.parse_args(argv)
+        out = args.out or str(REPO / ("runs/walkthrough-quick" if args.quick else "docs/walkthrough"))
+        if args.render:
+            render(out, args.md)
+        else:
+            run(QUICK if args.quick else FULL, out, args.md, reuse=args.reuse)
     except UserError as err:
         print(f"jaxgen walkthrough: error: {err}", file=sys.stderr)
         return 2

@@ -56,7 +56,8 @@ def render(report: dict[str, Any], figdir: str) -> str:
     # 1 ------------------------------------------------------------------
     add("## 1. Backpropagation: the chain rule on the 2-2-2 network\n")
     add(
-        "**Claim.** Backpropagation is the chain rule applied from the output back: each weight's gradient is "
+        "**Claim.** Backpropagation is the chain rule applied from the output back: each weight's gradient "
+        "is "
         "a product of local derivatives, summed over the paths from that weight to the error, and it is "
         "exactly what automatic differentiation computes.\n"
     )
@@ -86,7 +87,8 @@ def render(report: dict[str, Any], figdir: str) -> str:
     tc = nl["toy_composed"]
     add(
         f"**Measured.** The same MLP (hidden 64, 64) on the two moons: linear, test accuracy "
-        f"**{_pct(nl['linear']['test_accuracy'])}**; ReLU, **{_pct(nl['relu']['test_accuracy'])}**. The linear "
+        f"**{_pct(nl['linear']['test_accuracy'])}**; ReLU, **{_pct(nl['relu']['test_accuracy'])}**. "
+        "The linear "
         f"net's three weight matrices multiplied out into one {'x'.join(map(str, tc['composed_map_shape']))} "
         f"map reproduce its logits to a relative {tc['composed_logits_max_rel_diff']:.1e}."
     )
@@ -116,7 +118,10 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"seeds, {c['steps']} AdamW steps at lr {c['lr']:g}, batch {c['batch_size']}; test accuracy on "
         f"{act['test_data']['n']:,} digits of `{act['test_data']['spec']}`):\n"
     )
-    add("| activation | init | gradient norm, first / last hidden layer | dead units | saturated (unit, example) pairs | test accuracy |")  # fmt: skip
+    add(
+        "| activation | init | gradient norm, first / last hidden layer | dead units "
+        "| saturated (unit, example) pairs | test accuracy |"
+    )
     add("|---|---|---|---|---|---|")
     for name, a in act["activations"].items():
         add(
@@ -218,8 +223,9 @@ def render(report: dict[str, Any], figdir: str) -> str:
     add(_cmds(report, "gan"))
     add(
         f"**Measured.** On N(4, 0.5²) (`toy:gauss1d`, {g1['step']:,} generator steps): mean D(G(z)) = "
-        f"**{g1['test_d_fake_mean']:.3f}** on 2,500 samples ({abs(g1['test_d_fake_mean'] - 0.5):.3f} from ½), mean D(x) = {g1['test_d_real_mean']:.3f} on the "
-        f"test points; D's last training loss {g1['train_d_loss']:.4f} against log 4 = {gan['log4']:.4f}; the "
+        f"**{g1['test_d_fake_mean']:.3f}** on 2,500 samples ({abs(g1['test_d_fake_mean'] - 0.5):.3f} "
+        f"from ½), mean D(x) = {g1['test_d_real_mean']:.3f} on the test points; D's last training loss "
+        f"{g1['train_d_loss']:.4f} against log 4 = {gan['log4']:.4f}; the "
         f"trained D differs from D* by {g1['test_dstar_distance']:.3f} on average (weighted by the two "
         f"densities). On MNIST ({mn['step']:,} steps): mean D(x) {mn['test_d_real_mean']:.3f}, D(G(z)) "
         f"{mn['test_d_fake_mean']:.3f}, D loss {mn['train_d_loss']:.4f}. The MNIST samples through training "
@@ -241,7 +247,8 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"steps): reconstruction BCE **{a32['recon_bce']:.4f}** against PCA-{a32['latent_dim']}'s "
         f"{a32['pca_recon_bce']:.4f}; sharpness (mean image-gradient magnitude of reconstructions over the "
         f"originals', 1 = as sharp) **{a32['sharpness_ratio']:.3f}**, PCA {a32['pca_sharpness_ratio']:.3f}"
-        f"{': blurrier than the digits' if a32['sharpness_ratio'] < 1 else ''}; 5-NN digit accuracy of the codes {a32['latent_knn_accuracy']:.3f} "
+        f"{': blurrier than the digits' if a32['sharpness_ratio'] < 1 else ''}; 5-NN digit accuracy of "
+        f"the codes {a32['latent_knn_accuracy']:.3f} "
         f"(PCA {a32['pca_knn_accuracy']:.3f}). Latent {a2['latent_dim']}: 5-NN accuracy of the codes "
         f"**{a2['latent_knn_accuracy']:.3f}** against PCA-2's {a2['pca_knn_accuracy']:.3f}, BCE "
         f"{a2['recon_bce']:.4f} (PCA-{a2['latent_dim']} {a2['pca_recon_bce']:.4f}), sharpness "

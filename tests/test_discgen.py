@@ -46,6 +46,10 @@ def test_classifier_trains_on_2d_toy_data(tmp_path):
     task, state, _, _, ds = train.restore_for_eval(tmp_path / "run")
     p = task.probs(state.params, ds.test["image"][:10])
     assert p.shape == (10, 2) and np.allclose(p.sum(1), 1)
+    from jaxgen.judge import Judge
+
+    with pytest.raises(UserError, match="on digits"):  # a toy classifier cannot judge generated digits
+        Judge(tmp_path / "run")
 
 
 def test_classifier_on_toys_needs_two_classes_and_never_distorts():
