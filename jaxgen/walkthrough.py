@@ -317,13 +317,18 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
         "sections": {},
     }
     s = report["sections"]
-    s["backprop"] = section_backprop(r)
-    s["activations"] = section_activations(r)
-    s["nonlinear"] = section_nonlinear(r, s["activations"])
-    s["autoencoder"], ae2 = section_autoencoder(r)
-    s["distributions"] = section_distributions(r, ae2)
-    s["discgen"] = section_discgen(r, Path(s["nonlinear"]["relu"]["workdir"]))
-    s["gan"] = section_gan(r)
+    cwd = os.getcwd()
+    os.chdir(REPO)  # the commands name paths relative to the repository, as the reader runs them
+    try:
+        s["backprop"] = section_backprop(r)
+        s["activations"] = section_activations(r)
+        s["nonlinear"] = section_nonlinear(r, s["activations"])
+        s["autoencoder"], ae2 = section_autoencoder(r)
+        s["distributions"] = section_distributions(r, ae2)
+        s["discgen"] = section_discgen(r, Path(s["nonlinear"]["relu"]["workdir"]))
+        s["gan"] = section_gan(r)
+    finally:
+        os.chdir(cwd)
     report["commands"] = r.commands
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     (out / "walkthrough.json").write_text(json.dumps(report, indent=1) + "\n")
