@@ -206,6 +206,7 @@ def section_activations(r: Runner) -> dict:
         "claims": report["claims"],
         "linear_collapse": report.get("linear_collapse"),
         "bench_wall_s": report["wall_s"],
+        "full_mode": {k: getattr(bench_activations.FULL, k) for k in ("depth", "seeds", "steps")},
         "figures": figures,
     }
 

@@ -132,6 +132,16 @@ def render(report: dict[str, Any], figdir: str) -> str:
     for cl in act["claims"]:
         verdict = "" if cl["verdict"] == "info" else f" — **{cl['verdict']}**"
         add(f"- *{cl['claim']}*{verdict}: {cl['evidence']}.")
+    full = act["full_mode"]
+    contradicted = [cl["claim"].split(" (")[0] for cl in act["claims"] if cl["verdict"] == "contradicted"]
+    if contradicted:
+        add(
+            f"\nIn this {act['mode']} configuration the benchmark does not support: "
+            + "; ".join(f"*{c}*" for c in contradicted)
+            + ". Such verdicts depend on depth and budget: the benchmark's full mode (`jaxgen bench "
+            f"activations --out DIR`: {full['depth']} layers, {full['seeds']} seeds, {full['steps']} steps "
+            "and a depth sweep, too long for this walkthrough) is reported in the README."
+        )
     add("")
     add(_figs(report, "activations", figdir))
 

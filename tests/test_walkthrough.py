@@ -106,3 +106,27 @@ def test_walkthrough_mistakes_are_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert walkthrough.main(["--quick", "--out", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_readme_quotes_the_committed_walkthrough():
+    """The README's summary of the walkthrough quotes docs/walkthrough/walkthrough.json, not older runs."""
+    readme = (REPO / "README.md").read_text()
+    assert "(docs/walkthrough.md)" in readme and "make walkthrough QUICK=1" in readme
+    r = json.loads((DOCS / "walkthrough.json").read_text())
+    s = r["sections"]
+    fp, ae = s["discgen"]["far_probe"], s["autoencoder"]
+    ae2 = ae["ae-latent2"]
+    quoted = [
+        f"{s['backprop']['grad_max_abs_diff_vs_jax_grad']:.1e}",
+        f"{100 * s['nonlinear']['linear']['test_accuracy']:.2f} %",
+        f"{100 * s['nonlinear']['relu']['test_accuracy']:.2f} %",
+        f"{fp['confidence_far_mean']:.4f} confident",
+        f"{fp['density_gen_far_mean']:.1e}",
+        f"D(G(z)) = {s['gan']['gauss1d']['test_d_fake_mean']:.3f}",
+        f"accuracy {ae2['latent_knn_accuracy']:.3f} against PCA's {ae2['pca_knn_accuracy']:.3f}",
+        f"sharpness {ae['ae']['sharpness_ratio']:.3f}",
+        f"{r['wall_s'] / 60:.1f} minutes",
+    ]
+    flat = " ".join(readme.split())
+    for q in quoted:
+        assert q in flat, q
