@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Both create .venv on first use.
+# The commands of the README: `make demo`, `make test`, `make walkthrough`. All create .venv on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 RUN ?= runs/demo
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean walkthrough
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,17 @@ demo: $(STAMP)
 	  $(BIN)/jaxgen eval $(RUN); fi
 	$(BIN)/jaxgen plot $(RUN)
 	@echo "demo done: held-out accuracy in the eval line above; plots in $(RUN)/plots"
+
+# The runnable lecture (docs/walkthrough.md): every section's commands rerun, figures and numbers into
+# docs/walkthrough/ (under 20 min on a 2-core CPU). QUICK=1: the same path on a tiny preset, a few minutes,
+# into runs/walkthrough-quick/ (the committed figures stay as they are).
+QUICK ?=
+walkthrough: $(STAMP)
+ifneq ($(filter 1 true yes,$(QUICK)),)
+	$(BIN)/python -m jaxgen.walkthrough --quick --out runs/walkthrough-quick
+else
+	$(BIN)/python -m jaxgen.walkthrough --out docs/walkthrough --md docs/walkthrough.md
+endif
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest

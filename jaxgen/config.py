@@ -77,7 +77,7 @@ class NetConfig(TrainConfig):
 class AugmentConfig(NetConfig):
     """Random affine distortion of each training image, fresh every step (MNIST tasks)."""
 
-    augment: bool = True  # random affine distortion of each training image (below), fresh every step
+    augment: bool = True  # random affine distortion of each training image, fresh every step (not toys)
     max_shift: float = 2.0  # translation, pixels
     max_rotate: float = 10.0  # rotation, degrees
     max_scale: float = 0.1  # zoom in [1 - max_scale, 1 + max_scale]

@@ -32,10 +32,14 @@ class Judge:
             raise UserError(
                 f"--judge {run_dir}: no jaxgen run there; train one with jaxgen train mlp --workdir {run_dir}"
             )
-        task_name, _, _ = train.load_run(run_dir)
+        task_name, spec, _ = train.load_run(run_dir)
         if task_name != "mlp":
             raise UserError(
                 f"--judge {run_dir} is a {task_name} run: the judge must be an mlp run (jaxgen train mlp)"
+            )
+        if spec.startswith("toy:"):
+            raise UserError(
+                f"--judge {run_dir} was trained on {spec}: the judge must be an mlp run on digits"
             )
         task, state, step, digest, _ = train.restore_for_eval(run_dir)
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest

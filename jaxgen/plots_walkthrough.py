@@ -1,0 +1,275 @@
+"""The walkthrough's own measurements and figures (the ones no task draws): the 2-2-2 chain rule against
+jax.grad, linear against ReLU on two moons, a coin and a Gaussian against samples, digits as points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgen import backprop, data, metrics
+from jaxgen.plots import _save, plt
+
+PARAM_NAMES = ["w1", "w2", "w3", "w4", "b1 (h1)", "b1 (h2)", "w5", "w6", "w7", "w8", "b2 (o1)", "b2 (o2)"]
+
+
+def _flat(layers) -> np.ndarray:
+    """12 numbers in the lecture's order: w1..w4 (w1 = i1->h1, w2 = i2->h1, w3 = i1->h2, w4 = i2->h2),
+    the hidden biases, w5..w8, the output biases."""
+    (W1, b1), (W2, b2) = layers
+    return np.array(
+        [W1[0, 0], W1[1, 0], W1[0, 1], W1[1, 1], *b1, W2[0, 0], W2[1, 0], W2[0, 1], W2[1, 1], *b2]
+    )
+
+
+def _jax_error(layers, x, target):
+    h = x
+    for W, b in layers:
+        h = jax.nn.sigmoid(h @ W + b)
+    return 0.5 * jnp.sum((target - h) ** 2)
+
+
+def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
+    """SGD on the 2-2-2 example by the hand-written chain rule and by jax.grad (float64 both): the first
+    step's gradients side by side, E_total over `iters` steps; the figure of both."""
+    layers, x, target, lr = backprop.worked_example()
+    hand_E, hand_layers = [], layers
+    _, E0, hand_grads = backprop.sgd_step(layers, x, target, lr)
+    for _ in range(iters):
+        hand_layers, E, _ = backprop.sgd_step(hand_layers, x, target, lr)
+        hand_E.append(float(E))
+    with jax.enable_x64(True):
+        params = jax.tree.map(jnp.asarray, layers)
+        grad_fn = jax.value_and_grad(_jax_error)
+        auto_grads = jax.tree.map(np.asarray, grad_fn(params, jnp.asarray(x), jnp.asarray(target))[1])
+
+        def body(p, _):
+            e, g = grad_fn(p, jnp.asarray(x), jnp.asarray(target))
+            return jax.tree.map(lambda a, b: a - lr * b, p, g), e
+
+        auto_E = np.asarray(jax.jit(lambda p: jax.lax.scan(body, p, None, length=iters))(params)[1])
+    hand_g, auto_g = _flat(hand_grads), _flat(auto_grads)
+    first = backprop.sgd_step(layers, x, target, lr)[0]
+    numbers = {
+        "iters": iters,
+        "lr": lr,
+        "E_total_first": float(E0),
+        "dE_dw5": float(hand_g[6]),
+        "dE_dw1": float(hand_g[0]),
+        "w5_after_first_step": float(first[1][0][0, 0]),
+        "w1_after_first_step": float(first[0][0][0, 0]),
+        "grad_max_abs_diff_vs_jax_grad": float(np.max(np.abs(hand_g - auto_g))),
+        "E_curve_max_abs_diff_vs_jax_grad": float(np.max(np.abs(np.array(hand_E) - auto_E))),
+        "E_total_last": hand_E[-1],
+        "hand_grads": hand_g.tolist(),
+        "autodiff_grads": auto_g.tolist(),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
+    ax = axes[0]
+    steps = np.arange(1, iters + 1)
+    ax.loglog(steps, hand_E, color="C0", lw=3, alpha=0.5, label="hand-written chain rule (backprop.py)")
+    ax.loglog(steps, auto_E, color="k", ls="--", lw=1, label="jax.grad")
+    ax.set_xlabel("gradient-descent step (lr 0.5)")
+    ax.set_ylabel("E_total = ½ Σ (target − out)²")
+    ax.legend(fontsize=8)
+    ax.set_title(
+        f"E_total over {iters:,} steps: {numbers['E_total_first']:.6f} → {numbers['E_total_last']:.3g}\n"
+        f"largest |hand − jax.grad| along the curve: {numbers['E_curve_max_abs_diff_vs_jax_grad']:.1e}",
+        fontsize=9,
+    )
+    ax = axes[1]
+    pos = np.arange(len(PARAM_NAMES))
+    ax.bar(pos - 0.2, hand_g, 0.4, color="C0", label="hand-written chain rule")
+    ax.bar(pos + 0.2, auto_g, 0.4, color="0.3", label="jax.grad")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(pos, PARAM_NAMES, rotation=45, fontsize=8)
+    ax.set_ylabel("∂E_total/∂parameter at the first step")
+    ax.legend(fontsize=8)
+    ax.set_title(
+        "the 12 gradients of the first step; largest difference "
+        f"{numbers['grad_max_abs_diff_vs_jax_grad']:.1e}"
+        f"\n∂E/∂w5 = {numbers['dE_dw5']:.9f}, ∂E/∂w1 = {numbers['dE_dw1']:.9f} (float64)",
+        fontsize=9,
+    )
+    fig.suptitle(
+        "backpropagation on the 2-2-2 sigmoid network (Mazur's example), jaxgen backprop", fontsize=10
+    )
+    _save(fig, Path(path))
+    return numbers
+
+
+def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, Any]:
+    """p(y | x) of the linear and the ReLU MLP on the same toy side by side; the linear net's layers
+    multiplied out into one affine map, checked against its own logits."""
+    from jaxgen import plots_toy, train
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained")
+    out: dict[str, Any] = {}
+    for ax, run_dir in zip(axes, (linear_dir, relu_dir), strict=True):
+        task, state, step, _, ds = train.restore_for_eval(run_dir)
+        extent = plots_toy._extent(np.asarray(ds.test["image"]), 1.0)
+        r = plots_toy.probability_panel(ax, task, state.params, ds.test, extent)
+        c = task.cfg
+        ax.set_title(
+            f"{c.activation}: hidden {','.join(map(str, c.hidden))}, {step} steps; "
+            f"test accuracy {r['accuracy']:.4f}",
+            fontsize=9,
+        )
+        if c.activation == "linear":
+            p = jax.tree.map(lambda a: np.asarray(a, np.float64), state.params)["params"]
+            names = [f"hidden_{i}" for i in range(len(c.hidden))] + ["out"]
+            w, b = p[names[0]]["kernel"], p[names[0]]["bias"]
+            for n in names[1:]:
+                w, b = w @ p[n]["kernel"], b @ p[n]["kernel"] + p[n]["bias"]
+            x = np.asarray(ds.test["image"], np.float64)
+            logits = task.logits(state.params, ds.test["image"])
+            out["composed_map_shape"] = list(w.shape)
+            out["composed_logits_max_rel_diff"] = float(
+                np.max(np.abs(x @ w + b - logits)) / np.max(np.abs(logits))
+            )
+    fig.suptitle(
+        f"why a network needs a non-linearity: the same MLP on {ds.spec}, p(y | x) and decision boundary\n"
+        f"without one its {len(c.hidden) + 1} layers are one affine map (relative difference of the "
+        "multiplied-out "
+        f"map's logits: {out['composed_logits_max_rel_diff']:.1e}), so the boundary is a straight line",
+        fontsize=10,
+    )
+    _save(fig, Path(path))
+    return out
+
+
+def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) -> dict[str, Any]:
+    """A fair coin, P(X=1) = ½, against the running frequency of flips; N(4, 0.5²)'s pdf against a
+    histogram of samples."""
+    coin_key, gauss_key = jax.random.split(key)
+    flips = np.asarray(jax.random.bernoulli(coin_key, 0.5, (n_flips,)), np.float64)
+    n = np.arange(1, n_flips + 1)
+    running = np.cumsum(flips) / n
+    checkpoints = [k for k in (10, 100, 1000, 10_000, 100_000, 1_000_000) if k <= n_flips]
+    mu, sigma = 4.0, 0.5  # the toy:gauss1d density of the GAN section
+    x = mu + sigma * np.asarray(jax.random.normal(gauss_key, (n_gauss,)), np.float64)
+    hist, edges = np.histogram(x, bins=60, range=(mu - 4 * sigma, mu + 4 * sigma), density=True)
+    hist *= np.mean((x >= edges[0]) & (x <= edges[-1]))  # density over all samples, not only those in range
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    pdf = np.exp(-0.5 * ((mids - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    numbers = {
+        "coin": {
+            "n": n_flips,
+            "p1_true": 0.5,
+            "p1_empirical": float(running[-1]),
+            "standard_error": float(0.5 / np.sqrt(n_flips)),
+            "running": {str(k): float(running[k - 1]) for k in checkpoints},
+        },
+        "gaussian": {
+            "n": n_gauss,
+            "mu": mu,
+            "sigma": sigma,
+            "sample_mean": float(x.mean()),
+            "sample_std": float(x.std(ddof=1)),
+            "hist_pdf_max_abs_diff": float(np.max(np.abs(hist - pdf))),
+            "pdf_peak": float(pdf.max()),
+            "bins": 60,
+        },
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4), layout="constrained")
+    ax = axes[0]
+    ax.bar([0, 1], [1 - running[-1], running[-1]], 0.5, color="C0", label=f"frequency in {n_flips:,} flips")
+    ax.hlines([0.5, 0.5], [-0.35, 0.65], [0.35, 1.35], colors="k", lw=2, label="P(X = x) = ½")
+    ax.set_xticks([0, 1], ["X = 0 (tails)", "X = 1 (heads)"])
+    ax.set_ylim(0, 0.8)
+    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(
+        f"a discrete distribution: a fair coin\nP(X = 1) = ½; measured {running[-1]:.4f}", fontsize=9
+    )
+    ax = axes[1]
+    se = 0.5 / np.sqrt(n)
+    ax.fill_between(n, 0.5 - 2 * se, 0.5 + 2 * se, color="0.85", label="½ ± 2 standard errors")
+    ax.semilogx(n, running, color="C0", lw=1, label="running frequency of X = 1")
+    ax.axhline(0.5, color="k", lw=1)
+    ax.set_ylim(0.2, 0.8)
+    ax.set_xlabel("flips")
+    ax.legend(fontsize=8)
+    ax.set_title("the frequency converges to the probability (law of large numbers)", fontsize=9)
+    ax = axes[2]
+    ax.bar(mids, hist, width=edges[1] - edges[0], color="0.75", label=f"histogram of {n_gauss:,} samples")
+    fine = np.linspace(edges[0], edges[-1], 400)
+    ax.plot(fine, np.exp(-0.5 * ((fine - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)), color="C3",
+            label=f"pdf of N({mu:g}, {sigma:g}²)")  # fmt: skip
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    g = numbers["gaussian"]
+    ax.set_title(
+        f"a continuous distribution: a Gaussian pdf against samples\nmean {g['sample_mean']:.4f}, std "
+        f"{g['sample_std']:.4f}; largest |histogram − pdf| {g['hist_pdf_max_abs_diff']:.3f} "
+        f"(peak {g['pdf_peak']:.3f})",
+        fontsize=9,
+    )
+    fig.suptitle(f"probability distributions against samples (jax.random, {_device()})", fontsize=10)
+    _save(fig, Path(path))
+    return numbers
+
+
+def _device() -> str:
+    from jaxgen.train import device_name
+
+    return device_name()
+
+
+def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
+    """Digits as points in 784 dimensions (5-NN digit accuracy there), and their 2-D views: PCA-2 of the
+    pixels and the 2-D codes of the latent-2 autoencoder."""
+    from jaxgen import train
+    from jaxgen.plots_ae import DIGIT_COLORS
+
+    task, state, step, _, ds = train.restore_for_eval(ae2_dir, spec)
+    test = data.split(ds, "test")
+    x, y = np.asarray(test["image"], np.float32) / 255.0, np.asarray(test["label"])
+    train_x, train_y = task.train_images()
+    pca = task.pca()
+    views = {
+        "pixels": (train_x, x),
+        "pca2": (pca.encode(train_x), pca.encode(x)),
+        "ae2": (task.encode(state.params, train_x), task.encode(state.params, x)),
+    }
+    knn = {k: metrics.knn_accuracy(a, train_y, b, y) for k, (a, b) in views.items()}
+    numbers = {"test_data": spec, "n_test": int(len(x)), "n_train": int(len(train_x)), "knn5_accuracy": knn,
+               "ae_step": int(step)}  # fmt: skip
+    fig = plt.figure(figsize=(16, 8.5), layout="constrained")
+    grid = fig.add_gridspec(2, 4, height_ratios=[1, 1.6])
+    picks = [int(np.flatnonzero(y == d)[0]) for d in (0, 1, 7)]
+    for i, k in enumerate(picks):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(x[k].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"a {y[k]}: 28 × 28 pixels", fontsize=9)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[0, 3])
+    for i, k in enumerate(picks):
+        ax.plot(np.arange(784), x[k] + 1.2 * i, lw=0.6, color=DIGIT_COLORS[y[k]], label=f"the {y[k]}")
+    ax.set_xlabel("pixel index (row-major)")
+    ax.set_yticks([])
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("the same digits as points of [0, 1]^784 (one value per axis)", fontsize=9)
+    for j, (key, label) in enumerate(
+        (("pca2", "PCA-2 of the pixels"), ("ae2", "the autoencoder's 2-D codes"))
+    ):
+        ax = fig.add_subplot(grid[1, 2 * j : 2 * j + 2])
+        pts = views[key][1]
+        for d in range(10):
+            m = y == d
+            ax.scatter(
+                pts[m, 0], pts[m, 1], s=4, color=DIGIT_COLORS[d], label=str(d), linewidths=0, alpha=0.7
+            )
+        ax.legend(title="digit", markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.set_title(
+            f"{label}: 5-NN digit accuracy {knn[key]:.3f} (784-D pixels: {knn['pixels']:.3f})", fontsize=9
+        )
+    fig.suptitle(
+        f"data as points: {len(x):,} test digits ({spec}) in 784 dimensions and two 2-D views ({_device()})",
+        fontsize=10,
+    )
+    _save(fig, Path(path))
+    return numbers

@@ -1,0 +1,278 @@
+"""docs/walkthrough.md rendered from walkthrough.json alone: every number in the text is a JSON value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def _acc(a: dict | None) -> str:
+    return "–" if not a else f"{100 * a['mean']:.2f} ± {100 * a['std']:.2f} %"
+
+
+def _cmds(report: dict, section: str, contains: str = "") -> str:
+    rows = [c for c in report["commands"] if c["section"] == section and contains in c["command"]]
+    body = "\n".join(f"{c['command']}    # {c['wall_s']:.0f} s" for c in rows)
+    return f"```\n{body}\n```\n" if rows else ""
+
+
+def _figs(report: dict, section: str, figdir: str) -> str:
+    names = report["sections"][section]["figures"]
+    return "\n".join(f"![{n[:-4]}]({figdir}/{n})" for n in names) + "\n"
+
+
+def _mins(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min ({seconds:.0f} s)"
+
+
+def render(report: dict[str, Any], figdir: str) -> str:
+    """The walkthrough page; `figdir` is the figures folder relative to the page."""
+    s = report["sections"]
+    bp, nl, act, dist, dg, gan, ae = (
+        s[k]
+        for k in ("backprop", "nonlinear", "activations", "distributions", "discgen", "gan", "autoencoder")
+    )
+    quick = report["preset"] != "full"
+    out: list[str] = []
+    add = out.append
+    add("# The lecture, run: a walkthrough\n")
+    if quick:
+        add("> **QUICK preset**: tiny runs that check the path end to end; the numbers below are *not* the "
+            "lecture's results. `make walkthrough` (no QUICK) writes those.\n")  # fmt: skip
+    add(
+        f"Every claim of the classic lecture on backpropagation, activations, distributions and generative "
+        f"models, shown on runs of this repository. `{report['command']}` (`python -m jaxgen.walkthrough`) "
+        f"ran every command below, wrote every figure into `{figdir}/` and every number into "
+        f"[`walkthrough.json`]({figdir}/walkthrough.json); this page is rendered from that JSON alone. "
+        f"Device: **{report['device']}** (`jax.devices()[0]` = `{report['device_repr']}`), jax "
+        f"{report['jax']}; the whole walkthrough took **{_mins(report['wall_s'])}**. MNIST scores and "
+        f"figures use the test split of `{report['mnist_test']}`. Each command's wall time is beside it "
+        "(training, evaluation and figures; the CPU may have been shared).\n"
+    )
+
+    # 1 ------------------------------------------------------------------
+    add("## 1. Backpropagation: the chain rule on the 2-2-2 network\n")
+    add(
+        "**Claim.** Backpropagation is the chain rule applied from the output back: each weight's gradient "
+        "is "
+        "a product of local derivatives, summed over the paths from that weight to the error, and it is "
+        "exactly what automatic differentiation computes.\n"
+    )
+    add(_cmds(report, "backprop"))
+    add(
+        f"**Measured** (float64, `jaxgen/backprop.py` against `jax.grad` of the same error): E_total = "
+        f"{bp['E_total_first']:.9f} before the first step; ∂E/∂w5 = {bp['dE_dw5']:.9f}, ∂E/∂w1 = "
+        f"{bp['dE_dw1']:.9f}; after one step (lr {bp['lr']:g}) w5 = {bp['w5_after_first_step']:.8f}, "
+        f"w1 = {bp['w1_after_first_step']:.9f}. The largest difference between the 12 hand-written "
+        f"gradients and `jax.grad`'s is **{bp['grad_max_abs_diff_vs_jax_grad']:.1e}**; along "
+        f"{bp['iters']:,} steps the two error curves differ by at most "
+        f"{bp['E_curve_max_abs_diff_vs_jax_grad']:.1e}, and E_total falls to {bp['E_total_last']:.3g}. "
+        "The command prints the chain rule step by step (first lines):\n"
+    )
+    head = bp["text"].splitlines()[:32]
+    add("```\n" + "\n".join(head) + "\n```\n")
+    add(_figs(report, "backprop", figdir))
+
+    # 2 ------------------------------------------------------------------
+    add("## 2. Why a network needs a non-linearity\n")
+    add(
+        "**Claim.** Without an activation function a stack of layers is one affine map (W3(W2(W1 x + b1) + "
+        "b2) + b3 = W x + b): depth adds nothing, and the decision boundary of a classifier stays a straight "
+        "line.\n"
+    )
+    add(_cmds(report, "nonlinear"))
+    tc = nl["toy_composed"]
+    add(
+        f"**Measured.** The same MLP (hidden 64, 64) on the two moons: linear, test accuracy "
+        f"**{_pct(nl['linear']['test_accuracy'])}**; ReLU, **{_pct(nl['relu']['test_accuracy'])}**. "
+        "The linear "
+        f"net's three weight matrices multiplied out into one {'x'.join(map(str, tc['composed_map_shape']))} "
+        f"map reproduce its logits to a relative {tc['composed_logits_max_rel_diff']:.1e}."
+    )
+    mc = nl.get("mnist_collapse")
+    if mc:
+        add(
+            f" On MNIST (the activation benchmark of section 3): a {mc['depth']}-layer linear net reaches "
+            f"{_acc(mc['deep_linear_accuracy'])} test accuracy, softmax regression (no hidden layer) "
+            f"{_acc(mc['softmax_regression_accuracy'])}; its product map reproduces its logits to a relative "
+            f"{mc['composed_logits_max_rel_diff']:.1e}."
+        )
+    add("\n")
+    add(_figs(report, "nonlinear", figdir))
+
+    # 3 ------------------------------------------------------------------
+    c = act["config"]
+    add("## 3. Activation functions: gradient flow, dead units, accuracy\n")
+    add(
+        "**Claim.** Sigmoid's derivative is at most ¼, so in a deep net its gradients shrink layer by layer "
+        "and it barely trains; tanh is zero-centred and trains better but still saturates; ReLU passes "
+        "gradients unchanged where it is active, but a unit that is never active is dead; Leaky ReLU's "
+        "small slope keeps every unit alive.\n"
+    )
+    add(_cmds(report, "activations"))
+    add(
+        f"**Measured** ({act['mode']} mode: {c['depth']} hidden layers of {c['width']} units, {c['seeds']} "
+        f"seeds, {c['steps']} AdamW steps at lr {c['lr']:g}, batch {c['batch_size']}; test accuracy on "
+        f"{act['test_data']['n']:,} digits of `{act['test_data']['spec']}`):\n"
+    )
+    add(
+        "| activation | init | gradient norm, first / last hidden layer | dead units "
+        "| saturated (unit, example) pairs | test accuracy |"
+    )
+    add("|---|---|---|---|---|---|")
+    for name, a in act["activations"].items():
+        add(
+            f"| {name} | {a['init']} | {a['grad_ratio_first_last']:.2e} | {_pct(a['dead_fraction'], 1)} | "
+            f"{_pct(a['saturated_pair_fraction'], 1)} | {_acc(a['test_accuracy'])} |"
+        )
+    add("\nWhat the benchmark concludes from these numbers (its own verdicts, from the same JSON):\n")
+    for cl in act["claims"]:
+        verdict = "" if cl["verdict"] == "info" else f" — **{cl['verdict']}**"
+        add(f"- *{cl['claim']}*{verdict}: {cl['evidence']}.")
+    full = act["full_mode"]
+    contradicted = [cl["claim"].split(" (")[0] for cl in act["claims"] if cl["verdict"] == "contradicted"]
+    if contradicted:
+        add(
+            f"\nIn this {act['mode']} configuration the benchmark does not support: "
+            + "; ".join(f"*{c}*" for c in contradicted)
+            + ". Such verdicts depend on depth and budget: the benchmark's full mode (`jaxgen bench "
+            f"activations --out DIR`: {full['depth']} layers, {full['seeds']} seeds, {full['steps']} steps "
+            "and a depth sweep, too long for this walkthrough) is reported in the README."
+        )
+    add("")
+    add(_figs(report, "activations", figdir))
+
+    # 4 ------------------------------------------------------------------
+    coin, g, dg_pts = dist["coin"], dist["gaussian"], dist["digits"]
+    add("## 4. Probability distributions, and data as points in a space\n")
+    add(
+        "**Claim.** A discrete distribution gives each outcome a probability (a fair coin: P(X = 1) = ½); a "
+        "continuous one a density (a Gaussian pdf); samples drawn from either match it more closely the more "
+        "there are. Data are points in a space: a 28 × 28 digit is a point of [0, 1]^784, digits of one "
+        "kind lie near each other, and a 2-D code can keep much of that structure.\n"
+    )
+    add(
+        "The coin and the Gaussian are drawn with `jax.random` by `python -m jaxgen.walkthrough` "
+        "(`jaxgen/plots_walkthrough.py`); the 2-D codes come from the latent-2 autoencoder of section 7:\n"
+    )
+    add(_cmds(report, "autoencoder", "ae-latent2"))
+    runs = ", ".join(f"{int(k):,} flips: {v:.4f}" for k, v in coin["running"].items())
+    add(
+        f"**Measured.** The coin, frequency of X = 1: {runs} (standard error after {coin['n']:,}: "
+        f"{coin['standard_error']:.4f}). N({g['mu']:g}, {g['sigma']:g}²), {g['n']:,} samples: mean "
+        f"{g['sample_mean']:.4f}, std {g['sample_std']:.4f}; the largest gap between the {g['bins']}-bin "
+        f"histogram and the pdf is {g['hist_pdf_max_abs_diff']:.3f} (the pdf's peak is {g['pdf_peak']:.3f}). "
+        f"Digits as points ({dg_pts['n_test']:,} test digits, {dg_pts['n_train']:,} training digits as "
+        f"neighbours): the 5-nearest-neighbour digit accuracy is {dg_pts['knn5_accuracy']['pixels']:.3f} in "
+        f"the 784 pixel dimensions, {dg_pts['knn5_accuracy']['ae2']:.3f} on the autoencoder's 2-D codes and "
+        f"{dg_pts['knn5_accuracy']['pca2']:.3f} on PCA's 2-D projection: the learned 2-D code keeps "
+        f"{'more' if dg_pts['knn5_accuracy']['ae2'] > dg_pts['knn5_accuracy']['pca2'] else 'less'} of the "
+        "digits' grouping than the best linear one.\n"
+    )
+    add(_figs(report, "distributions", figdir))
+
+    # 5 ------------------------------------------------------------------
+    fp, gm = dg["far_probe"], dg["gan"]
+    add("## 5. Discriminative versus generative, on the same data\n")
+    add(
+        "**Claim.** A discriminative model learns p(y | x): where the boundary between the classes lies, and "
+        "nothing about where the data are, so it is confident even far from every example. A generative "
+        "model learns p(x) (the GAN implicitly, as a sampler): it knows where the data are, and puts almost "
+        "no probability far from them.\n"
+    )
+    add(_cmds(report, "discgen").rstrip("\n"))
+    add(
+        f"(the classifier is the ReLU MLP of section 2, `{fp['data']}`: two moons, 2-D points labelled by "
+        "moon). \n"
+    )
+    ratio = fp["density_gen_far_mean"] / fp["density_gen_data_mean"] if fp["density_gen_data_mean"] else 0.0
+    add(
+        f"**Measured.** Classifier test accuracy **{_pct(fp['classifier_test_accuracy'])}** "
+        f"({fp['n_test']:,} test points). {fp['n_probes']} probe points on a circle of radius "
+        f"{fp['probe_radius']:.2f} around the data's centre, each at least "
+        f"{fp['probe_min_distance_to_data']:.2f} from every training point:\n"
+    )
+    add("| | on the far probes | on the test points |")
+    add("|---|---|---|")
+    add(
+        f"| classifier: mean max p(y \\| x) (chance {fp['chance_confidence']:.1f}) | "
+        f"**{fp['confidence_far_mean']:.4f}** (lowest {fp['confidence_far_min']:.4f}) | "
+        f"{fp['confidence_data_mean']:.4f} |"
+    )
+    add(
+        f"| GAN: mean density p̂(x), Gaussian KDE of {fp['n_samples']:,} samples | "
+        f"**{fp['density_gen_far_mean']:.1e}** (mean log10 {fp['log10_density_gen_far_mean']:.1f}, highest "
+        f"log10 {fp['log10_density_gen_far_max']:.1f}) | {fp['density_gen_data_mean']:.3f} |"
+    )
+    add(
+        f"| true density p(x) | {fp['density_true_far_mean']:.1e} (mean log10 "
+        f"{fp['log10_density_true_far_mean']:.0f}) | {fp['density_true_data_mean']:.3f} |"
+    )
+    far, near = fp["confidence_far_mean"], fp["confidence_data_mean"]
+    add(
+        f"\nOn the far probes the classifier's mean confidence is {far:.3f}, "
+        f"{'at least as high as' if far >= near else 'below'} its {near:.3f} on real points, while the "
+        f"GAN's density there is {ratio:.1e} times its density on the data. The GAN itself: "
+        f"{gm['test_modes_covered']} of {gm['test_modes_total']} arc components covered, "
+        f"{_pct(gm['test_hq_fraction'], 1)} of 2,500 samples within 3 std of one, mean D(x) "
+        f"{gm['test_d_real_mean']:.3f} and D(G(z)) {gm['test_d_fake_mean']:.3f} after {gm['step']:,} steps.\n"
+    )
+    add(_figs(report, "discgen", figdir))
+
+    # 6 ------------------------------------------------------------------
+    g1, mn = gan["gauss1d"], gan["mnist"]
+    add("## 6. The GAN (2014) and its equilibrium D(G(z)) = ½\n")
+    add(
+        "**Claim.** G and D play min_G max_D E[log D(x)] + E[log(1 − D(G(z)))]. For a fixed G the best D is "
+        "D*(x) = p_data(x) / (p_data(x) + p_g(x)); at the game's equilibrium p_g = p_data, so D* = ½ "
+        "everywhere, D(G(z)) → ½ and D's loss → log 4.\n"
+    )
+    add(_cmds(report, "gan"))
+    add(
+        f"**Measured.** On N(4, 0.5²) (`toy:gauss1d`, {g1['step']:,} generator steps): mean D(G(z)) = "
+        f"**{g1['test_d_fake_mean']:.3f}** on 2,500 samples ({abs(g1['test_d_fake_mean'] - 0.5):.3f} "
+        f"from ½), mean D(x) = {g1['test_d_real_mean']:.3f} on the test points; D's last training loss "
+        f"{g1['train_d_loss']:.4f} against log 4 = {gan['log4']:.4f}; the "
+        f"trained D differs from D* by {g1['test_dstar_distance']:.3f} on average (weighted by the two "
+        f"densities). On MNIST ({mn['step']:,} steps): mean D(x) {mn['test_d_real_mean']:.3f}, D(G(z)) "
+        f"{mn['test_d_fake_mean']:.3f}, D loss {mn['train_d_loss']:.4f}. The MNIST samples through training "
+        "come from one fixed z per column, saved at every checkpoint; the moons' progress is in section 5.\n"
+    )
+    add(_figs(report, "gan", figdir))
+
+    # 7 ------------------------------------------------------------------
+    a32, a2 = ae["ae"], ae["ae-latent2"]
+    add("## 7. The MNIST autoencoder: codes by digit, blurry reconstructions, decoding likely codes\n")
+    add(
+        "**Claim.** An autoencoder squeezes each digit through a small code; the codes of one digit group "
+        "together; reconstructions are blurry (under a per-pixel loss the decoder outputs the average of "
+        "the digits a code could stand for); decoding codes where the codes are dense gives new digits.\n"
+    )
+    add(_cmds(report, "autoencoder"))
+    add(
+        f"**Measured** on `{ae['test_data']}`: latent {a32['latent_dim']} (the default, {a32['step']:,} "
+        f"steps): reconstruction BCE **{a32['recon_bce']:.4f}** against PCA-{a32['latent_dim']}'s "
+        f"{a32['pca_recon_bce']:.4f}; sharpness (mean image-gradient magnitude of reconstructions over the "
+        f"originals', 1 = as sharp) **{a32['sharpness_ratio']:.3f}**, PCA {a32['pca_sharpness_ratio']:.3f}"
+        f"{': blurrier than the digits' if a32['sharpness_ratio'] < 1 else ''}; 5-NN digit accuracy of "
+        f"the codes {a32['latent_knn_accuracy']:.3f} "
+        f"(PCA {a32['pca_knn_accuracy']:.3f}). Latent {a2['latent_dim']}: 5-NN accuracy of the codes "
+        f"**{a2['latent_knn_accuracy']:.3f}** against PCA-2's {a2['pca_knn_accuracy']:.3f}, BCE "
+        f"{a2['recon_bce']:.4f} (PCA-{a2['latent_dim']} {a2['pca_recon_bce']:.4f}), sharpness "
+        f"{a2['sharpness_ratio']:.3f}. "
+        "The samples decode draws from a 10-component Gaussian mixture fitted to the training codes (the "
+        "likely codes); the latent-2 plane shows the decoder over the codes' density.\n"
+    )
+    add(_figs(report, "autoencoder", figdir))
+
+    # ------------------------------------------------------------------
+    add("## What ran\n")
+    add("| section | command | wall s |")
+    add("|---|---|---|")
+    for cmd in report["commands"]:
+        add(f"| {cmd['section']} | `{cmd['command']}` | {cmd['wall_s']:.1f} |")
+    add(f"\nTotal: {_mins(report['wall_s'])} on {report['device']}.\n")
+    return "\n".join(out)

@@ -1,0 +1,132 @@
+"""The runnable lecture: `make walkthrough QUICK=1` end to end, and the committed page read from its JSON."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxgen import walkthrough, walkthrough_md
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs" / "walkthrough"
+SECTIONS = ("backprop", "nonlinear", "activations", "distributions", "discgen", "gan", "autoencoder")
+
+
+def _check_page(page: str, report: dict, page_dir: Path, prefix: str) -> None:
+    """Every figure the JSON lists exists, is linked from the page, and the page is the JSON rendered."""
+    figdir = page_dir / prefix
+    assert set(report["sections"]) == set(SECTIONS)
+    for name in SECTIONS:
+        for fig in report["sections"][name]["figures"]:
+            path = figdir / fig
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000, path
+            assert f"]({prefix}/{fig})" in page, fig
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page)
+    assert links and all((page_dir / link).exists() for link in links), links
+    assert page == walkthrough_md.render(report, prefix)
+    assert report["device"] in page and report["jax"] in page and report["device_repr"] in page
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """The quick preset, run as the Makefile runs it (python -m jaxgen.walkthrough --quick), into tmp."""
+    out = tmp_path_factory.mktemp("walkthrough-quick")
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxgen.walkthrough", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads((out / "walkthrough.json").read_text())
+
+
+def test_make_walkthrough_quick_is_this_command():
+    if shutil.which("make") is None:
+        pytest.skip("no make here")
+    dry = subprocess.run(["make", "-n", "walkthrough", "QUICK=1"], capture_output=True, text=True, cwd=REPO)
+    assert dry.returncode == 0, dry.stderr
+    assert "-m jaxgen.walkthrough --quick --out runs/walkthrough-quick" in dry.stdout
+    full = subprocess.run(["make", "-n", "walkthrough"], capture_output=True, text=True, cwd=REPO).stdout
+    assert "-m jaxgen.walkthrough --out docs/walkthrough --md docs/walkthrough.md" in full
+
+
+def test_quick_walkthrough_end_to_end(quick):
+    out, report = quick
+    assert report["preset"] == "quick" and report["wall_s"] > 0
+    _check_page((out / "walkthrough.md").read_text(), report, out, ".")
+    commands = [c["command"] for c in report["commands"]]
+    for task in ("mlp", "ae", "gan"):
+        assert any(c.startswith(f"jaxgen train {task} ") for c in commands), task
+    assert any(c.startswith("jaxgen backprop") for c in commands)
+    # the quick runs live in the scratch folder, never in the repository's runs/ or docs/
+    assert all(str(out / "runs") in c for c in commands if "--workdir" in c)
+
+
+def test_quick_walkthrough_numbers(quick):
+    _, report = quick
+    s = report["sections"]
+    assert s["backprop"]["grad_max_abs_diff_vs_jax_grad"] < 1e-12
+    assert abs(s["backprop"]["E_total_first"] - 0.298371109) < 1e-9
+    fp = s["discgen"]["far_probe"]
+    assert fp["probe_min_distance_to_data"] >= 2.0 - 1e-6
+    assert fp["density_true_far_mean"] < 1e-100 and 0.5 <= fp["confidence_far_mean"] <= 1
+    coin = s["distributions"]["coin"]
+    assert abs(coin["p1_empirical"] - 0.5) < 5 * coin["standard_error"]
+    assert s["nonlinear"]["toy_composed"]["composed_logits_max_rel_diff"] < 1e-4
+
+
+def test_render_rewrites_the_page_from_the_json(quick, tmp_path):
+    out, report = quick
+    page = walkthrough.render(out, tmp_path / "page.md")
+    assert page.read_text() == walkthrough_md.render(report, os.path.relpath(out, tmp_path))
+
+
+def test_committed_walkthrough_is_its_json_rendered():
+    """docs/walkthrough.md holds exactly the numbers of docs/walkthrough/walkthrough.json."""
+    report = json.loads((DOCS / "walkthrough.json").read_text())
+    assert report["preset"] == "full"
+    _check_page((REPO / "docs" / "walkthrough.md").read_text(), report, REPO / "docs", "walkthrough")
+    fp = report["sections"]["discgen"]["far_probe"]
+    assert fp["classifier_test_accuracy"] >= 0.99  # the issue's target for the two-class toy
+    assert fp["density_gen_far_mean"] < 1e-3 * fp["density_gen_data_mean"]
+    assert report["wall_s"] < 20 * 60
+
+
+def test_walkthrough_mistakes_are_one_line(tmp_path, capsys):
+    assert walkthrough.main(["--render", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "walkthrough.json not found" in err and "\n" not in err
+    (tmp_path / "file").write_text("x")
+    assert walkthrough.main(["--quick", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_readme_quotes_the_committed_walkthrough():
+    """The README's summary of the walkthrough quotes docs/walkthrough/walkthrough.json, not older runs."""
+    readme = (REPO / "README.md").read_text()
+    assert "(docs/walkthrough.md)" in readme and "make walkthrough QUICK=1" in readme
+    r = json.loads((DOCS / "walkthrough.json").read_text())
+    s = r["sections"]
+    fp, ae = s["discgen"]["far_probe"], s["autoencoder"]
+    ae2 = ae["ae-latent2"]
+    quoted = [
+        f"{s['backprop']['grad_max_abs_diff_vs_jax_grad']:.1e}",
+        f"{100 * s['nonlinear']['linear']['test_accuracy']:.2f} %",
+        f"{100 * s['nonlinear']['relu']['test_accuracy']:.2f} %",
+        f"{fp['confidence_far_mean']:.4f} confident",
+        f"{fp['density_gen_far_mean']:.1e}",
+        f"D(G(z)) = {s['gan']['gauss1d']['test_d_fake_mean']:.3f}",
+        f"accuracy {ae2['latent_knn_accuracy']:.3f} against PCA's {ae2['pca_knn_accuracy']:.3f}",
+        f"sharpness {ae['ae']['sharpness_ratio']:.3f}",
+        f"{r['wall_s'] / 60:.1f} minutes",
+    ]
+    flat = " ".join(readme.split())
+    for q in quoted:
+        assert q in flat, q
