@@ -41,6 +41,12 @@ def test_default_gan_covers_ring8_with_high_quality_samples(tmp_path):
     assert summary["test_modes_covered"] == 8 and summary["test_hq_fraction"] >= 0.8
 
 
+def test_default_gan_covers_grid25_with_high_quality_samples(tmp_path):
+    summary = train.train("gan", config.make("gan"), tmp_path / "grid25", "toy:grid25", progress=False)
+    print(summary)
+    assert summary["test_modes_covered"] >= 20 and summary["test_hq_fraction"] >= 0.7
+
+
 def test_default_gan_on_gauss1d_ends_with_d_of_g_near_one_half(tmp_path):
     summary = train.train("gan", config.make("gan"), tmp_path / "g1", "toy:gauss1d", progress=False)
     print(summary)
