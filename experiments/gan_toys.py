@@ -28,7 +28,7 @@ ABLATIONS = {
     "no_pack": {"pack": 1},  # default: 2 samples per D row
     "no_ema": {"ema": 0.0},  # default: EMA 0.999 of G
     "no_decay": {"decay": False},  # default: cosine decay to 0
-    "with_r1": {"r1": 1.0},  # default: no R1 on toys
+    "with_r1": {"r1": 1.0},  # default: no R1 on toys but grid25 (0.3)
     "topk_0.5": {"topk": 0.5},  # default: G learns from all its samples
 }
 KEYS = ("modes_covered", "modes_total", "hq_fraction", "d_real_mean", "d_fake_mean", "dstar_distance")

@@ -55,13 +55,14 @@ def gemm_ceiling(sizes: tuple[int, ...], reps: int = 5) -> dict[str, float]:
         b = jax.random.normal(jax.random.key(2), (n, n))
         f = jax.jit(lambda a, b: a @ b)
         f(a, b).block_until_ready()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            c = f(a, b)
-        c.block_until_ready()
-        rate = 2 * n**3 * reps / (time.perf_counter() - t0)
-        if rate > best:
-            best, best_n = rate, n
+        for _ in range(3):  # best of three: a ceiling, so noise from other jobs only lowers it
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                c = f(a, b)
+            c.block_until_ready()
+            rate = 2 * n**3 * reps / (time.perf_counter() - t0)
+            if rate > best:
+                best, best_n = rate, n
     return {"flops_per_s": best, "n": best_n}
 
 
