@@ -196,23 +196,45 @@ def device_name() -> str:
 load_run = runs.load_run  # (task, spec, config) of a run directory
 
 
+class _EventFile:
+    """TensorBoard scalars written synchronously into one event file of this segment.
+
+    tensorboardX's SummaryWriter hands events to a worker thread through a queue, and its flush() does not
+    wait for that queue: a SIGKILL right after it lost the events. Here every event is written (and
+    fsync'ed at flush) by the caller. The segment's first event is a SessionLog START at `purge_step`:
+    TensorBoard hides what earlier segments logged at steps >= purge_step (redone after a resume).
+    """
+
+    def __init__(self, logdir: Path, purge_step: int):
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.summary import scalar
+
+        logdir.mkdir(parents=True, exist_ok=True)
+        self._pb, self._scalar = event_pb2, scalar
+        # A time_ns suffix: two segments started in the same second get distinct files, in order.
+        self._writer = EventsWriter(str(logdir / "events"), f".{time.time_ns()}")
+        start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+        self._writer.write_event(event_pb2.Event(wall_time=time.time(), step=purge_step, session_log=start))
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        event = self._pb.Event(wall_time=time.time(), step=step, summary=self._scalar(tag, value))
+        self._writer.write_event(event)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 class _Sinks:
     """metrics.jsonl (always) and TensorBoard event files, both flushed at every chunk."""
 
     def __init__(self, run_dir: Path, start_step: int):
         self.jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
         try:
-            from tensorboardX import SummaryWriter
-
-            # purge_step: TensorBoard drops the events past the resumed step written by earlier segments,
-            # so a step redone after a kill shows once.
-            # A time_ns suffix: two segments started in the same second get distinct files, in order.
-            self.tb = SummaryWriter(
-                str(run_dir / "tb"),
-                purge_step=start_step + 1,
-                flush_secs=3600,
-                filename_suffix=f".{time.time_ns()}",
-            )
+            self.tb = _EventFile(run_dir / "tb", purge_step=start_step + 1)
         except ImportError:  # TensorBoard files are a convenience; JSONL is the record
             self.tb = None
 
@@ -222,7 +244,7 @@ class _Sinks:
             for k, v in values.items():
                 # lists (e.g. per-digit fractions) live in the JSONL only
                 if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k, v, step)
+                    self.tb.add_scalar(k, float(v), step)
 
     def flush(self) -> None:
         """End of a chunk: a SIGKILL from here on loses at most the next chunk."""

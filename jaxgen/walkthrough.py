@@ -85,11 +85,13 @@ TINY_BENCH = bench_activations.BenchConfig(
 
 
 def _shown(path: Path) -> str:
-    """A path as the reader types it: relative to the repository when inside or beside it."""
-    try:
-        return os.path.relpath(path, REPO) if str(path).startswith(str(REPO.parent)) else str(path)
-    except ValueError:
-        return str(path)
+    """A path as the reader types it: relative to the repository when inside it or in ../shared beside it
+    (the shared data); anything else (a scratch folder such as /tmp/...) stays absolute."""
+    path = Path(path).absolute()
+    for root in (REPO, REPO.parent / "shared"):
+        if path == root or root in path.parents:
+            return os.path.relpath(path, REPO)
+    return str(path)
 
 
 class Runner:
