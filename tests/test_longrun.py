@@ -85,7 +85,7 @@ def saving(workdir: Path) -> bool:
 
 def tb_scalars(workdir: Path) -> dict[str, list[int]]:
     """tag -> steps, as TensorBoard shows them: files in name order; a SessionLog START at step s (what
-    SummaryWriter(purge_step=s) writes) purges every earlier event at step >= s."""
+    jaxgen writes first in each segment, s = resumed step + 1) purges every earlier event at step >= s."""
     from tensorboardX.proto import event_pb2
 
     seen: dict[str, list[int]] = {}
