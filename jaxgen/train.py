@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import signal
+import struct
 import sys
 import time
 from pathlib import Path
@@ -197,35 +198,48 @@ load_run = runs.load_run  # (task, spec, config) of a run directory
 
 
 class _EventFile:
-    """TensorBoard scalars written synchronously into one event file of this segment.
+    """TensorBoard scalars written synchronously into one event file (TFRecord) of this segment.
 
     tensorboardX's SummaryWriter hands events to a worker thread through a queue, and its flush() does not
-    wait for that queue: a SIGKILL right after it lost the events. Here every event is written (and
-    fsync'ed at flush) by the caller. The segment's first event is a SessionLog START at `purge_step`:
+    wait for that queue: a SIGKILL right after it lost the events. Here the caller writes every record;
+    `flush` hands them to the OS at every chunk (what a SIGKILL cannot take back), `sync` also fsyncs, at
+    checkpoints. The segment's first events are the file version and a SessionLog START at `purge_step`:
     TensorBoard hides what earlier segments logged at steps >= purge_step (redone after a resume).
     """
 
     def __init__(self, logdir: Path, purge_step: int):
-        from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto import event_pb2
+        from tensorboardX.record_writer import masked_crc32c
         from tensorboardX.summary import scalar
 
         logdir.mkdir(parents=True, exist_ok=True)
-        self._pb, self._scalar = event_pb2, scalar
+        self._pb, self._scalar, self._crc = event_pb2, scalar, masked_crc32c
         # A time_ns suffix: two segments started in the same second get distinct files, in order.
-        self._writer = EventsWriter(str(logdir / "events"), f".{time.time_ns()}")
+        name = f"events.out.tfevents.{int(time.time()):010d}.{platform.node()}.{time.time_ns()}"
+        self._file = open(logdir / name, "ab")  # noqa: SIM115 - closed in close()
+        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
         start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-        self._writer.write_event(event_pb2.Event(wall_time=time.time(), step=purge_step, session_log=start))
+        self._write(event_pb2.Event(wall_time=time.time(), step=purge_step, session_log=start))
+
+    def _write(self, event: Any) -> None:
+        data = event.SerializeToString()
+        header = struct.pack("<Q", len(data))
+        record = header + struct.pack("<I", self._crc(header)) + data + struct.pack("<I", self._crc(data))
+        self._file.write(record)
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
-        event = self._pb.Event(wall_time=time.time(), step=step, summary=self._scalar(tag, value))
-        self._writer.write_event(event)
+        self._write(self._pb.Event(wall_time=time.time(), step=step, summary=self._scalar(tag, value)))
 
     def flush(self) -> None:
-        self._writer.flush()
+        self._file.flush()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        self._writer.close()
+        self.sync()
+        self._file.close()
 
 
 class _Sinks:
@@ -246,10 +260,15 @@ class _Sinks:
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self.tb.add_scalar(k, float(v), step)
 
-    def flush(self) -> None:
-        """End of a chunk: a SIGKILL from here on loses at most the next chunk."""
+    def flush(self, sync: bool = False) -> None:
+        """End of a chunk: a SIGKILL from here on loses at most the next chunk; `sync` (at checkpoints)
+        also survives a power cut."""
         self.jsonl.flush()
-        if self.tb is not None:
+        if sync:
+            os.fsync(self.jsonl.fileno())
+        if self.tb is not None and sync:
+            self.tb.sync()
+        elif self.tb is not None:
             self.tb.flush()
 
     def close(self) -> None:
@@ -449,7 +468,7 @@ def _train_locked(
                     if test_np is not None:
                         scores = task.evaluate(params, test_np, eval_key(cfg.seed))
                         sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
-                        sinks.flush()
+                    sinks.flush(sync=True)
                 ckpt.save(step, state)  # every process: orbax writes each one's shards
         if stop["signal"] is not None and step not in ckpt.steps():
             ckpt.save(step, state)
