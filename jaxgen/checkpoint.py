@@ -69,7 +69,7 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _step_dirs(directory: Path) -> list[int]:
+def step_dirs(directory: Path) -> list[int]:
     """Integer-named folders under checkpoints/ (finished or not, listed by orbax or not), oldest first."""
     if not directory.is_dir():
         return []
@@ -128,7 +128,7 @@ class Checkpointer:
         }
         # Refuse before writing when the disk cannot hold it (the state's raw bytes bound the compressed
         # checkpoint): orbax failing half-way fills the terminal with its worker threads' tracebacks.
-        need = sum(np.asarray(x).nbytes for x in jax.tree_util.tree_leaves(_key_data(state))) + 256 * 1024
+        need = sum(x.nbytes for x in jax.tree_util.tree_leaves(_key_data(state))) + 256 * 1024  # no transfer
         free = shutil.disk_usage(self.directory).free
         if free < need:
             raise UserError(
@@ -172,7 +172,7 @@ class Checkpointer:
         """
         listed = set(self.steps())
         # A step folder orbax does not list (its metadata removed) would block a later save of that step.
-        candidates = sorted(listed | set(_step_dirs(self.directory) if self.writer else ()))
+        candidates = sorted(listed | set(step_dirs(self.directory) if self.writer else ()))
         bad: list[tuple[int, str]] = []
         for step in reversed(candidates):
             problem = None

@@ -22,12 +22,10 @@ def _save(fig, path: Path) -> Path:
 
 def read_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """metric name -> (steps, values) from metrics.jsonl."""
+    from jaxgen.runs import metric_rows  # skips a line cut short by a kill
+
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return {}
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for row in metric_rows(Path(run_dir) / "metrics.jsonl"):
         for k, v in row.items():
             if k != "step" and isinstance(v, (int, float)):
                 series[k].append((row["step"], float(v)))

@@ -8,15 +8,12 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import hashlib
 import importlib.metadata
-import math
 import os
 import platform
 import signal
-import struct
 import sys
 import time
 from pathlib import Path
@@ -31,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import config as config_lib
 from jaxgen import data as data_lib
 from jaxgen import runs, tasks
-from jaxgen.checkpoint import Checkpointer, _step_dirs, params_sha256
+from jaxgen.checkpoint import Checkpointer, params_sha256, step_dirs
 from jaxgen.errors import Diverged, Interrupted, UserError
 from jaxgen.tasks.base import State, Task
 
@@ -197,100 +194,6 @@ def device_name() -> str:
 load_run = runs.load_run  # (task, spec, config) of a run directory
 
 
-class _EventFile:
-    """TensorBoard scalars written synchronously into one event file (TFRecord) of this segment.
-
-    tensorboardX's SummaryWriter hands events to a worker thread through a queue, and its flush() does not
-    wait for that queue: a SIGKILL right after it lost the events. Here the caller writes every record;
-    `flush` hands them to the OS at every chunk (what a SIGKILL cannot take back), `sync` also fsyncs, at
-    checkpoints. The segment's first events are the file version and a SessionLog START at `purge_step`:
-    TensorBoard hides what earlier segments logged at steps >= purge_step (redone after a resume).
-    """
-
-    def __init__(self, logdir: Path, purge_step: int):
-        from tensorboardX.proto import event_pb2
-        from tensorboardX.record_writer import masked_crc32c
-        from tensorboardX.summary import scalar
-
-        logdir.mkdir(parents=True, exist_ok=True)
-        self._pb, self._scalar, self._crc = event_pb2, scalar, masked_crc32c
-        # A time_ns suffix: two segments started in the same second get distinct files, in order.
-        name = f"events.out.tfevents.{int(time.time()):010d}.{platform.node()}.{time.time_ns()}"
-        self._file = open(logdir / name, "ab")  # noqa: SIM115 - closed in close()
-        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-        start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-        self._write(event_pb2.Event(wall_time=time.time(), step=purge_step, session_log=start))
-
-    def _write(self, event: Any) -> None:
-        data = event.SerializeToString()
-        header = struct.pack("<Q", len(data))
-        record = header + struct.pack("<I", self._crc(header)) + data + struct.pack("<I", self._crc(data))
-        self._file.write(record)
-
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        self._write(self._pb.Event(wall_time=time.time(), step=step, summary=self._scalar(tag, value)))
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self.sync()
-        self._file.close()
-
-
-class _Sinks:
-    """metrics.jsonl (always) and TensorBoard event files, both flushed at every chunk."""
-
-    def __init__(self, run_dir: Path, start_step: int):
-        self.jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
-        try:
-            self.tb = _EventFile(run_dir / "tb", purge_step=start_step + 1)
-        except ImportError:  # TensorBoard files are a convenience; JSONL is the record
-            self.tb = None
-
-    def write(self, step: int, values: dict[str, Any]) -> None:
-        self.jsonl.write(runs.dumps({"step": step, **values}) + "\n")
-        if self.tb is not None:
-            for k, v in values.items():
-                # lists (e.g. per-digit fractions) live in the JSONL only
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k, float(v), step)
-
-    def flush(self, sync: bool = False) -> None:
-        """End of a chunk: a SIGKILL from here on loses at most the next chunk; `sync` (at checkpoints)
-        also survives a power cut."""
-        self.jsonl.flush()
-        if sync:
-            os.fsync(self.jsonl.fileno())
-        if self.tb is not None and sync:
-            self.tb.sync()
-        elif self.tb is not None:
-            self.tb.flush()
-
-    def close(self) -> None:
-        self.jsonl.close()
-        if self.tb is not None:
-            self.tb.close()
-
-
-def _os_error(err: OSError, run_dir: Path) -> UserError:
-    """A file-system failure as one line naming the fix."""
-    where = err.filename or run_dir
-    if err.errno == errno.ENOSPC:
-        fix = "free disk space, then run the same command to resume"
-    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        fix = "make it writable or use another --workdir"
-    else:
-        fix = "check the folder, then run the same command"
-    return UserError(
-        f"cannot write {where} ({err.strerror or err}): {fix}; checkpoints already saved are intact"
-    )
-
-
 # ---------------------------------------------------------------- the driver
 
 
@@ -333,16 +236,32 @@ def train(
     # What runs is the task's config: a task may resolve "chosen for the data" defaults (the GAN's steps,
     # packing, ...); config.json keeps what the user asked for, so rerunning the same command resumes.
     asked, cfg = cfg, getattr(task, "cfg", cfg)
-    on_disk = _step_dirs(run_dir / "checkpoints")
+    on_disk = step_dirs(run_dir / "checkpoints")
     if on_disk and on_disk[-1] > cfg.steps:
         raise UserError(
             f"{run_dir} is already at step {on_disk[-1]}, past steps={cfg.steps}: pass --set"
             f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
         )
 
+    main = is_main_process()
+    lock = runs.WorkdirLock(run_dir) if main else None
     with precision_scope(cfg):
-        return _train_in(task_name, task, asked, cfg, spec, run_dir, train_np, test_np, mesh, per_step,
-                         progress=progress, make_plots=make_plots, t_start=t_start)  # fmt: skip
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if lock is not None:
+                lock.acquire()
+            if main:
+                body = {"task": task_name, "data": spec, **config_lib.to_dict(asked)}
+                (run_dir / "config.json.tmp").write_text(runs.dumps(body, indent=2) + "\n")
+                (run_dir / "config.json.tmp").replace(run_dir / "config.json")
+                runs.record_start(run_dir, env_info(train_np))
+            return _train_locked(task_name, task, cfg, run_dir, train_np, test_np, mesh, per_step,
+                                 progress=progress, make_plots=make_plots, t_start=t_start)  # fmt: skip
+        except OSError as err:
+            raise runs.os_error(err, run_dir) from None
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def precision_scope(cfg: config_lib.TrainConfig):
@@ -350,45 +269,6 @@ def precision_scope(cfg: config_lib.TrainConfig):
     if cfg.precision == "default":
         return contextlib.nullcontext()
     return jax.default_matmul_precision(cfg.precision)
-
-
-def _train_in(task_name, task, asked, cfg, spec, run_dir, train_np, test_np, mesh, per_step, *,
-              progress, make_plots, t_start) -> dict[str, Any]:  # fmt: skip
-    """train() after every check: lock, record the start, train; file-system failures as one line."""
-    main = is_main_process()
-    lock = runs.WorkdirLock(run_dir) if main else None
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if lock is not None:
-            lock.acquire()
-        if main:
-            config_json = runs.dumps({"task": task_name, "data": spec, **config_lib.to_dict(asked)}, indent=2)
-            (run_dir / "config.json.tmp").write_text(config_json + "\n")
-            (run_dir / "config.json.tmp").replace(run_dir / "config.json")
-            runs.record_start(run_dir, env_info(train_np))
-    except OSError as err:
-        if lock is not None:
-            lock.release()
-        raise _os_error(err, run_dir) from None
-    try:
-        return _train_locked(
-            task_name,
-            task,
-            cfg,
-            run_dir,
-            train_np,
-            test_np,
-            mesh,
-            per_step,
-            progress=progress,
-            make_plots=make_plots,
-            t_start=t_start,
-        )
-    except OSError as err:
-        raise _os_error(err, run_dir) from None
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _train_locked(
@@ -429,7 +309,7 @@ def _train_locked(
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks = _Sinks(run_dir, start_step) if main else None
+    sinks = runs.Sinks(run_dir, start_step) if main else None
     bar = _progress(progress and main, start_step, cfg.steps, task_name)
     step, run_s, steps_timed = start_step, 0.0, 0
     try:

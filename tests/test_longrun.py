@@ -120,7 +120,7 @@ def test_killed_at_random_moments_and_inside_saves_then_rerun_is_bit_identical(n
         proc = spawn(name, cfg, spec, wd)
         if moment == "inside a save":
             # a save past the first one, so the rerun has a finished checkpoint to resume from
-            ready = lambda: saving(wd) and checkpoint._step_dirs(wd / "checkpoints")  # noqa: E731
+            ready = lambda: saving(wd) and checkpoint.step_dirs(wd / "checkpoints")  # noqa: E731
         else:
             target = metric_lines(wd) + rng.randint(3, 8)
             ready = lambda target=target: metric_lines(wd) >= target  # noqa: E731
@@ -242,6 +242,7 @@ def test_a_partial_last_metrics_line_does_not_block_resuming(tmp_path):
     shutil.rmtree(wd / "checkpoints" / "30")
     with open(wd / "metrics.jsonl", "a") as f:
         f.write('{"step": 35, "train/accur')
+    assert cli.main(["plot", str(wd)]) == 0  # a reader of the killed run's logs too
     train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
     assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
 
@@ -333,7 +334,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
         proc.kill()
         proc.wait()
     assert (wd / runs.LOCK).read_text().startswith(f"{proc.pid} ")  # left behind by the SIGKILL
-    on_disk = checkpoint._step_dirs(wd / "checkpoints")
+    on_disk = checkpoint.step_dirs(wd / "checkpoints")
     shorter = config.make("mlp", {**MLP, "hidden": (16,), "steps": (on_disk[-1] if on_disk else 0) + 10})
     capsys.readouterr()
     out = train.train("mlp", shorter, wd, spec, progress=False, make_plots=False)
