@@ -30,7 +30,7 @@ from jaxgen import data as data_lib
 from jaxgen import runs, tasks
 from jaxgen.checkpoint import Checkpointer, params_sha256, step_dirs
 from jaxgen.errors import Diverged, Interrupted, UserError
-from jaxgen.tasks.base import State, Task
+from jaxgen.tasks.base import State, Task, chunk_means
 
 
 def init_distributed(
@@ -323,7 +323,7 @@ def _train_locked(
             run_s += time.perf_counter() - t0
             steps_timed += length
             step += length
-            means = {f"train/{k}": float(np.mean(v)) for k, v in metrics.items()}
+            means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
             bar.update(length)
             bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in task.headline})
             if sinks is not None:

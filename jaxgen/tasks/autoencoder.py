@@ -19,7 +19,7 @@ from jaxgen import data, metrics
 from jaxgen.config import AEConfig
 from jaxgen.data import Dataset
 from jaxgen.models import AutoencoderNet, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images
+from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images, sampled_norm
 from jaxgen.tasks.classifier import normalise
 
 EVAL_BATCH = 1000
@@ -120,7 +120,7 @@ class Autoencoder:
         metrics_ = {
             "loss": loss,
             **parts,
-            "grad_norm": optax.tree.norm(grads),
+            "grad_norm": sampled_norm(state.step, grads),
             "lr": self.schedule(state.step),
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics_

@@ -20,7 +20,7 @@ from jaxgen.config import MLPConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.models import MLP, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State, in_batches
+from jaxgen.tasks.base import Batch, Metrics, State, in_batches, sampled_norm
 
 EVAL_BATCH = 1000
 
@@ -94,7 +94,7 @@ class Classifier:
         metrics = {
             "loss": loss,
             "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-            "grad_norm": optax.tree.norm(grads),
+            "grad_norm": sampled_norm(state.step, grads),
             "lr": self.schedule(state.step),
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics

@@ -26,7 +26,7 @@ from jaxgen.config import GANConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.models import Discriminator, Generator, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen.tasks.base import Batch, Metrics, State, sampled_norm
 
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
 SNAPSHOT_IMAGES, SNAPSHOT_POINTS = 64, 1000  # fixed-noise samples saved at each checkpoint
@@ -193,7 +193,7 @@ class GAN:
             fake_BxD = self.g_model.apply(g_params, z_BxZ)  # D's gradient only: G is a constant here
             grads, aux = jax.grad(self.d_objective, has_aux=True)(d_params, real_BxD, fake_BxD)
             updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
-            return (optax.apply_updates(d_params, updates), d_opt), (*aux, optax.tree.norm(grads))
+            return (optax.apply_updates(d_params, updates), d_opt), (*aux, sampled_norm(state.step, grads))
 
         (d_params, d_opt), (losses, penalties, real_logits, fake_logits, d_norms) = jax.lax.scan(
             d_update,
@@ -224,7 +224,7 @@ class GAN:
             "d_fake": jax.nn.sigmoid(fake_logits).mean(),  # mean D(G(z)), ½ at equilibrium
             "r1_penalty": penalties.mean(),
             "d_grad_norm": d_norms.mean(),
-            "g_grad_norm": optax.tree.norm(g_grads),
+            "g_grad_norm": sampled_norm(state.step, g_grads),
             "lr": self.g_schedule(state.step),
         }
         new_state = state.replace(step=state.step + 1, params=params, opt_state={"g": g_opt, "d": d_opt})
