@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -76,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
 
     bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
-    bn.add_argument("name", choices=["activations", "throughput"])
+    bn.add_argument("name", choices=["activations", "throughput", "peers"])
     bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
+    bn.add_argument("--batch-size", type=int, default=None, help="peers only: the batch size (default 128)")
     bn.add_argument("--out", required=True, help="output directory")
 
     b = sub.add_parser("backprop", help="walk the classic 2-2-2 backpropagation example step by step")
@@ -216,11 +218,20 @@ def cmd_plot(args) -> dict:
 def cmd_bench(args) -> dict:
     from jaxgen import bench_report
 
+    if args.batch_size is not None and args.name != "peers":
+        raise UserError(f"--batch-size applies to `jaxgen bench peers`, not {args.name}")
     if args.name == "throughput":
         from jaxgen import bench_throughput as bench
+    elif args.name == "peers":
+        from jaxgen import bench_peers as bench
     else:
         from jaxgen import bench_activations as bench
-    return bench_report.summary_line(bench.run(bench.QUICK if args.quick else bench.FULL, args.out))
+    cfg = bench.QUICK if args.quick else bench.FULL
+    if args.batch_size is not None:
+        if not 1 <= args.batch_size <= 65536:
+            raise UserError(f"--batch-size must be between 1 and 65536, got {args.batch_size}")
+        cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
+    return bench_report.summary_line(bench.run(cfg, args.out))
 
 
 def cmd_backprop(args) -> None:

@@ -1,0 +1,51 @@
+"""`jaxgen bench peers`: every loop measured in one run, the driver as the whole command, JSON + markdown."""
+
+import dataclasses
+import json
+
+import pytest
+
+from jaxgen import bench_peers, cli
+
+TINY = dataclasses.replace(
+    bench_peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1
+)
+
+
+def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
+    seen = []
+    real = bench_peers._run_driver
+
+    def spy(args, workdir):
+        seen.append(args)
+        return real(args, workdir)
+
+    monkeypatch.setattr(bench_peers, "_run_driver", spy)
+    report = bench_peers.run(TINY, tmp_path / "out", log=lambda msg: None)
+    loops = report["loops"]
+    assert {"driver", "jax_scan", "jax_step", "gemm_only"} <= set(loops)
+    for name, row in loops.items():
+        assert row["samples_per_s"] > 0 and row["of_ceiling"] > 0, name
+    # the driver row is the issue's command, sized: a short and a long run, each in its own fresh workdir
+    assert [a[a.index("--set") :][-1] for a in seen] == ["steps=10", "steps=30"]
+    assert "augment=false" in seen[0] and "dropout=0" in seen[0] and "hidden=32,32" in seen[0]
+    assert loops["driver"]["summary_samples_per_s"] > 0
+    assert report["ceiling"]["samples_per_s"] == pytest.approx(
+        report["ceiling"]["flops_per_s"] / bench_peers.flops_per_sample(32)
+    )
+    assert bench_peers.executed_flops_per_sample(512) < bench_peers.flops_per_sample(512)
+    # torch rows are measured or skipped with a reason, never silently absent
+    for k in ("torch_eager", "torch_graph"):
+        assert (k in loops) != (k in report["skipped"])
+    on_disk = json.loads((tmp_path / "out" / "peers.json").read_text())
+    assert on_disk["loops"].keys() == loops.keys()
+    md = (tmp_path / "out" / "peers.md").read_text()
+    assert report["device"] in md and "PyTorch eager" in md and "matrix-product ceiling" in md
+    assert not list((tmp_path / "out").glob("peers-*"))  # the driver's run folders are removed
+
+
+def test_batch_size_flag_is_for_peers_only(capsys):
+    assert cli.main(["bench", "throughput", "--quick", "--batch-size", "64", "--out", "x"]) == 2
+    assert "--batch-size applies to `jaxgen bench peers`" in capsys.readouterr().err
+    assert cli.main(["bench", "peers", "--batch-size", "0", "--out", "x"]) == 2
+    assert "between 1 and 65536" in capsys.readouterr().err
