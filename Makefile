@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 RUN ?= runs/demo
 
-.PHONY: demo test install lint bench clean walkthrough
+.PHONY: demo test install lint bench clean walkthrough gpu-wheels
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,3 +52,12 @@ lint: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+# For a session lent a GPU machine: the wheels its image lacks (Python 3.12) and jaxgen's own metadata, in
+# .whl/ (ignored), which benchmarks/gpu_check.sh installs there. See that script's header.
+gpu-wheels: $(STAMP)
+	rm -rf .whl && mkdir -p .whl
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0 tensorboardX==2.6.5
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w .whl .
+	ls -la .whl

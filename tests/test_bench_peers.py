@@ -49,3 +49,21 @@ def test_batch_size_flag_is_for_peers_only(capsys):
     assert "--batch-size applies to `jaxgen bench peers`" in capsys.readouterr().err
     assert cli.main(["bench", "peers", "--batch-size", "0", "--out", "x"]) == 2
     assert "between 1 and 65536" in capsys.readouterr().err
+
+
+def test_gpu_check_script_parses_and_names_real_commands():
+    """benchmarks/gpu_check.sh runs unattended on a lent GPU: its shell and every jaxgen command in it must
+    be valid before the device time is spent."""
+    import re
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    commands = re.findall(r"python3 -m jaxgen (.+)", script.read_text())
+    assert len(commands) == 4
+    for line in commands:
+        argv = shlex.split(line.replace('"$WORK/', "w/").replace('"', ""))
+        args = cli.build_parser().parse_args(argv)
+        assert args.command == "bench" and args.quick

@@ -231,6 +231,7 @@ def test_toys_are_deterministic():
 
 
 def test_tfds_unprepared_fails_fast(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")  # a declared dependency; absent on some GPU images
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     start = time.perf_counter()
     fix = r"not prepared.*builder\('mnist', file_format='array_record'\).*idx:DIR"
@@ -241,6 +242,7 @@ def test_tfds_unprepared_fails_fast(tmp_path, monkeypatch):
 
 
 def test_tfds_unknown_name(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     with pytest.raises(UserError, match="unknown tfds dataset 'no_such_dataset'"):
         data.load("tfds:no_such_dataset")
