@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -66,6 +67,12 @@ def flops_per_sample(hidden: int) -> int:
 def executed_flops_per_sample(hidden: int) -> int:
     """The matrix-product FLOPs a training step executes per sample (no input gradient)."""
     return 2 * (2 * D * hidden + 3 * hidden * hidden + 3 * hidden * C)
+
+
+def _median(values: list[float]) -> float:
+    """Median of the finite values, NaN when there are none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.median(finite) if finite else math.nan
 
 
 def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +268,7 @@ def _run_driver(args: list[str], workdir: Path) -> tuple[float, dict]:
 
 def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure every loop of `cfg` in interleaved rounds; write DIR/peers.{json,md}; return the report."""
-    from jaxgen import bench_report, bench_throughput
+    from jaxgen import bench_report, bench_throughput, runs
 
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
@@ -323,8 +330,8 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
         rows[
             "driver"
         ] = {  # each round's own pair of runs; the median round (a difference of two noisy walls)
-            "samples_per_s": statistics.median(paired),
-            "median_samples_per_s": statistics.median(paired),
+            "samples_per_s": _median(paired),
+            "median_samples_per_s": _median(paired),
             "rounds": paired,
             "summary_samples_per_s": statistics.median(s["samples_per_s"] for s in summaries[long_]),
             "walls_s": {str(short): walls[short], str(long_): walls[long_]},
@@ -352,7 +359,7 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
         "skipped": skipped,
     }
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
-    (out / "peers.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "peers.json").write_text(runs.dumps(report, indent=1) + "\n")  # NaN (a lost difference) as null
     (out / "peers.md").write_text(markdown(report))
     return report
 
@@ -396,7 +403,12 @@ def markdown(report: dict) -> str:
         vs = row["vs_torch_eager"]
         rate = f"{row['samples_per_s']:,.0f} ({row['median_samples_per_s']:,.0f})"
         if k == "driver":
-            lo, hi = min(row["rounds"]), max(row["rounds"])
+            if math.isnan(row["samples_per_s"]):
+                lines.append(f"| {LABELS[k]} | the long run was not slower than the short one: lost in "
+                             "start-up noise, use more steps | | |")  # fmt: skip
+                continue
+            fin = [v for v in row["rounds"] if math.isfinite(v)]
+            lo, hi = min(fin), max(fin)
             summ = row["summary_samples_per_s"]
             rate = f"{row['samples_per_s']:,.0f} ({lo:,.0f}-{hi:,.0f}); summary {summ:,.0f}"
         lines.append(

@@ -313,21 +313,16 @@ def _train_locked(
     bar = _progress(progress and main, start_step, cfg.steps, task_name)
     step, run_s, steps_timed = start_step, 0.0, 0
     try:
-        while step < cfg.steps and stop["signal"] is None:
-            next_ckpt = (step // cfg.ckpt_every + 1) * cfg.ckpt_every
-            length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
-            fn = chunk_fn(length)
-            t0 = time.perf_counter()
-            state, metrics, finite = fn(state, train_dev, data_key, loop_key)
+
+        def settle(chunk: tuple) -> None:
+            """Read a dispatched chunk's metrics (waiting for it), log them; stop if it diverged."""
+            at, length, metrics, finite = chunk
             metrics, finite = jax.device_get((metrics, finite))  # the one host sync of the chunk
-            run_s += time.perf_counter() - t0
-            steps_timed += length
-            step += length
             means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
             bar.update(length)
             bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in task.headline})
             if sinks is not None:
-                sinks.write(step, means)
+                sinks.write(at, means)
                 sinks.flush()
             if not finite:
                 good = ckpt.steps()
@@ -335,10 +330,31 @@ def _train_locked(
                     f"checkpoint {good[-1]} is the last good one" if good else "no checkpoint was saved yet"
                 )
                 raise Diverged(
-                    f"diverged: non-finite parameters or optimizer state after step {step} (nothing saved"
+                    f"diverged: non-finite parameters or optimizer state after step {at} (nothing saved"
                     f" past it; {last}): lower lr (now {cfg.lr:g}) or fix the config, in another --workdir"
                 )
+
+        # Chunks are pipelined: chunk k+1 is dispatched before chunk k's metrics are read and logged, so the
+        # device never waits for the host's logging. A chunk is settled (read, logged, checked for
+        # divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved.
+        pending = None
+        t_loop, paused_s = time.perf_counter(), 0.0
+        while step < cfg.steps and stop["signal"] is None:
+            next_ckpt = (step // cfg.ckpt_every + 1) * cfg.ckpt_every
+            length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
+            t0 = time.perf_counter()
+            fn = chunk_fn(length)
+            paused_s += time.perf_counter() - t0  # compilation is reported apart
+            state, metrics, finite = fn(state, train_dev, data_key, loop_key)  # asynchronous
+            steps_timed += length
+            step += length
+            if pending is not None:
+                settle(pending)
+            pending = (step, length, metrics, finite)
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                settle(pending)
+                pending = None
+                t0 = time.perf_counter()
                 # Log the step's evaluation before its checkpoint lands: a kill in between resumes from
                 # the previous checkpoint and trims these lines, so the log never misses a checkpoint's row.
                 if sinks is not None:
@@ -350,6 +366,10 @@ def _train_locked(
                         sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
                     sinks.flush(sync=True)
                 ckpt.save(step, state)  # every process: orbax writes each one's shards
+                paused_s += time.perf_counter() - t0
+        if pending is not None:  # stopped by a signal between checkpoints
+            settle(pending)
+        run_s = time.perf_counter() - t_loop - paused_s  # training and its logging; no compile, eval, saves
         if stop["signal"] is not None and step not in ckpt.steps():
             ckpt.save(step, state)
     finally:

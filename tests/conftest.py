@@ -1,5 +1,8 @@
-"""Strict numerics in tests: implicit rank promotion is a bug waiting to happen."""
+"""Strict numerics in tests: implicit rank promotion is a bug waiting to happen. One compilation cache
+for the whole session, subprocesses included."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import jax
@@ -10,6 +13,17 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # references and golden values printed on the CPU, so they pin full float32 everywhere. Tests of the
 # `precision` setting itself open their own scope.
 jax.config.update("jax_default_matmul_precision", "highest")
+
+# The suite compiles the same small programs many times (every subprocess of a kill-and-resume test
+# compiles its run's chunk again): a persistent compilation cache, fresh for each session, shared with
+# subprocesses through the environment, spends that time once. Set JAXGEN_TEST_NO_CACHE=1 to compile all.
+if not os.environ.get("JAXGEN_TEST_NO_CACHE"):
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxgen-test-xla-cache-"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"
