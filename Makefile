@@ -62,5 +62,5 @@ gpu-wheels: $(STAMP)
 	rm -rf .whl && mkdir -p .whl
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 	  --implementation cp --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0 tensorboardX==2.6.5
-	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w .whl .
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w .whl . && rm -rf build
 	ls -la .whl

@@ -16,6 +16,8 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxgen import config, data, models, tasks, train
 from jaxgen.errors import UserError
@@ -73,10 +75,12 @@ def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.D
     return tasks.build(name, config.make(name, overrides), ds)
 
 
-def _timed(fn, state, args, calls: int) -> tuple[Any, float]:
+def _timed(fn, state, args, calls: int, next_shuffles) -> tuple[Any, float]:
+    """`calls` calls of fn, each given its chunk's epoch shuffles as the driver gives them
+    (`next_shuffles()`); wall seconds until the state is ready."""
     t0 = time.perf_counter()
     for _ in range(calls):
-        state, *_ = fn(state, *args)
+        state, *_ = fn(state, *args, next_shuffles())
     jax.block_until_ready(state)
     return state, time.perf_counter() - t0
 
@@ -91,10 +95,22 @@ def measure(
     mesh = train.make_mesh()
     state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
     args = (train_dev, data_key, loop_key)
+    shuffler = data.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
+    at = {"step": 0}  # the step the next call starts at
+
+    def shuffles_for(length: int):
+        def next_shuffles():
+            at["step"] += length
+            return shuffler.for_chunk(at["step"] - length, length)
+
+        return next_shuffles
+
     t0 = time.perf_counter()
-    compiled = train.compile_chunk(task, per_step, cfg.steps, mesh, state, *args)
+    compiled = train.compile_chunk(
+        task, per_step, cfg.steps, mesh, state, *args, shuffler.for_chunk(0, cfg.steps)
+    )
     compile_s = time.perf_counter() - t0
-    one = train.compile_chunk(task, per_step, 1, mesh, state, *args)
+    one = train.compile_chunk(task, per_step, 1, mesh, state, *args, shuffler.for_chunk(0, 1))
     cost = one.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops_per_step = float(cost.get("flops", 0.0))  # what XLA counts in one compiled step
@@ -107,15 +123,15 @@ def measure(
             + mem.temp_size_in_bytes
             - mem.alias_size_in_bytes
         )
-    state, _ = _timed(compiled, state, args, 1)  # warm-up
+    state, _ = _timed(compiled, state, args, 1, shuffles_for(cfg.steps))  # warm-up
     seconds = []
     for _ in range(cfg.reps):
-        state, t = _timed(compiled, state, args, 1)
+        state, t = _timed(compiled, state, args, 1, shuffles_for(cfg.steps))
         seconds.append(t)
     loop_rate = None
     if cfg.per_step:
-        state, _ = _timed(one, state, args, 2)  # warm-up
-        state, t = _timed(one, state, args, cfg.steps)
+        state, _ = _timed(one, state, args, 2, shuffles_for(1))  # warm-up
+        state, t = _timed(one, state, args, cfg.steps, shuffles_for(1))
         loop_rate = cfg.steps * batch_size / t
     rates = cfg.steps * batch_size / np.array(seconds)
     n_params = models.param_count(state.params)

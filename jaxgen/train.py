@@ -77,16 +77,20 @@ def run_chunk(
     train: dict[str, jax.Array],
     data_key: jax.Array,
     loop_key: jax.Array,
+    shuffles: tuple[jax.Array, Any] | None = None,
 ) -> tuple[State, dict[str, jax.Array]]:
     """`length` steps under lax.scan; returns the new state and each step's metrics stacked.
 
     Pure in its arguments, so it also runs under `jax.vmap` over (state, data_key, loop_key) to train
-    several seeds as one program (then pass batch_sharding=None).
+    several seeds as one program (then pass batch_sharding=None). `shuffles`: the chunk's epoch shuffles
+    from data.EpochShuffles (the driver's: each epoch's computed once); None computes them here.
     """
 
-    # Each epoch's shuffle once per chunk, not once per step (a sort of the whole training set): the
-    # batches are data.batch_at's, bit for bit.
-    perms, first_epoch = data_lib.chunk_shuffles(train, data_key, state.step, batch_size, length)
+    # Each epoch's shuffle once per chunk at most, never once per step (a sort of the whole training
+    # set): the batches are data.batch_at's, bit for bit.
+    if shuffles is None:
+        shuffles = data_lib.chunk_shuffles(train, data_key, state.step, batch_size, length)
+    perms, first_epoch = shuffles
 
     def body(state: State, _):
         batch = data_lib.batch_from(train, perms, first_epoch, state.step, batch_size)
@@ -114,18 +118,23 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
 
-def compile_chunk(task: Task, batch_size: int, length: int, mesh, state, train, data_key, loop_key):
+def compile_chunk(
+    task: Task, batch_size: int, length: int, mesh, state, train, data_key, loop_key, shuffles=None
+):
     """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time.
 
-    Returns (state, metrics, finite): `finite` is one device flag, False when any state leaf is NaN/inf.
+    Called as fn(state, train, data_key, loop_key[, shuffles]) -- with shuffles when compiled with an
+    example of them (data.EpochShuffles.for_chunk) -- and returns (state, metrics, finite): `finite` is
+    one device flag, False when any state leaf is NaN/inf.
     """
     chunk = functools.partial(run_chunk, task, batch_size, length, NamedSharding(mesh, P("data")))
 
-    def checked(state, train, data_key, loop_key):
-        state, metrics = chunk(state, train, data_key, loop_key)
+    def checked(state, train, data_key, loop_key, *shuffles):
+        state, metrics = chunk(state, train, data_key, loop_key, *shuffles)
         return state, metrics, all_finite(state)
 
-    return jax.jit(checked, donate_argnums=0).lower(state, train, data_key, loop_key).compile()
+    args = (state, train, data_key, loop_key) + (() if shuffles is None else (shuffles,))
+    return jax.jit(checked, donate_argnums=0).lower(*args).compile()
 
 
 # ---------------------------------------------------------------- run directory
@@ -292,14 +301,16 @@ def _train_locked(
 
     compiled: dict[int, Any] = {}
     compile_s = 0.0
+    shuffler = data_lib.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
 
     def chunk_fn(length: int):
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
             compiled[length] = compile_chunk(
-                task, per_step, length, mesh, state, train_dev, data_key, loop_key
-            )
+                task, per_step, length, mesh, state, train_dev, data_key, loop_key,
+                shuffler.for_chunk(step, length),
+            )  # fmt: skip
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
@@ -345,7 +356,8 @@ def _train_locked(
             t0 = time.perf_counter()
             fn = chunk_fn(length)
             paused_s += time.perf_counter() - t0  # compilation is reported apart
-            state, metrics, finite = fn(state, train_dev, data_key, loop_key)  # asynchronous
+            shuffles = shuffler.for_chunk(step, length)  # each epoch's shuffle computed once
+            state, metrics, finite = fn(state, train_dev, data_key, loop_key, shuffles)  # asynchronous
             steps_timed += length
             step += length
             if pending is not None:

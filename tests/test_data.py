@@ -373,6 +373,25 @@ def test_affine_rotation_and_scale_keep_a_centred_blob_centred():
     assert mass.std() > 0  # the zoom changes the blob's area
 
 
+def test_epoch_shuffles_cached_across_chunks_equal_chunk_shuffles():
+    """The driver's cache (each epoch's shuffle computed once, kept while chunks need it) gives exactly
+    what chunk_shuffles computes inside a chunk, for chunks that cross epochs and for single steps."""
+    arrays = jax.device_put(data.load("toy:ring8").train)
+    key = jax.random.key(3)
+    bs = 256  # 78 steps per epoch
+    shuffler = data.EpochShuffles(arrays, key, bs)
+    step = 0
+    for length in (100, 100, 1, 56, 100, 300):
+        got_perms, got_first = shuffler.for_chunk(step, length)
+        want_perms, want_first = jax.jit(data.chunk_shuffles, static_argnums=(3, 4))(
+            arrays, key, step, bs, length
+        )
+        assert int(got_first) == int(want_first)
+        np.testing.assert_array_equal(np.asarray(got_perms), np.asarray(want_perms))
+        assert min(shuffler._cache) == step // 78  # epochs behind this chunk are dropped
+        step += length
+
+
 def test_chunk_shuffles_give_batch_at_bit_for_bit():
     """The driver's once-per-chunk epoch shuffles slice the same batches as batch_at, at any start step."""
     arrays = jax.device_put(data.load("toy:ring8").train)

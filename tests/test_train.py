@@ -122,19 +122,21 @@ def test_params_sha256_is_over_leaves_in_flatten_order():
 
 
 def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those():
-    from jaxgen.tasks.base import NORM_EVERY, SAMPLED_METRICS, chunk_means
+    from jaxgen.tasks.base import SAMPLED_METRICS, chunk_means, norm_every
+
+    every = norm_every()  # 10 on the CPU, 1 (every step) on accelerators
 
     cfg = tiny_cfg(augment=False, dropout=0.0, warmup_steps=0, lr=3e-3, steps=1000)
     task, state, batch, loop_key = _one_step(cfg)
     step = jax.jit(task.step)
     norms = []
-    for i in range(NORM_EVERY + 1):
+    for i in range(11):
         state, m = step(state, batch, jax.random.fold_in(loop_key, i))
         norms.append(float(m["grad_norm"]))
     measured = [i for i, g in enumerate(norms) if not np.isnan(g)]
-    assert measured == [0, NORM_EVERY] and all(norms[i] > 0 for i in measured)
+    assert measured == list(range(0, 11, every)) and all(norms[i] > 0 for i in measured)
     assert set(SAMPLED_METRICS) >= {"grad_norm", "d_grad_norm", "g_grad_norm"}
     means = chunk_means({"grad_norm": np.array(norms), "loss": np.array([1.0, np.nan])})
-    assert means["grad_norm"] == pytest.approx(np.mean([norms[0], norms[NORM_EVERY]]))
+    assert means["grad_norm"] == pytest.approx(np.mean([norms[i] for i in measured]))
     assert np.isnan(means["loss"])  # only sampled metrics skip NaN: a NaN loss still shows
     assert chunk_means({"grad_norm": np.array([np.nan] * 3)}) == {}  # no measured step: left out

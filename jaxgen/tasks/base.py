@@ -9,8 +9,8 @@ Optional (the driver and CLI look for them with hasattr):
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
   figures(params, arrays, out_dir, step=None) -> list  after training and from `jaxgen plot` (step for titles)
 
-Metrics named in SAMPLED_METRICS are measured on every NORM_EVERY-th step only (NaN on the others); the
-driver averages them over the steps that measured them.
+Metrics named in SAMPLED_METRICS may be measured on every NORM_EVERY-th step only (on the CPU; NaN on the
+others); the driver averages them over the steps that measured them.
 """
 
 from __future__ import annotations
@@ -43,17 +43,26 @@ class State:
     opt_state: Any
 
 
-# Gradient norms are diagnostics, measured on steps 0, NORM_EVERY, 2 * NORM_EVERY, ... only: on the CPU, XLA
-# materialises every gradient's square before reducing it, which cost 12 % of an MLP step (784-512-512-10,
-# batch 128, profiled op by op) when done every step; one step in ten costs about 1 %.
+# Gradient norms are diagnostics. On the CPU they are measured on steps 0, NORM_EVERY, 2 * NORM_EVERY, ...
+# only: there XLA writes out every gradient's square before reducing it, which cost 12 % of an MLP step
+# (784-512-512-10, batch 128, profiled op by op) when done every step; one step in ten costs about 1 %.
+# Elsewhere they are measured every step: an accelerator reduces them in a fused kernel, and a
+# `lax.cond` inside the scanned step could make a GPU read its predicate back to the host every step.
 NORM_EVERY = 10
 SAMPLED_METRICS = ("grad_norm", "d_grad_norm", "g_grad_norm")
 
 
+def norm_every() -> int:
+    """Steps between gradient-norm measurements on this backend (1: every step)."""
+    return NORM_EVERY if jax.default_backend() == "cpu" else 1
+
+
 def sampled_norm(step: jax.Array, tree: Any) -> jax.Array:
-    """Global L2 norm of `tree` on steps that are multiples of NORM_EVERY, NaN (float32) on the others."""
+    """Global L2 norm of `tree` (float32) on steps that are multiples of norm_every(), NaN on the others."""
+    if norm_every() == 1:
+        return optax.tree.norm(tree).astype(jnp.float32)
     return jax.lax.cond(
-        step % NORM_EVERY == 0,
+        step % norm_every() == 0,
         lambda t: optax.tree.norm(t).astype(jnp.float32),
         lambda t: jnp.float32(jnp.nan),
         tree,
