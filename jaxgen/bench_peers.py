@@ -318,33 +318,47 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
                 line += f", driver runs {walls[short][-1]:.1f} s / {walls[long_][-1]:.1f} s"
             say(f"  round {r + 1}/{cfg.rounds}: {line}")
 
-    ceiling_flops = max(ceilings)
+    # Every figure is the median over rounds of a per-round value, and every ratio is taken within a round
+    # (loops of one round share the machine's mood: this CPU's speed changes by a third from minute to
+    # minute), then the median over rounds.
     fps = flops_per_sample(cfg.hidden)
+    ceil_rates = [c / fps for c in ceilings]
+    per_round: dict[str, list[float]] = dict(rates)
     rows: dict[str, dict[str, Any]] = {}
     if "driver" in cfg.loops:
         extra = (long_ - short) * cfg.batch_size
-        paired = [
-            extra / (b - a) if b > a else float("nan")
-            for a, b in zip(walls[short], walls[long_], strict=True)
+        per_round["driver"] = [  # each round's own pair of runs: a difference of two noisy walls
+            extra / (b - a) if b > a else math.nan for a, b in zip(walls[short], walls[long_], strict=True)
         ]
-        rows[
-            "driver"
-        ] = {  # each round's own pair of runs; the median round (a difference of two noisy walls)
-            "samples_per_s": _median(paired),
-            "median_samples_per_s": _median(paired),
-            "rounds": paired,
-            "summary_samples_per_s": statistics.median(s["samples_per_s"] for s in summaries[long_]),
+        rows["driver"] = {
+            "summary_samples_per_s": _median([s["samples_per_s"] for s in summaries[long_]]),
             "walls_s": {str(short): walls[short], str(long_): walls[long_]},
             "compile_s": min(s["compile_s"] for s in summaries[long_]),
             "command": "jaxgen " + " ".join(driver_command(cfg.hidden, cfg.batch_size, long_, ckpt_every)),
         }
-    for k, v in rates.items():
-        rows[k] = {"samples_per_s": max(v), "median_samples_per_s": statistics.median(v), "rounds": v}
+
+    def ratio(a: list[float], b: list[float] | None) -> float | None:
+        return None if b is None else _median([x / y for x, y in zip(a, b, strict=True)])
+
+    for k in ["driver", *rates]:
+        if k not in per_round:
+            continue
+        v = per_round[k]
+        finite = [x for x in v if math.isfinite(x)]
+        rows[k] = {
+            **rows.get(k, {}),
+            "samples_per_s": _median(v),
+            "best_samples_per_s": max(finite) if finite else math.nan,
+            "rounds": v,
+            "of_ceiling": ratio(v, ceil_rates),
+            "best_of_ceiling": max(
+                [x / c for x, c in zip(v, ceil_rates, strict=True) if math.isfinite(x)], default=math.nan
+            ),  # fmt: skip
+            "vs_reference": ratio(v, per_round.get("jax_scan")),
+            "vs_torch_eager": ratio(v, per_round.get("torch_eager")),
+        }
+    ceiling_flops = _median(ceilings)
     ceiling_rate = ceiling_flops / fps
-    eager = rows.get("torch_eager", {}).get("samples_per_s")
-    for row in rows.values():
-        row["of_ceiling"] = row["samples_per_s"] / ceiling_rate
-        row["vs_torch_eager"] = row["samples_per_s"] / eager if eager else None
     report = {
         **bench_report.header("peers", cfg.mode, out),
         "config": dataclasses.asdict(cfg),
@@ -354,7 +368,11 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
         "driver_steps": [short, long_],
         "flops_per_sample": fps,
         "executed_flops_per_sample": executed_flops_per_sample(cfg.hidden),
-        "ceiling": {"flops_per_s": ceiling_flops, "samples_per_s": ceiling_rate, "rounds": ceilings},
+        "ceiling": {
+            "flops_per_s": ceiling_flops,
+            "samples_per_s": ceiling_rate,
+            "rounds": ceilings,
+        },  # median
         "loops": rows,
         "skipped": skipped,
     }
@@ -385,39 +403,40 @@ def markdown(report: dict) -> str:
         f"`jaxgen bench peers` ({report['mode']} mode) on **{report['device']}** "
         f"(backend `{report['backend']}`, "
         f"jax {report['env']['jax']}, matmul precision {report['env']['matmul_precision']}), "
-        f"{report['wall_s']:.0f} s wall time. Work: {report['work']}. {cfg['rounds']} interleaved rounds; "
-        f"best round (median in brackets). The driver's rate is {long_ - short:,} steps over the wall-time "
-        f"difference of a {short:,}-step and a {long_:,}-step run of the whole command in the same round, "
-        "the median round (its range in brackets); `summary` is the median of what its JSON summary reports "
-        "for the long run (the timed chunks alone). Ceiling: the best square float32 matrix product "
-        f"({ceil['flops_per_s'] / 1e9:,.1f} GFLOP/s) over the {report['flops_per_sample'] / 1e6:.2f} M "
+        f"{report['wall_s']:.0f} s wall time. Work: {report['work']}. {cfg['rounds']} interleaved rounds: "
+        "each figure is the median round (the best in brackets), each ratio taken within a round, then the "
+        f"median over rounds. The driver's rate is {long_ - short:,} steps over the wall-time difference "
+        f"of a {short:,}-step and a {long_:,}-step run of the whole command in the same round; `its "
+        "summary` is the median of what its JSON summary reports for the long run (the timed chunks and "
+        "their logging). Ceiling: the best square float32 matrix product of the round (median "
+        f"{ceil['flops_per_s'] / 1e9:,.1f} GFLOP/s) over the {report['flops_per_sample'] / 1e6:.2f} M "
         "matrix-product FLOPs a sample needs (6 x the weights, as the reference script counts; the products "
         f"a step executes are {report['executed_flops_per_sample'] / 1e6:.2f} M, without the first layer's "
-        "input "
-        f"gradient) = {ceil['samples_per_s']:,.0f} samples/s.",
+        f"input gradient) = {ceil['samples_per_s']:,.0f} samples/s. Reference: the jax_scan loop.",
         "",
-        "| loop | samples/s | of ceiling | vs PyTorch eager |",
-        "|---|---|---|---|",
+        "| loop | samples/s, median round (best) | of ceiling (best round) | vs reference "
+        "| vs PyTorch eager |",
+        "|---|---|---|---|---|",
     ]
+
+    def x(v: float | None) -> str:
+        return "–" if v is None or not math.isfinite(v) else f"{v:.2f}x"
+
     for k, row in report["loops"].items():
-        vs = row["vs_torch_eager"]
-        rate = f"{row['samples_per_s']:,.0f} ({row['median_samples_per_s']:,.0f})"
+        if not math.isfinite(row["samples_per_s"]):
+            lines.append(f"| {LABELS.get(k, k)} | the long run was never slower than the short one: lost in "
+                         "start-up noise, use more steps | | | |")  # fmt: skip
+            continue
+        rate = f"{row['samples_per_s']:,.0f} ({row['best_samples_per_s']:,.0f})"
         if k == "driver":
-            if math.isnan(row["samples_per_s"]):
-                lines.append(f"| {LABELS[k]} | the long run was not slower than the short one: lost in "
-                             "start-up noise, use more steps | | |")  # fmt: skip
-                continue
-            fin = [v for v in row["rounds"] if math.isfinite(v)]
-            lo, hi = min(fin), max(fin)
-            summ = row["summary_samples_per_s"]
-            rate = f"{row['samples_per_s']:,.0f} ({lo:,.0f}-{hi:,.0f}); summary {summ:,.0f}"
+            rate += f"; its summary {row['summary_samples_per_s']:,.0f}"
+        of = f"{row['of_ceiling']:.2f} ({row['best_of_ceiling']:.2f})"
         lines.append(
-            f"| {LABELS.get(k, k)} | {rate} | {row['of_ceiling']:.2f} | "
-            f"{'–' if vs is None else f'{vs:.2f}x'} |"
+            f"| {LABELS.get(k, k)} | {rate} | {of} | {x(row['vs_reference'])} | {x(row['vs_torch_eager'])} |"
         )
-    lines.append(f"| matrix-product ceiling | {ceil['samples_per_s']:,.0f} | 1.00 | |")
+    lines.append(f"| matrix-product ceiling | {ceil['samples_per_s']:,.0f} | 1.00 | | |")
     for k, why in report["skipped"].items():
-        lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | |")
+        lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | | |")
     if "driver" in report["loops"]:
         lines += ["", f"Driver command: `{report['loops']['driver']['command']}` (and `steps={short}`)."]
     return "\n".join(lines) + "\n"

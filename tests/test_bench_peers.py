@@ -37,6 +37,7 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     # the driver row is the command, sized: a short and a long run, each in its own fresh workdir
     assert [a[a.index("--set") :][-1] for a in seen] == ["steps=10", "steps=30"]
     assert "augment=false" in seen[0] and "dropout=0" in seen[0] and "hidden=32,32" in seen[0]
+    assert loops["jax_scan"]["vs_reference"] == 1.0  # ratios are taken within each round
     assert loops["driver"]["summary_samples_per_s"] > 0 and len(loops["driver"]["rounds"]) == 1
     assert report["ceiling"]["samples_per_s"] == pytest.approx(
         report["ceiling"]["flops_per_s"] / bench_peers.flops_per_sample(32)
