@@ -118,6 +118,23 @@ def truncate_metrics(path: Path, step: int) -> None:
 # ---------------------------------------------------------------- the trainer's logs
 
 
+def _tensorboardx() -> tuple[Any, Any, Any]:
+    """tensorboardX's event proto, CRC and scalar summary, imported without PyTorch: where torch is
+    installed tensorboardX imports it (0.9 s on every jaxgen start) only to accept torch tensors, which
+    jaxgen never passes."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.record_writer import masked_crc32c
+        from tensorboardX.summary import scalar
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return event_pb2, masked_crc32c, scalar
+
+
 class EventFile:
     """TensorBoard scalars written synchronously into one event file (TFRecord) of this segment.
 
@@ -129,9 +146,7 @@ class EventFile:
     """
 
     def __init__(self, logdir: Path, purge_step: int):
-        from tensorboardX.proto import event_pb2
-        from tensorboardX.record_writer import masked_crc32c
-        from tensorboardX.summary import scalar
+        event_pb2, masked_crc32c, scalar = _tensorboardx()
 
         logdir.mkdir(parents=True, exist_ok=True)
         self._pb, self._scalar, self._crc = event_pb2, scalar, masked_crc32c

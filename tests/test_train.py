@@ -140,3 +140,19 @@ def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those():
     assert means["grad_norm"] == pytest.approx(np.mean([norms[i] for i in measured]))
     assert np.isnan(means["loss"])  # only sampled metrics skip NaN: a NaN loss still shows
     assert chunk_means({"grad_norm": np.array([np.nan] * 3)}) == {}  # no measured step: left out
+
+
+def test_event_files_do_not_import_pytorch():
+    """tensorboardX imports torch where it is installed (0.9 s on every start); jaxgen's event files
+    never need it, and a later `import torch` (bench peers) still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from jaxgen import runs; runs._tensorboardx(); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "import importlib.util; spec = importlib.util.find_spec('torch'); "
+        "print('torch installed' if spec else 'torch absent')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
