@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks of the speed issue as one prepared, time-boxed script (about 8 minutes in all), for a
-# session that is lent a GPU machine (15 minutes of device time, its start included).
+# The GPU checks of the speed issue as one prepared, time-boxed script (550 s of time boxes, under the
+# device's 600 s per call), for a session lent a GPU machine (15 minutes of device time, start included).
 #
 # Here, once:   make gpu-wheels      (puts mlxtend, tensorboardX and jaxgen's own wheel in .whl/, ignored)
 # There:        device run: command "bash benchmarks/gpu_check.sh", carry [".whl"], timeout_s 590
@@ -8,9 +8,10 @@
 #               (docs/bench/<bench>-<device>/), put the figures in the README with the device named.
 #
 # Steps (each under `timeout`, so the script always ends and archives what it has):
-#   1. the test suite on the GPU (pytest-xdist, 4 workers, files kept together), 200 s
+#   1. the test suite on the GPU (pytest-xdist, 4 workers, files kept together), 180 s
 #   2. jaxgen bench peers at batch 128 and 1024 (quick mode: 2 rounds; the driver as the whole command)
-#   3. jaxgen bench throughput --quick (every task), jaxgen bench activations --quick
+#   3. the default mlp in float32 and in bfloat16 (accuracy and samples/s from their JSON summaries)
+#   4. jaxgen bench throughput --quick (every task), jaxgen bench activations --quick
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 WORK=/tmp/gpu
@@ -36,11 +37,13 @@ step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive 
 { nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"; } >"$WORK/device.txt" 2>&1
 cat "$WORK/device.txt" | head -20
 
-step suite 200 python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=25 -m "not slow"
+step suite 180 python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=25 -m "not slow"
 cp "$WORK/suite.log" "$OUT/suite.log"
-step peers-128 100 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
-step peers-1024 100 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
-step throughput 90 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"
-step activations 60 python3 -m jaxgen bench activations --quick --out "$WORK/activations"
+step peers-128 90 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
+step peers-1024 90 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
+step bf16 60 bash -c 'for dt in float32 bfloat16; do python3 -m jaxgen train mlp --no-plots \
+  --workdir "$0/mlp-$dt" --set dtype=$dt | tail -n 1; done' "$WORK"
+step throughput 80 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"
+step activations 50 python3 -m jaxgen bench activations --quick --out "$WORK/activations"
 archive
 cat "$WORK/steps.txt"

@@ -70,12 +70,20 @@ def test_gpu_check_script_parses_and_names_real_commands():
 
     script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
-    commands = re.findall(r"python3 -m jaxgen (.+)", script.read_text())
+    text = script.read_text()
+    commands = re.findall(r"python3 -m jaxgen (bench .+)", text)
     assert len(commands) == 4
     for line in commands:
         argv = shlex.split(line.replace('"$WORK/', "w/").replace('"', ""))
         args = cli.build_parser().parse_args(argv)
         assert args.command == "bench" and args.quick
+    assert "python3 -m jaxgen train mlp --no-plots" in text and "--set dtype=$dt" in text
+    args = cli.build_parser().parse_args(
+        ["train", "mlp", "--no-plots", "--workdir", "w", "--set", "dtype=bfloat16"]
+    )
+    assert args.command == "train"
+    boxes = [int(n) for n in re.findall(r"^step \S+ (\d+) ", text, re.M)]
+    assert len(boxes) == 6 and sum(boxes) <= 560  # the whole script inside one 600 s device call
 
 
 def test_python_dash_m_jaxgen_is_the_cli():
