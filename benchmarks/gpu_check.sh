@@ -22,7 +22,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"  # the checkout's jaxgen first, the wheels' metadata after
 
-archive() { tar czf "$OUT/gpu.tgz" -C /tmp gpu 2>/dev/null; }
+archive() {  # reports, logs and figures only (checkpoints stay behind: one file back may be 16 MiB at most)
+  (cd /tmp && find gpu -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' -o -name '*.log' \
+    -o -name '*.txt' -o -name '*.png' \) -not -path '*/checkpoints*' | tar czf "$OUT/gpu.tgz" -T - 2>/dev/null)
+}
 step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive what exists so far
   local name=$1 secs=$2; shift 2
   local t0=$SECONDS

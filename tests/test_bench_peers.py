@@ -82,6 +82,7 @@ def test_gpu_check_script_parses_and_names_real_commands():
         ["train", "mlp", "--no-plots", "--workdir", "w", "--set", "dtype=bfloat16"]
     )
     assert args.command == "train"
+    assert "-not -path '*/checkpoints*'" in text  # the one archive back stays far below 16 MiB
     boxes = [int(n) for n in re.findall(r"^step \S+ (\d+) ", text, re.M)]
     assert len(boxes) == 6 and sum(boxes) <= 560  # the whole script inside one 600 s device call
 
