@@ -8,8 +8,9 @@
 #               (docs/bench/<bench>-<device>/), put the figures in the README with the device named.
 #
 # Steps (each under `timeout`, so the script always ends and archives what it has):
-#   1. the test suite on the GPU (pytest-xdist, 4 workers, files kept together), 180 s
-#   2. jaxgen bench peers at batch 128 and 1024 (quick mode: 2 rounds; the driver as the whole command)
+#   1. the test suite on the GPU (pytest-xdist, 4 workers, files kept together), 150 s
+#   2. jaxgen bench peers at batch 128 and 1024 (quick mode: 2 rounds, each written as it ends; the
+#      driver as the whole command), 110 s each
 #   3. the default mlp in float32 and in bfloat16 (accuracy and samples/s from their JSON summaries)
 #   4. jaxgen bench throughput --quick (every task), jaxgen bench activations --quick
 set -u
@@ -40,10 +41,10 @@ step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive 
 { nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"; } >"$WORK/device.txt" 2>&1
 cat "$WORK/device.txt" | head -20
 
-step suite 180 python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=25 -m "not slow"
+step suite 150 python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=25 -m "not slow"
 cp "$WORK/suite.log" "$OUT/suite.log"
-step peers-128 90 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
-step peers-1024 90 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
+step peers-128 110 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
+step peers-1024 110 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
 step bf16 60 bash -c 'for dt in float32 bfloat16; do python3 -m jaxgen train mlp --no-plots \
   --workdir "$0/mlp-$dt" --set dtype=$dt | tail -n 1; done' "$WORK"
 step throughput 80 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"

@@ -302,6 +302,78 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
     ceilings: list[float] = []
     walls: dict[int, list[float]] = {short: [], long_: []}
     summaries: dict[int, list[dict]] = {short: [], long_: []}
+
+    def report_now() -> dict[str, Any]:
+        """The report of the rounds done so far (written after every round: a run stopped by a time box
+        still leaves its figures)."""
+        # Every figure is the median over rounds of a per-round value, and every ratio is taken within a round
+        # (loops of one round share the machine's mood: this CPU's speed changes by a third from minute to
+        # minute), then the median over rounds.
+        fps = flops_per_sample(cfg.hidden)
+        ceil_rates = [c / fps for c in ceilings]
+        per_round: dict[str, list[float]] = dict(rates)
+        rows: dict[str, dict[str, Any]] = {}
+        if "driver" in cfg.loops:
+            extra = (long_ - short) * cfg.batch_size
+            per_round["driver"] = [  # each round's own pair of runs: a difference of two noisy walls
+                extra / (b - a) if b > a else math.nan
+                for a, b in zip(walls[short], walls[long_], strict=True)
+            ]
+            rows["driver"] = {
+                "summary_samples_per_s": _median([s["samples_per_s"] for s in summaries[long_]]),
+                "walls_s": {str(short): walls[short], str(long_): walls[long_]},
+                "compile_s": min(s["compile_s"] for s in summaries[long_]),
+                "command": "jaxgen "
+                + " ".join(driver_command(cfg.hidden, cfg.batch_size, long_, ckpt_every)),
+            }
+
+        def ratio(a: list[float], b: list[float] | None) -> float | None:
+            return None if b is None else _median([x / y for x, y in zip(a, b, strict=True)])
+
+        for k in ["driver", *rates]:
+            if k not in per_round:
+                continue
+            v = per_round[k]
+            finite = [x for x in v if math.isfinite(x)]
+            rows[k] = {
+                **rows.get(k, {}),
+                "samples_per_s": _median(v),
+                "best_samples_per_s": max(finite) if finite else math.nan,
+                "rounds": v,
+                "of_ceiling": ratio(v, ceil_rates),
+                "best_of_ceiling": max(
+                    [x / c for x, c in zip(v, ceil_rates, strict=True) if math.isfinite(x)], default=math.nan
+                ),  # fmt: skip
+                "vs_reference": ratio(v, per_round.get("jax_scan")),
+                "vs_torch_eager": ratio(v, per_round.get("torch_eager")),
+            }
+        ceiling_flops = _median(ceilings)
+        ceiling_rate = ceiling_flops / fps
+        report = {
+            **bench_report.header("peers", cfg.mode, out),
+            "config": dataclasses.asdict(cfg),
+            "work": f"MLP 784-{cfg.hidden}-{cfg.hidden}-10 ReLU, softmax cross-entropy, Adam, "
+            f"batch {cfg.batch_size}",
+            "steps_per_call": steps,
+            "driver_steps": [short, long_],
+            "flops_per_sample": fps,
+            "executed_flops_per_sample": executed_flops_per_sample(cfg.hidden),
+            "ceiling": {
+                "flops_per_s": ceiling_flops,
+                "samples_per_s": ceiling_rate,
+                "rounds": ceilings,
+            },  # median
+            "loops": rows,
+            "skipped": skipped,
+            "rounds_done": len(ceilings),
+        }
+        report["wall_s"] = round(time.perf_counter() - t_start, 1)
+        (out / "peers.json").write_text(
+            runs.dumps(report, indent=1) + "\n"
+        )  # NaN (a lost difference) as null
+        (out / "peers.md").write_text(markdown(report))
+        return report
+
     with tempfile.TemporaryDirectory(prefix="peers-", dir=out) as tmp:
         for r in range(cfg.rounds):
             ceilings.append(bench_throughput.gemm_ceiling((1024, 2048), reps=5)["flops_per_s"])
@@ -317,69 +389,9 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
             if "driver" in cfg.loops:
                 line += f", driver runs {walls[short][-1]:.1f} s / {walls[long_][-1]:.1f} s"
             say(f"  round {r + 1}/{cfg.rounds}: {line}")
+            report_now()
 
-    # Every figure is the median over rounds of a per-round value, and every ratio is taken within a round
-    # (loops of one round share the machine's mood: this CPU's speed changes by a third from minute to
-    # minute), then the median over rounds.
-    fps = flops_per_sample(cfg.hidden)
-    ceil_rates = [c / fps for c in ceilings]
-    per_round: dict[str, list[float]] = dict(rates)
-    rows: dict[str, dict[str, Any]] = {}
-    if "driver" in cfg.loops:
-        extra = (long_ - short) * cfg.batch_size
-        per_round["driver"] = [  # each round's own pair of runs: a difference of two noisy walls
-            extra / (b - a) if b > a else math.nan for a, b in zip(walls[short], walls[long_], strict=True)
-        ]
-        rows["driver"] = {
-            "summary_samples_per_s": _median([s["samples_per_s"] for s in summaries[long_]]),
-            "walls_s": {str(short): walls[short], str(long_): walls[long_]},
-            "compile_s": min(s["compile_s"] for s in summaries[long_]),
-            "command": "jaxgen " + " ".join(driver_command(cfg.hidden, cfg.batch_size, long_, ckpt_every)),
-        }
-
-    def ratio(a: list[float], b: list[float] | None) -> float | None:
-        return None if b is None else _median([x / y for x, y in zip(a, b, strict=True)])
-
-    for k in ["driver", *rates]:
-        if k not in per_round:
-            continue
-        v = per_round[k]
-        finite = [x for x in v if math.isfinite(x)]
-        rows[k] = {
-            **rows.get(k, {}),
-            "samples_per_s": _median(v),
-            "best_samples_per_s": max(finite) if finite else math.nan,
-            "rounds": v,
-            "of_ceiling": ratio(v, ceil_rates),
-            "best_of_ceiling": max(
-                [x / c for x, c in zip(v, ceil_rates, strict=True) if math.isfinite(x)], default=math.nan
-            ),  # fmt: skip
-            "vs_reference": ratio(v, per_round.get("jax_scan")),
-            "vs_torch_eager": ratio(v, per_round.get("torch_eager")),
-        }
-    ceiling_flops = _median(ceilings)
-    ceiling_rate = ceiling_flops / fps
-    report = {
-        **bench_report.header("peers", cfg.mode, out),
-        "config": dataclasses.asdict(cfg),
-        "work": f"MLP 784-{cfg.hidden}-{cfg.hidden}-10 ReLU, softmax cross-entropy, Adam, "
-        f"batch {cfg.batch_size}",
-        "steps_per_call": steps,
-        "driver_steps": [short, long_],
-        "flops_per_sample": fps,
-        "executed_flops_per_sample": executed_flops_per_sample(cfg.hidden),
-        "ceiling": {
-            "flops_per_s": ceiling_flops,
-            "samples_per_s": ceiling_rate,
-            "rounds": ceilings,
-        },  # median
-        "loops": rows,
-        "skipped": skipped,
-    }
-    report["wall_s"] = round(time.perf_counter() - t_start, 1)
-    (out / "peers.json").write_text(runs.dumps(report, indent=1) + "\n")  # NaN (a lost difference) as null
-    (out / "peers.md").write_text(markdown(report))
-    return report
+    return report_now()
 
 
 LABELS = {
@@ -397,13 +409,15 @@ def markdown(report: dict) -> str:
     """The comparison table, device named."""
     cfg, ceil = report["config"], report["ceiling"]
     short, long_ = report["driver_steps"]
+    done = report["rounds_done"]
+    done = f"{done}" if done == cfg["rounds"] else f"{done} of the {cfg['rounds']} planned (stopped early)"
     lines = [
         "## The driver against its peers",
         "",
         f"`jaxgen bench peers` ({report['mode']} mode) on **{report['device']}** "
         f"(backend `{report['backend']}`, "
         f"jax {report['env']['jax']}, matmul precision {report['env']['matmul_precision']}), "
-        f"{report['wall_s']:.0f} s wall time. Work: {report['work']}. {cfg['rounds']} interleaved rounds: "
+        f"{report['wall_s']:.0f} s wall time. Work: {report['work']}. {done} interleaved rounds: "
         "each figure is the median round (the best in brackets), each ratio taken within a round, then the "
         f"median over rounds. The driver's rate is {long_ - short:,} steps over the wall-time difference "
         f"of a {short:,}-step and a {long_:,}-step run of the whole command in the same round; `its "

@@ -46,6 +46,7 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     # torch rows are measured or skipped with a reason, never silently absent
     for k in ("torch_eager", "torch_graph"):
         assert (k in loops) != (k in report["skipped"])
+    assert report["rounds_done"] == 1  # the report is rewritten after every round
     on_disk = json.loads((tmp_path / "out" / "peers.json").read_text())
     assert on_disk["loops"].keys() == loops.keys()
     md = (tmp_path / "out" / "peers.md").read_text()
