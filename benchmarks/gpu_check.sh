@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the speed issue as one prepared, time-boxed script (550 s of time boxes, under the
+# The GPU checks of the speed issue as one prepared, time-boxed script (560 s of time boxes, under the
 # device's 600 s per call), for a session lent a GPU machine (15 minutes of device time, start included).
 #
 # Here, once:   make gpu-wheels      (puts mlxtend, tensorboardX and jaxgen's own wheel in .whl/, ignored)
