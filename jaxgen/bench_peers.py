@@ -4,7 +4,7 @@ The same work everywhere: MLP 784-H-H-10 (ReLU), softmax cross-entropy, Adam, ba
 - driver: the whole command `jaxgen train mlp --set hidden=H,H --set dropout=0 --set augment=false
   --set ckpt_every=C --set batch_size=B --set steps=S`, timed as the difference between a short and a long
   run (start-up, compilation, the final evaluation, checkpoint and plots are in both and cancel); beside it
-  the samples/s its own JSON summary reports (the timed chunks and their host syncs only).
+  the samples/s its own JSON summary reports (the training loop and its logging; no compile, eval, saves).
 - jax_scan: the reference loop: every batch already on the device, one jitted `lax.scan` over an Adam
   step, state donated (what `../shared/peers/mlp_peers.py` calls jax_scan).
 - jax_step: the same step jitted alone and dispatched from a Python loop.
@@ -12,8 +12,9 @@ The same work everywhere: MLP 784-H-H-10 (ReLU), softmax cross-entropy, Adam, ba
 - torch_graph: the whole PyTorch step captured in one CUDA graph (CUDA only).
 - ceiling: the device's best square float32 matrix product, as samples/s if every FLOP the model needs
   (6 x the weights per sample: forward and two backward products) ran at that rate.
-Rounds interleave the loops, so noise from other jobs hits all of them alike; each loop's best round and its
-median are reported, and ratios are taken between best rounds. Writes DIR/peers.{json,md}.
+Rounds interleave the loops, so noise from other jobs hits all of them alike: each figure is the median round
+(with the best beside it) and each ratio is taken within a round, then its median over rounds. Writes
+DIR/peers.{json,md}, rewritten after every round.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -81,7 +81,7 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _jax_loops(hidden: int, batch: int, steps: int) -> dict[str, Callable[[], float]]:
-    """jax_scan and jax_step timers (each call: `steps` steps, returns samples/s)."""
+    """jax_scan, jax_step and gemm_only timers (each call: `steps` steps, returns samples/s)."""
     import flax.linen as nn
     import jax.numpy as jnp
     import optax
@@ -258,7 +258,7 @@ def _run_driver(args: list[str], workdir: Path) -> tuple[float, dict]:
     """Wall seconds of one whole `python -m jaxgen` command and its JSON summary."""
     cmd = [sys.executable, "-m", "jaxgen", *args, "--workdir", str(workdir)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
@@ -292,7 +292,10 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
     torch_loops = tuple(k for k in ("torch_eager", "torch_graph") if k in cfg.loops)
     if torch_loops:
         for k, v in _torch_loops(cfg.hidden, cfg.batch_size, steps, torch_loops).items():
-            (timers.__setitem__(k, v) if callable(v) else skipped.__setitem__(k, v))
+            if callable(v):
+                timers[k] = v
+            else:
+                skipped[k] = v  # the reason it cannot run here
     for k, why in skipped.items():
         say(f"  {k}: skipped ({why})")
     for fn in timers.values():  # compile / warm up once, untimed
@@ -306,9 +309,6 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
     def report_now() -> dict[str, Any]:
         """The report of the rounds done so far (written after every round: a run stopped by a time box
         still leaves its figures)."""
-        # Every figure is the median over rounds of a per-round value, and every ratio is taken within a round
-        # (loops of one round share the machine's mood: this CPU's speed changes by a third from minute to
-        # minute), then the median over rounds.
         fps = flops_per_sample(cfg.hidden)
         ceil_rates = [c / fps for c in ceilings]
         per_round: dict[str, list[float]] = dict(rates)
@@ -358,19 +358,14 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
             "driver_steps": [short, long_],
             "flops_per_sample": fps,
             "executed_flops_per_sample": executed_flops_per_sample(cfg.hidden),
-            "ceiling": {
-                "flops_per_s": ceiling_flops,
-                "samples_per_s": ceiling_rate,
-                "rounds": ceilings,
-            },  # median
+            "ceiling": {"flops_per_s": ceiling_flops, "samples_per_s": ceiling_rate, "rounds": ceilings},
             "loops": rows,
             "skipped": skipped,
             "rounds_done": len(ceilings),
         }
         report["wall_s"] = round(time.perf_counter() - t_start, 1)
-        (out / "peers.json").write_text(
-            runs.dumps(report, indent=1) + "\n"
-        )  # NaN (a lost difference) as null
+        # strict JSON: a difference lost in noise (NaN) is written as null
+        (out / "peers.json").write_text(runs.dumps(report, indent=1) + "\n")
         (out / "peers.md").write_text(markdown(report))
         return report
 

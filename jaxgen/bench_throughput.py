@@ -75,14 +75,15 @@ def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.D
     return tasks.build(name, config.make(name, overrides), ds)
 
 
-def _timed(fn, state, args, calls: int, next_shuffles) -> tuple[Any, float]:
-    """`calls` calls of fn, each given its chunk's epoch shuffles as the driver gives them
-    (`next_shuffles()`); wall seconds until the state is ready."""
+def _timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tuple[Any, int, float]:
+    """`calls` chunks of `length` steps from `step` on, each given its epoch shuffles as the driver gives
+    them; returns (state, the next step, wall seconds until the state is ready)."""
     t0 = time.perf_counter()
     for _ in range(calls):
-        state, *_ = fn(state, *args, next_shuffles())
+        state, *_ = fn(state, *args, shuffler.for_chunk(step, length))
+        step += length
     jax.block_until_ready(state)
-    return state, time.perf_counter() - t0
+    return state, step, time.perf_counter() - t0
 
 
 def measure(
@@ -96,14 +97,6 @@ def measure(
     state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
     args = (train_dev, data_key, loop_key)
     shuffler = data.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
-    at = {"step": 0}  # the step the next call starts at
-
-    def shuffles_for(length: int):
-        def next_shuffles():
-            at["step"] += length
-            return shuffler.for_chunk(at["step"] - length, length)
-
-        return next_shuffles
 
     t0 = time.perf_counter()
     compiled = train.compile_chunk(
@@ -123,15 +116,15 @@ def measure(
             + mem.temp_size_in_bytes
             - mem.alias_size_in_bytes
         )
-    state, _ = _timed(compiled, state, args, 1, shuffles_for(cfg.steps))  # warm-up
+    state, step, _ = _timed(compiled, state, args, shuffler, 0, cfg.steps, 1)  # warm-up
     seconds = []
     for _ in range(cfg.reps):
-        state, t = _timed(compiled, state, args, 1, shuffles_for(cfg.steps))
+        state, step, t = _timed(compiled, state, args, shuffler, step, cfg.steps, 1)
         seconds.append(t)
     loop_rate = None
     if cfg.per_step:
-        state, _ = _timed(one, state, args, 2, shuffles_for(1))  # warm-up
-        state, t = _timed(one, state, args, cfg.steps, shuffles_for(1))
+        state, step, _ = _timed(one, state, args, shuffler, step, 1, 2)  # warm-up
+        state, step, t = _timed(one, state, args, shuffler, step, 1, cfg.steps)
         loop_rate = cfg.steps * batch_size / t
     rates = cfg.steps * batch_size / np.array(seconds)
     n_params = models.param_count(state.params)

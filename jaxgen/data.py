@@ -389,9 +389,14 @@ def chunk_shuffles(
     """(perms, first_epoch) for `batch_from` over steps first_step .. first_step + length - 1: each epoch's
     shuffle computed once for the chunk instead of once per step."""
     n, steps_per_epoch = _sizes(arrays, batch_size)
-    count = min(length, (length - 1) // steps_per_epoch + 2)  # epochs such a run of steps can touch
     first_epoch = jnp.asarray(first_step) // steps_per_epoch
-    return epoch_permutations(key, first_epoch, count, n), first_epoch
+    return epoch_permutations(key, first_epoch, _epochs_touched(length, steps_per_epoch), n), first_epoch
+
+
+def _epochs_touched(length: int, steps_per_epoch: int) -> int:
+    """Epoch rows a chunk of `length` steps gets: at most the epochs such a run of steps can touch (a static
+    shape, whichever step the chunk starts at)."""
+    return min(length, (length - 1) // steps_per_epoch + 2)
 
 
 class EpochShuffles:
@@ -408,14 +413,10 @@ class EpochShuffles:
         self._stack = jax.jit(lambda *rows: jnp.stack(rows), out_shardings=sharding)
         self._cache: dict[int, jax.Array] = {}
 
-    def count(self, length: int) -> int:
-        """Epoch rows a chunk of `length` steps gets (a static shape: at most the epochs it can touch)."""
-        return min(length, (length - 1) // self.steps_per_epoch + 2)
-
     def for_chunk(self, first_step: int, length: int) -> tuple[jax.Array, np.int32]:
         """(perms, first_epoch) for steps first_step .. first_step + length - 1, as chunk_shuffles gives."""
         first_epoch = int(first_step) // self.steps_per_epoch
-        epochs = range(first_epoch, first_epoch + self.count(length))
+        epochs = range(first_epoch, first_epoch + _epochs_touched(length, self.steps_per_epoch))
         for e in [e for e in self._cache if e < first_epoch]:  # no later chunk asks for an earlier epoch
             del self._cache[e]
         for e in epochs:
@@ -429,8 +430,8 @@ def batch_at(
 ) -> dict[str, jax.Array]:
     """Batch number STEP: a fresh permutation per epoch (from KEY), remainder dropped; pure and jit-able.
 
-    The driver computes each epoch's shuffle once per chunk (epoch_permutations + batch_from) instead of
-    once per step; both give these batches bit for bit.
+    The driver computes each epoch's shuffle once (EpochShuffles, sliced by batch_from) instead of once
+    per step; both give these batches bit for bit.
     """
     n, steps_per_epoch = _sizes(arrays, batch_size)
     epoch = jnp.asarray(step) // steps_per_epoch

@@ -303,14 +303,13 @@ def _train_locked(
     compile_s = 0.0
     shuffler = data_lib.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
 
-    def chunk_fn(length: int):
+    def chunk_fn(length: int, shuffles):
         nonlocal compile_s
         if length not in compiled:
             t0 = time.perf_counter()
             compiled[length] = compile_chunk(
-                task, per_step, length, mesh, state, train_dev, data_key, loop_key,
-                shuffler.for_chunk(step, length),
-            )  # fmt: skip
+                task, per_step, length, mesh, state, train_dev, data_key, loop_key, shuffles
+            )
             compile_s += time.perf_counter() - t0
         return compiled[length]
 
@@ -322,7 +321,7 @@ def _train_locked(
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     sinks = runs.Sinks(run_dir, start_step) if main else None
     bar = _progress(progress and main, start_step, cfg.steps, task_name)
-    step, run_s, steps_timed = start_step, 0.0, 0
+    step, steps_timed = start_step, 0
     try:
 
         def settle(chunk: tuple) -> None:
@@ -353,10 +352,10 @@ def _train_locked(
         while step < cfg.steps and stop["signal"] is None:
             next_ckpt = (step // cfg.ckpt_every + 1) * cfg.ckpt_every
             length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
-            t0 = time.perf_counter()
-            fn = chunk_fn(length)
-            paused_s += time.perf_counter() - t0  # compilation is reported apart
             shuffles = shuffler.for_chunk(step, length)  # each epoch's shuffle computed once
+            t0 = time.perf_counter()
+            fn = chunk_fn(length, shuffles)
+            paused_s += time.perf_counter() - t0  # compilation is reported apart
             state, metrics, finite = fn(state, train_dev, data_key, loop_key, shuffles)  # asynchronous
             steps_timed += length
             step += length
@@ -401,7 +400,7 @@ def _train_locked(
         "device": device_name(),
         "wall_s": round(time.perf_counter() - t_start, 3),
         "compile_s": round(compile_s, 3),
-        "samples_per_s": round(steps_timed * per_step / run_s, 1) if run_s > 0 else None,
+        "samples_per_s": round(steps_timed * per_step / run_s, 1) if steps_timed else None,
         "resumed_from": start_step if restored is not None else None,
         "params_sha256": params_sha256(state.params),
         "workdir": str(run_dir),

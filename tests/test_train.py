@@ -60,14 +60,20 @@ GOLDEN_LOSS = 2.376018762588501
 GOLDEN_GRAD_NORM = 1.5467867851257324
 
 
-def test_loss_falls_on_one_batch():
-    cfg = tiny_cfg(augment=False, dropout=0.0, warmup_steps=0, lr=3e-3, label_smoothing=0.0, steps=1000)
+def _metric_over_steps(cfg, name: str, n: int) -> list[float]:
+    """Metric `name` of n jitted steps on one fixed batch."""
     task, state, batch, loop_key = _one_step(cfg)
     step = jax.jit(task.step)
-    losses = []
-    for i in range(30):
+    values = []
+    for i in range(n):
         state, m = step(state, batch, jax.random.fold_in(loop_key, i))
-        losses.append(float(m["loss"]))
+        values.append(float(m[name]))
+    return values
+
+
+def test_loss_falls_on_one_batch():
+    cfg = tiny_cfg(augment=False, dropout=0.0, warmup_steps=0, lr=3e-3, label_smoothing=0.0, steps=1000)
+    losses = _metric_over_steps(cfg, "loss", 30)
     assert losses[-1] < 0.3 * losses[0]
 
 
@@ -125,14 +131,8 @@ def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those():
     from jaxgen.tasks.base import SAMPLED_METRICS, chunk_means, norm_every
 
     every = norm_every()  # 10 on the CPU, 1 (every step) on accelerators
-
     cfg = tiny_cfg(augment=False, dropout=0.0, warmup_steps=0, lr=3e-3, steps=1000)
-    task, state, batch, loop_key = _one_step(cfg)
-    step = jax.jit(task.step)
-    norms = []
-    for i in range(11):
-        state, m = step(state, batch, jax.random.fold_in(loop_key, i))
-        norms.append(float(m["grad_norm"]))
+    norms = _metric_over_steps(cfg, "grad_norm", 11)
     measured = [i for i, g in enumerate(norms) if not np.isnan(g)]
     assert measured == list(range(0, 11, every)) and all(norms[i] > 0 for i in measured)
     assert set(SAMPLED_METRICS) >= {"grad_norm", "d_grad_norm", "g_grad_norm"}
