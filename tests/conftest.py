@@ -35,3 +35,13 @@ def mnist_test5k() -> Path:
     if not (MNIST_TEST5K / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("../shared/data/mnist-test5k is not here")
     return MNIST_TEST5K
+
+
+def snapshot_files(root: Path, contents: bool = True) -> dict[str, bytes | None]:
+    """Every file under `root` (relative path -> bytes, or None with contents=False): to assert that a
+    refused command wrote and removed nothing."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if contents else None)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

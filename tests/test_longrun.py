@@ -1,5 +1,5 @@
 """Long runs that lose nothing: kills at random moments and inside saves, bad checkpoints, divergence,
-readers beside a writer, a second writer, read-only and full disks, and bad files and values.
+readers beside a writer, a second writer, read-only and full disks (bad files and values: test_bad_inputs.py).
 
 Processes that must die are real subprocesses (`python -m jaxgen.cli`); the rest runs in-process.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import snapshot_files
 
 from jaxgen import checkpoint, cli, config, data, runs, train
 from jaxgen.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UserError
@@ -215,10 +215,10 @@ def test_when_no_checkpoint_is_readable_the_run_stops_and_nothing_changes(tmp_pa
     wd = tmp_path / "straight"
     for step in (10, 20):
         _truncate(wd / "checkpoints" / str(step))
-    before = _snapshot(wd)
+    before = snapshot_files(wd)
     with pytest.raises(UserError, match="none of the 2 checkpoints .* is readable .*nothing was changed"):
         train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
-    after = _snapshot(wd)
+    after = snapshot_files(wd)
     after.pop("env.json")  # the start is recorded (history), nothing else moves
     before.pop("env.json")
     assert after == before
@@ -328,11 +328,11 @@ def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
     proc = spawn("mlp", cfg, spec, wd)
     try:
         assert wait_for(proc, lambda: metric_lines(wd) >= 1)
-        before = _snapshot(wd, contents=False)
+        before = snapshot_files(wd, contents=False)
         with pytest.raises(UserError, match=f"being trained by process {proc.pid} "):
             train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
-        assert set(_snapshot(wd, contents=False)) <= set(before) | {
-            k for k in _snapshot(wd, contents=False) if k.startswith(("checkpoints", "tb", "samples"))
+        assert set(snapshot_files(wd, contents=False)) <= set(before) | {
+            k for k in snapshot_files(wd, contents=False) if k.startswith(("checkpoints", "tb", "samples"))
         }
     finally:
         proc.kill()
@@ -362,14 +362,6 @@ def tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)])
 
 
-def _snapshot(root: Path, contents: bool = True) -> dict[str, bytes | None]:
-    return {
-        str(p.relative_to(root)): (p.read_bytes() if contents else None)
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _extended_reference(tmp_path: Path):
     short, spec = cfg_of("mlp", MLP, steps=20)
     long = config.make("mlp", {**config.to_dict(short), "hidden": (16,), "steps": 40})
@@ -381,7 +373,7 @@ def test_a_read_only_workdir_is_one_line_and_resumes_bit_identical(tmp_path, tmp
     short, long, spec, ref = _extended_reference(tmp_path)
     wd = tmpfs / "run"
     straight(tmpfs, "mlp", short, spec, "run")
-    before = _snapshot(wd)
+    before = snapshot_files(wd)
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     capsys.readouterr()
     try:
@@ -390,7 +382,7 @@ def test_a_read_only_workdir_is_one_line_and_resumes_bit_identical(tmp_path, tmp
         assert code == EXIT_USAGE and len(err) == 1 and "make it writable" in err[0]
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
-    assert _snapshot(wd) == before
+    assert snapshot_files(wd) == before
     out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
     assert out["params_sha256"] == ref["params_sha256"]
 
@@ -399,7 +391,7 @@ def test_a_full_disk_is_one_line_keeps_old_checkpoints_and_resumes_bit_identical
     short, long, spec, ref = _extended_reference(tmp_path)
     wd = tmpfs / "run"
     straight(tmpfs, "mlp", short, spec, "run")
-    kept = {k: v for k, v in _snapshot(wd).items() if k.startswith("checkpoints/")}
+    kept = {k: v for k, v in snapshot_files(wd).items() if k.startswith("checkpoints/")}
     stat = os.statvfs(tmpfs)
     filler = tmpfs / "filler"
     with open(filler, "wb") as f:  # leave 24 KiB: enough to start, not enough for a checkpoint
@@ -411,124 +403,8 @@ def test_a_full_disk_is_one_line_keeps_old_checkpoints_and_resumes_bit_identical
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_USAGE and "intact" in err[-1], err
     assert not any(line.startswith("Traceback") for line in err)
-    now = _snapshot(wd)
+    now = snapshot_files(wd)
     assert all(now.get(k) == v for k, v in kept.items())  # every earlier checkpoint file intact
     filler.unlink()
     out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
     assert out["params_sha256"] == ref["params_sha256"]
-
-
-# ---------------------------------------------------------------- bad files and values
-
-
-GOOD = ["--set", "hidden=16", "--set", "steps=20", "--set", "ckpt_every=10", "--set", "batch_size=32"]
-
-
-def _write(name: str, text: str):
-    def setup(wd: Path) -> None:
-        shutil.copytree(wd.parent / "done", wd)
-        (wd / name).write_text(text)
-
-    return setup
-
-
-def _copy_done(wd: Path) -> None:
-    shutil.copytree(wd.parent / "done", wd)
-
-
-def _config_only(wd: Path) -> None:
-    wd.mkdir()
-    shutil.copy(wd.parent / "done" / "config.json", wd / "config.json")
-
-
-def _a_file(wd: Path) -> None:
-    wd.write_text("not a folder")
-
-
-CFG = '"data": "embedded", "hidden": [16], "steps": 20, "ckpt_every": 10, "batch_size": 32'
-BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
-    (_write("config.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("config.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("config.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "must be a JSON object"),
-    (
-        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
-        ["train", "mlp", "--workdir", "{wd}", *GOOD],
-        "steps must be an integer",
-    ),
-    (
-        _write("config.json", '{"task": "mlp", "data": "embedded", "hidden": 16}'),
-        ["train", "mlp", "--workdir", "{wd}", *GOOD],
-        "hidden must be a comma list",
-    ),
-    (
-        _write("config.json", '{"task": "diffusion", ' + CFG + "}"),
-        ["train", "mlp", "--workdir", "{wd}", *GOOD],
-        "names task 'diffusion'",
-    ),
-    (_write("config.json", '{"task": "mlp"}'), ["eval", "{wd}"], 'with "task" and "data"'),
-    (_write("config.json", "garbage"), ["eval", "{wd}"], "not valid JSON"),
-    (
-        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", "20.5") + "}"),
-        ["sample", "{wd}", "--n", "4", "--out", "{wd}/x.npy"],
-        "steps must be an integer",
-    ),
-    (
-        None,
-        ["train", "mlp", "--workdir", "{wd}", "--set", "steps=1e400"],
-        "steps must be an integer below 2**31",
-    ),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "steps=3e9"], "below 2**31"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "steps=٤٠٠"], "ASCII"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "lr=inf"], "lr must be a finite number"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "weight_decay=nan"], "finite number"),
-    (None, ["train", "mlp", "--workdir", "", *GOOD], "--workdir is empty"),
-    (
-        _copy_done,
-        ["train", "mlp", "--workdir", "{wd}", *GOOD[:2], "--set", "steps=10", *GOOD[4:]],
-        "already at step 20, past steps=10",
-    ),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "keep=0"], "keep must be a positive"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "keep_every=-5"], "keep_every must be >= 0"),
-    (_a_file, ["train", "mlp", "--workdir", "{wd}", *GOOD], "is a file"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "nosuch=1"], "unknown key 'nosuch'"),
-    (None, ["train", "gan", "--workdir", "{wd}", "--data", "toy:nope"], "unknown toy 'nope'"),
-    (_config_only, ["eval", "{wd}"], "no readable checkpoint"),
-    (None, ["eval", "{wd}"], "no config.json"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "hidden=abc"], "comma list of integers"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--set", "batch_size=0"], "batch_size must be a positive"),
-    (None, ["train", "mlp", "--workdir", "{wd}", "--config", "{wd}.json"], "no such file"),
-    (_copy_done, ["train", "ae", "--workdir", "{wd}"], "holds a mlp run, not ae"),
-]
-
-
-@pytest.fixture(scope="module")
-def done_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bad")
-    assert cli.main(["train", "mlp", "--workdir", str(root / "done"), *GOOD]) == 0
-    return root
-
-
-@pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=[b[2][:40] for b in BAD_INPUTS])
-def test_bad_files_and_values_get_one_line_fast_and_nothing_is_written(done_run, case, capsys):
-    setup, argv, match = BAD_INPUTS[case]
-    wd = done_run / f"case{case}"
-    if setup is not None:
-        setup(wd)
-    before = _snapshot(wd) if wd.is_dir() else (wd.read_bytes() if wd.exists() else None)
-    capsys.readouterr()
-    t0 = time.perf_counter()
-    code = cli.main([a.replace("{wd}", str(wd)) for a in argv])
-    seconds = time.perf_counter() - t0
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == EXIT_USAGE and len(lines) == 1 and lines[0].startswith("jaxgen: error: "), err
-    assert match in lines[0], lines[0]
-    assert out == "" and seconds < 2.0, seconds
-    after = _snapshot(wd) if wd.is_dir() else (wd.read_bytes() if wd.exists() else None)
-    assert after == before  # nothing written, nothing removed
-
-
-def test_the_summary_is_strict_json():
-    text = runs.dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": 2})
-    assert text == '{"a": null, "b": [1.0, null], "c": 2}'
-    np.testing.assert_equal(json.loads(runs.dumps({"x": 0.5})), {"x": 0.5})
