@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgen import config, data, train
+from jaxgen import data, runs, runtime, tasks, train
 from jaxgen.judge import Judge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def main() -> None:
     args = p.parse_args()
     held_out = f"idx:{HELD_OUT}" if HELD_OUT.exists() else "embedded"
     if not (Path(args.judge) / "config.json").exists():
-        train.train("mlp", config.make("mlp"), args.judge, progress=False)
+        train.train(tasks.make_config("mlp"), args.judge, progress=False)
     judge = Judge(args.judge)
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
@@ -75,9 +75,9 @@ def main() -> None:
                 if args.steps:
                     overrides["steps"] = args.steps
                 run_dir = Path(args.out) / f"{kind}{latent}-seed{seed}"
-                summary = train.train("ae", config.make("ae", overrides), run_dir, progress=False)
-                task, state, _, _, ds = train.restore_for_eval(run_dir, held_out)
-                ev = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(seed), judge=judge)
+                summary = train.train(tasks.make_config("ae", overrides), run_dir, progress=False)
+                task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
+                ev = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(seed), judge=judge)
                 row = {
                     "kind": kind,
                     "latent_dim": latent,

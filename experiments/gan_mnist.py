@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgen import config, data, train
+from jaxgen import data, runs, runtime, tasks, train
 from jaxgen.judge import Judge
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,18 +38,18 @@ def main() -> None:
     for name, sets in JUDGES.items():
         judge_dir = REPO / "runs" / name
         if not (judge_dir / "config.json").exists():
-            train.train("mlp", config.make("mlp", sets), judge_dir, progress=False)
+            train.train(tasks.make_config("mlp", sets), judge_dir, progress=False)
         judges[name] = Judge(judge_dir)
     real_spec = f"idx:{HELD_OUT}" if HELD_OUT.exists() else None
     plan = [("default", s) for s in args.seeds]
     plan += [(a, s) for a in args.ablations for s in args.ablation_seeds]
     for variant, seed in plan:
         run_dir = Path(args.out) / f"{variant}-seed{seed}"
-        cfg = config.make("gan", {"seed": seed, **ABLATIONS[variant]})
-        summary = train.train("gan", cfg, run_dir, progress=False)
-        task, state, step, _, ds = train.restore_for_eval(run_dir, real_spec)
+        cfg = tasks.make_config("gan", {"seed": seed, **ABLATIONS[variant]})
+        summary = train.train(cfg, run_dir, progress=False)
+        task, state, step, _, ds, *_ = runs.restore_for_eval(run_dir, real_spec)
         for name, judge in judges.items():
-            scores = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(seed), judge=judge)
+            scores = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(seed), judge=judge)
             row = {
                 "variant": variant,
                 "seed": seed,

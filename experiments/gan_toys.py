@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgen import config, train
+from jaxgen import tasks, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,8 +37,8 @@ KEYS = ("modes_covered", "modes_total", "hq_fraction", "d_real_mean", "d_fake_me
 def run(out: Path, data: str, seed: int, tag: str, sets: dict) -> dict:
     """Train (or resume: a finished run just re-reports) and return the row of its final test metrics."""
     run_dir = out / f"{data.split(':')[1]}-{tag}-seed{seed}"
-    cfg = config.make("gan", {"seed": seed, **sets})
-    summary = train.train("gan", cfg, run_dir, data, progress=False)
+    cfg = tasks.make_config("gan", {"seed": seed, **sets})
+    summary = train.train(cfg, run_dir, data, progress=False)
     row = {"data": data, "variant": tag, "seed": seed, "sets": sets, "step": summary["step"]}
     row.update({k: summary.get(f"test_{k}") for k in KEYS if f"test_{k}" in summary})
     row.update({"wall_s": summary["wall_s"], "device": summary["device"], "run_dir": str(run_dir)})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgen import config, data, train
+from jaxgen import data, runs, tasks, train
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = REPO.parent / "shared" / "data" / "mnist-test5k"
@@ -34,8 +34,8 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         run_dir = Path(args.out) / f"seed{seed}"
-        summary = train.train("mlp", config.make("mlp", {"seed": seed}), run_dir, progress=False)
-        task, state, _, _, ds = train.restore_for_eval(run_dir, held_out)
+        summary = train.train(tasks.make_config("mlp", {"seed": seed}), run_dir, progress=False)
+        task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
         scores = task.evaluate(state.params, data.split(ds, "test"))
         row = {
             "seed": seed,

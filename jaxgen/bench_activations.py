@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import activations, config, data, models, tasks, train
+from jaxgen import activations, data, models, runtime, tasks, train
 from jaxgen.errors import UserError
 from jaxgen.tasks.classifier import normalise
 
@@ -159,7 +159,7 @@ def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Data
     overrides = {"hidden": (cfg.width,) * max(depth, 1), "activation": name, "init": init, "dropout": 0.0,
                  "augment": False, "label_smoothing": 0.0, "warmup_steps": 0, "steps": cfg.steps, "lr": lr,
                  "batch_size": cfg.batch_size}  # fmt: skip
-    task = tasks.build("mlp", config.make("mlp", overrides), ds)
+    task = tasks.build(tasks.make_config("mlp", overrides), ds)
     if depth == 0:
         # Softmax regression: the same loss, optimizer and step on a model with no hidden layer.
         task.model = models.MLP(hidden=(), num_outputs=ds.num_classes, activation="linear")
@@ -168,7 +168,7 @@ def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Data
 
 def seed_keys(seeds: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(init, data, loop) keys of seeds 0..seeds-1, stacked, exactly as `jaxgen train` splits them."""
-    keys = [train.split_keys(s) for s in range(seeds)]
+    keys = [runtime.split_keys(s) for s in range(seeds)]
     return tuple(jnp.stack([k[i] for k in keys]) for i in range(3))
 
 
@@ -331,7 +331,7 @@ def single_seed_speed(ctx: Context, name: str) -> dict[str, Any]:
     """Compile time and samples/s of one seed's run_chunk, as `jaxgen train` runs it on one device."""
     cfg, train_dev = ctx.cfg, ctx.arrays["train"]
     task = build_task(name, cfg.depth, cfg, cfg.lr, ctx.ds)
-    _, data_key, loop_key = train.split_keys(0)
+    _, data_key, loop_key = runtime.split_keys(0)
     state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, "auto", cfg.lr))
     t0 = time.perf_counter()
     fn = jax.jit(functools.partial(train.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
@@ -386,7 +386,7 @@ def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, 
         "test": jax.device_put(dict(test_np)),
     }
     ctx = Context(cfg, data.load("embedded"), arrays)
-    _log(f"bench activations ({cfg.mode}) on {train.device_name()}: {', '.join(cfg.activations)}")
+    _log(f"bench activations ({cfg.mode}) on {runtime.device_name()}: {', '.join(cfg.activations)}")
     results: dict[str, dict] = {}
     for i, name in enumerate(cfg.activations):
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgen import sinks
 from jaxgen.errors import UserError
 
 D, C = 784, 10
@@ -268,7 +269,7 @@ def _run_driver(args: list[str], workdir: Path) -> tuple[float, dict]:
 
 def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure every loop of `cfg` in interleaved rounds; write DIR/peers.{json,md}; return the report."""
-    from jaxgen import bench_report, bench_throughput, runs
+    from jaxgen import bench_report, bench_throughput
 
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.perf_counter()
@@ -365,7 +366,7 @@ def run(cfg: PeersConfig, out_dir: str | Path, *, log: Callable[[str], None] | N
         }
         report["wall_s"] = round(time.perf_counter() - t_start, 1)
         # strict JSON: a difference lost in noise (NaN) is written as null
-        (out / "peers.json").write_text(runs.dumps(report, indent=1) + "\n")
+        (out / "peers.json").write_text(sinks.dumps(report, indent=1) + "\n")
         (out / "peers.md").write_text(markdown(report))
         return report
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxgen import runtime
+
 # Colours fixed per activation so every figure reads the same way.
 _COLOURS = {
     "sigmoid": "tab:red",
@@ -376,16 +378,14 @@ def header(bench: str, mode: str, out: Path) -> dict[str, Any]:
     """What every benchmark report starts with: which benchmark, where, and on which machine."""
     import jax
 
-    from jaxgen import train
-
     return {
         "bench": bench,
         "mode": mode,
         "out": str(Path(out).absolute()),
-        "device": train.device_name(),
+        "device": runtime.device_name(),
         "backend": jax.default_backend(),
         "num_devices": jax.device_count(),
-        "env": train.env_info(),
+        "env": runtime.env_info(),
     }
 
 

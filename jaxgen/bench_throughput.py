@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgen import config, data, models, tasks, train
+from jaxgen import data, models, runtime, tasks, train
 from jaxgen.errors import UserError
 
 
@@ -72,7 +72,7 @@ def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.D
     overrides: dict[str, Any] = {"batch_size": batch_size}
     if hidden is not None:
         overrides["hidden"] = hidden
-    return tasks.build(name, config.make(name, overrides), ds)
+    return tasks.build(tasks.make_config(name, overrides), ds)
 
 
 def _timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tuple[Any, int, float]:
@@ -93,7 +93,7 @@ def measure(
     """Compile time, samples/s, FLOPs, memory and ceiling fraction of `cfg.steps` steps of task `name`."""
     task = _task(name, hidden, batch_size, ds)
     per_step = task.examples_per_step
-    mesh = train.make_mesh()
+    mesh = runtime.make_mesh()
     state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
     args = (train_dev, data_key, loop_key)
     shuffler = data.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))

@@ -35,29 +35,32 @@ def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--process-id", type=int, default=None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
+    """The parser; the task registry (which imports JAX) is read only when `command` is train or config
+    (main passes the command it is given), so that --version, --help and the other commands' usage errors
+    answer at once."""
     import importlib.metadata
-
-    from jaxgen import config
-    from jaxgen.tasks import TASKS  # the one list of tasks
 
     p = _Parser(prog="jaxgen", description=__doc__)
     p.add_argument("--version", action="version", version=f"jaxgen {importlib.metadata.version('jaxgen')}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a task; rerun the same command to resume")
-    by_task = t.add_subparsers(dest="task", required=True, parser_class=_Parser, metavar="TASK")
-    for name, (cls, task_cls) in TASKS.items():
-        tp = by_task.add_parser(
-            name,
-            help=(task_cls.__doc__ or name).splitlines()[0],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog=f"keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
-        )
-        _train_args(tp)
-
     c = sub.add_parser("config", help="print a task's default configuration as JSON (a file for --config)")
-    c.add_argument("task", choices=list(TASKS))
+    if command in ("train", "config"):
+        from jaxgen import config
+        from jaxgen.tasks import TASKS  # the one list of tasks
+
+        by_task = t.add_subparsers(dest="task", required=True, parser_class=_Parser, metavar="TASK")
+        for name, (cls, task_cls) in TASKS.items():
+            tp = by_task.add_parser(
+                name,
+                help=(task_cls.__doc__ or name).splitlines()[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog=f"keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
+            )
+            _train_args(tp)
+        c.add_argument("task", choices=list(TASKS))
 
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in argv (the first word that is not a flag), before parsing."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def _existing_run(workdir: str) -> Path:
     path = Path(workdir)
     if not (path / "config.json").exists():
@@ -95,30 +103,28 @@ def _existing_run(workdir: str) -> Path:
 
 
 def cmd_train(args) -> dict:
-    from jaxgen import config, data
+    from jaxgen import config, data, tasks
 
-    overrides, spec = ({}, None) if args.config is None else config.read_file(args.task, args.config)
+    cls = tasks.config_class(args.task)  # the task name is resolved here, once; below it is the class
+    overrides, spec = ({}, None) if args.config is None else config.read_file(cls, args.config)
     spec = args.data or spec or "embedded"
     data.parse_spec(spec)
-    cfg = config.make(args.task, {**overrides, **config.parse_sets(args.task, args.set)})
-    from jaxgen import train
-
+    cfg = config.make(cls, {**overrides, **config.parse_sets(cls, args.set)})
     manual = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in manual) and not (args.distributed and all(v is not None for v in manual)):
         raise UserError("--coordinator, --num-processes and --process-id go together, with --distributed")
+    from jaxgen import runtime, train
+
     if args.distributed:
         _native_output_to_stderr()
-        train.init_distributed(*manual)
-
-    return train.train(
-        args.task, cfg, args.workdir, spec, progress=not args.no_progress, make_plots=not args.no_plots
-    )
+        runtime.init_distributed(*manual)
+    return train.train(cfg, args.workdir, spec, progress=not args.no_progress, make_plots=not args.no_plots)
 
 
 def cmd_config(args) -> dict:
-    from jaxgen import config
+    from jaxgen import config, tasks
 
-    return {"task": args.task, "data": "embedded", **config.to_dict(config.make(args.task))}
+    return {"task": args.task, "data": "embedded", **config.to_dict(tasks.make_config(args.task))}
 
 
 def _judge(run_dir: str | None):
@@ -130,31 +136,29 @@ def _judge(run_dir: str | None):
 
 
 def cmd_eval(args) -> dict:
-    from jaxgen import data, train
-
     run_dir = _existing_run(args.workdir)
+    from jaxgen import data
+
     if args.data:
         data.parse_spec(args.data)
+    from jaxgen import runs, runtime
+
     judge = _judge(args.judge)
-    task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
-    _, _, cfg = train.load_run(run_dir)
-    with train.precision_scope(cfg):  # the run's matmul precision, as in training
-        metrics = task.evaluate(state.params, data.split(ds, "test"), train.eval_key(cfg.seed), judge=judge)
+    r = runs.restore_for_eval(run_dir, args.data)
+    with runtime.precision_scope(r.cfg.precision):  # the run's matmul precision, as in training
+        key = runtime.eval_key(r.cfg.seed)
+        metrics = r.task.evaluate(r.state.params, data.split(r.dataset, "test"), key, judge=judge)
     return {
-        "task": task.name,
-        "step": step,
-        "params_sha256": digest,
-        "data": ds.spec,
+        "task": r.task.name,
+        "step": r.step,
+        "params_sha256": r.params_sha256,
+        "data": r.dataset.spec,
         **metrics,
-        "device": train.device_name(),
+        "device": runtime.device_name(),
     }
 
 
 def cmd_sample(args) -> dict:
-    import numpy as np
-
-    from jaxgen import data, train
-
     run_dir = _existing_run(args.workdir)
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples, got {args.n}")
@@ -165,28 +169,34 @@ def cmd_sample(args) -> dict:
         raise UserError(f"--out {args.out}: folder {out.parent} does not exist; create it first")
     if args.seed is not None and not 0 <= args.seed < 2**31:
         raise UserError(f"--seed must be in [0, 2**31), got {args.seed}")
+    from jaxgen import data
+
     if args.data:
         data.parse_spec(args.data)
-    task_name, _, cfg = train.load_run(run_dir)
+    import numpy as np
+
+    from jaxgen import runs, runtime
     from jaxgen.tasks import TASKS
 
+    run = runs.load_run(run_dir)
+    task_name = run[0]
     if not hasattr(TASKS[task_name][1], "sample"):
         generative = ", ".join(n for n, (_, cls) in TASKS.items() if hasattr(cls, "sample"))
         raise UserError(f"{run_dir} is a {task_name} run, which does not generate: sample takes {generative}")
     judge = _judge(args.judge)
-    task, state, step, digest, ds = train.restore_for_eval(run_dir, args.data)
-    if judge is not None and ds.kind != "image":
-        raise UserError(f"--judge scores images; {run_dir} was trained on {ds.spec}: drop --judge")
+    r = runs.restore_for_eval(run_dir, args.data, run=run)
+    if judge is not None and r.dataset.kind != "image":
+        raise UserError(f"--judge scores images; {run_dir} was trained on {r.dataset.spec}: drop --judge")
     import jax
 
-    key = train.eval_key(cfg.seed) if args.seed is None else jax.random.key(args.seed)
-    with train.precision_scope(cfg):
-        samples = np.asarray(task.sample(state.params, key, args.n), np.float32)
+    key = runtime.eval_key(r.cfg.seed) if args.seed is None else jax.random.key(args.seed)
+    with runtime.precision_scope(r.cfg.precision):
+        samples = np.asarray(r.task.sample(r.state.params, key, args.n), np.float32)
     np.save(out, samples)
     result = {
-        "task": task.name,
-        "step": step,
-        "params_sha256": digest,
+        "task": r.task.name,
+        "step": r.step,
+        "params_sha256": r.params_sha256,
         "n": int(samples.shape[0]),
         "shape": list(samples.shape),
         "min": round(float(samples.min()), 6),
@@ -194,25 +204,23 @@ def cmd_sample(args) -> dict:
         "out": str(out),
     }
     if judge is not None:
-        from jaxgen.judge import report
-
-        real = np.asarray(data.split(ds, "test")["image"], np.float32) / 255.0
-        result.update(report(judge, samples, real))
-    return {**result, "device": train.device_name()}
+        real = np.asarray(data.split(r.dataset, "test")["image"], np.float32) / 255.0
+        result.update(judge.report(samples, real))
+    return {**result, "device": runtime.device_name()}
 
 
 def cmd_plot(args) -> dict:
-    from jaxgen import data, plots, train
-
     run_dir = _existing_run(args.workdir)
-    files = plots.curves(run_dir)
+    from jaxgen import data
+
     if args.data:
         data.parse_spec(args.data)
-    task, state, step, _, ds = train.restore_for_eval(run_dir, args.data)
-    if ds.test is not None:
-        with train.precision_scope(train.load_run(run_dir)[2]):
-            files += task.figures(state.params, ds.test, run_dir / "plots", step=step)
-    return {"task": task.name, "step": step, "plots": [str(f) for f in files]}
+    from jaxgen import plots, runs, runtime
+
+    r = runs.restore_for_eval(run_dir, args.data)
+    with runtime.precision_scope(r.cfg.precision):
+        files = plots.draw_run(run_dir, r.task, r.state.params, r.dataset.test, r.step)
+    return {"task": r.task.name, "step": r.step, "plots": [str(f) for f in files]}
 
 
 def cmd_bench(args) -> dict:
@@ -244,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jaxgen` console script; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(_command(argv)).parse_args(argv)
         handler = {
             "train": cmd_train,
             "eval": cmd_eval,
@@ -267,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxgen: error: cannot use{where} ({err.strerror or err}): check the path", file=sys.stderr)
         return 2
     if result is not None:
-        from jaxgen.runs import dumps  # strict JSON: a non-finite number is null, never a bare NaN
+        from jaxgen.sinks import dumps  # strict JSON: a non-finite number is null, never a bare NaN
 
         print(dumps(result), file=_STDOUT or sys.stdout, flush=True)
     return 0

@@ -1,4 +1,9 @@
-"""Frozen, typed configs per task, and `--set key=value` parsing that rejects mistakes before compiling."""
+"""The config blocks every task shares (run, network, augmentation), and `--set key=value` parsing, --help
+text and JSON for any task's config class, rejecting mistakes before anything compiles.
+
+Each task's own config class lives in its task file (jaxgen/tasks/) and extends a block here; the
+functions below take the class, never a task name (the CLI resolves the name once: jaxgen.tasks).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ class TrainConfig:
     precision: str = "default"  # matmul precision: default (TF32 on NVIDIA GPUs), high, highest (full fp32)
     dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
 
+    TASK: ClassVar[str] = ""  # the task's name in jaxgen.tasks.TASKS (config.json's "task")
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
     TINY_DATA: ClassVar[str] = "embedded"
@@ -40,7 +46,7 @@ class TrainConfig:
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
         _typed(self)
-        _positive(self, "batch_size", "ckpt_every", "log_every", "keep")
+        positive(self, "batch_size", "ckpt_every", "log_every", "keep")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
         if self.precision not in PRECISIONS:
@@ -92,147 +98,6 @@ class AugmentConfig(NetConfig):
             raise UserError(f"max_scale must be in [0, 1), got {self.max_scale}")
 
 
-@dataclasses.dataclass(frozen=True)
-class MLPConfig(AugmentConfig):
-    """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
-
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 1e-3
-    dropout: float = 0.2  # dropout rate after each hidden layer (train only)
-    weight_decay: float = 1e-4  # decoupled (AdamW)
-    warmup_steps: int = -1  # linear warm-up steps, then cosine decay to zero; -1 = 5% of steps
-    label_smoothing: float = 0.1  # target mass spread evenly over the other classes
-
-    @property
-    def warmup(self) -> int:
-        """Warm-up steps in effect: follows `steps` unless set explicitly."""
-        return self.steps // 20 if self.warmup_steps == -1 else self.warmup_steps
-
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
-
-    def check(self) -> None:
-        super().check()
-        _unit_interval(self, "dropout", "label_smoothing")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < self.steps):
-            raise UserError(
-                f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class AEConfig(AugmentConfig):
-    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
-
-    steps: int = 10000
-    batch_size: int = 128
-    lr: float = 2e-3
-    ckpt_every: int = 2000
-    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
-    latent_dim: int = 32  # size of the code z
-    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid
-    noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
-    variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
-    beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
-    weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
-    dropout: float = 0.0  # dropout rate after each hidden layer of encoder and decoder (train only)
-    mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
-
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
-
-    def check(self) -> None:
-        super().check()
-        if not 1 <= self.latent_dim <= 784:
-            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
-        if self.loss not in ("bce", "mse"):
-            raise UserError(f"loss must be bce or mse, got {self.loss!r}")
-        if self.variational and self.loss != "bce":
-            raise UserError("variational=true needs loss=bce (the ELBO's likelihood): drop loss=mse")
-        if not 0 <= self.noise <= 1:
-            raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
-        if not self.beta >= 0:
-            raise UserError(f"beta must be >= 0, got {self.beta}")
-        _unit_interval(self, "dropout")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 1 <= self.mixture <= 100:
-            raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
-
-
-@dataclasses.dataclass(frozen=True)
-class GANConfig(NetConfig):
-    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step.
-
-    Fields whose default is 0 or -1 are "chosen for the data" by the task (jaxgen.tasks.gan.resolve),
-    which writes the resolved values to DIR/gan_resolved.json.
-    """
-
-    steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
-    batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
-    lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
-    hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
-    activation: str = "leaky_relu:0.2"  # hidden activation of both players
-    latent_dim: int = 0  # size of the noise z ~ N(0, I); 0 = for the data (toys: their dimension; images: 16)
-    d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
-    d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
-    loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
-    d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
-    beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
-    decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)
-    pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
-    r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
-    ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
-    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * MLP(z)
-    topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
-
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
-    TINY_DATA: ClassVar[str] = "toy:ring8"
-    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr")
-
-    def check(self) -> None:
-        super().check()
-        if not 0 <= self.latent_dim <= 1024:
-            raise UserError(f"latent_dim must be in [1, 1024] (0: for the data), got {self.latent_dim}")
-        if any(h <= 0 for h in self.d_hidden):
-            raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
-        if not self.d_lr >= 0:
-            raise UserError(f"d_lr must be >= 0 (0: same as lr), got {self.d_lr}")
-        if self.loss not in ("nonsaturating", "saturating"):
-            raise UserError(
-                f"loss must be nonsaturating or saturating, got {self.loss!r}: --set loss=nonsaturating"
-            )
-        if not 1 <= self.d_steps <= 100:
-            raise UserError(
-                f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}:"
-                " --set d_steps=1"
-            )
-        if not 0 <= self.beta1 < 1:
-            raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
-        if not 0 <= self.pack <= 16:
-            raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
-        if self.pack and self.batch_size % self.pack:
-            raise UserError(
-                f"batch_size {self.batch_size} must be a multiple of pack {self.pack}: change one of them"
-            )
-        if not (self.r1 >= 0 or self.r1 == -1):
-            raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
-        if not 0 < self.topk <= 1:
-            raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
-        if not (0 <= self.ema < 1 or self.ema == -1):
-            raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
-
-
-def config_class(task: str) -> type[TrainConfig]:
-    """The config dataclass of `task`, from the one registry (jaxgen.tasks.TASKS)."""
-    from jaxgen.tasks import TASKS  # tasks import this module: look the registry up at call time
-
-    if task not in TASKS:
-        raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
-    return TASKS[task][0]
-
-
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
 RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every")
 
@@ -268,13 +133,13 @@ _KIND = {
 }
 
 
-def _positive(cfg: Any, *names: str) -> None:
+def positive(cfg: Any, *names: str) -> None:
     for name in names:
         if getattr(cfg, name) <= 0:
             raise UserError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
 
 
-def _unit_interval(cfg: Any, *names: str) -> None:
+def unit_interval(cfg: Any, *names: str) -> None:
     for name in names:
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"{name} must be in [0, 1), got {getattr(cfg, name)}")
@@ -319,7 +184,8 @@ def _convert(key: str, raw: str, typ: Any) -> Any:
 def field_help(cls: type[TrainConfig]) -> dict[str, str]:
     """Field name -> its one-line meaning: the comment after the field in the class source (subclasses win).
 
-    The comments in this file are the one source of truth for `jaxgen train TASK --help`.
+    The field comments (here and in each task's config class) are the one source of truth for
+    `jaxgen train TASK --help`.
     """
     out: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
@@ -356,9 +222,10 @@ def fields(cls: type[TrainConfig]) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def parse_sets(task: str, sets: list[str] | None) -> dict[str, Any]:
-    """Turn ['key=value', ...] into typed overrides for `task`; unknown keys are errors."""
-    types = fields(config_class(task))
+def parse_sets(cls: type[TrainConfig], sets: list[str] | None) -> dict[str, Any]:
+    """Turn ['key=value', ...] into typed overrides for config class `cls`; unknown keys are errors."""
+    task = cls.TASK
+    types = fields(cls)
     out: dict[str, Any] = {}
     for item in sets or []:
         key, eq, raw = item.partition("=")
@@ -371,16 +238,17 @@ def parse_sets(task: str, sets: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def make(task: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """The validated config of `task` with `overrides` applied."""
-    cfg = config_class(task)(**(overrides or {}))
+def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The validated config of class `cls` with `overrides` applied."""
+    cfg = cls(**(overrides or {}))
     _typed(cfg)  # before any check compares values
     cfg.check()
     return cfg
 
 
-def read_file(task: str, path: str) -> tuple[dict[str, Any], str | None]:
+def read_file(cls: type[TrainConfig], path: str) -> tuple[dict[str, Any], str | None]:
     """(typed overrides, data spec or None) from a saved config.json (a run's, or `jaxgen config TASK`'s)."""
+    task = cls.TASK
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--config {path}: no such file (save one with: jaxgen config {task} > {path})")
@@ -393,12 +261,12 @@ def read_file(task: str, path: str) -> tuple[dict[str, Any], str | None]:
     if raw.pop("task", task) != task:
         raise UserError(f"--config {path} is another task's config: use it with that task, or pick another")
     spec = raw.pop("data", None)
-    types = fields(config_class(task))
+    types = fields(cls)
     unknown = sorted(set(raw) - set(types))
     if unknown:
         raise UserError(f"--config {path}: unknown keys {unknown} for {task}; see jaxgen train {task} --help")
     sets = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in raw.items()]
-    return parse_sets(task, sets), spec
+    return parse_sets(cls, sets), spec
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -406,11 +274,11 @@ def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
-def from_dict(task: str, raw: dict[str, Any]) -> TrainConfig:
-    """Rebuild a saved config; keys this version does not know are an error naming them."""
-    types = fields(config_class(task))
+def from_dict(cls: type[TrainConfig], raw: dict[str, Any]) -> TrainConfig:
+    """Rebuild a saved config of class `cls`; keys this version does not know are an error naming them."""
+    types = fields(cls)
     unknown = set(raw) - set(types)
     if unknown:
         raise UserError(f"config.json has keys this jaxgen does not know: {sorted(unknown)}; upgrade jaxgen")
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    return make(task, vals)
+    return make(cls, vals)

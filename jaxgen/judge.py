@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import metrics
+from jaxgen import metrics, runs
 from jaxgen.errors import UserError
 from jaxgen.tasks.base import in_batches
 
@@ -25,14 +25,13 @@ class Judge:
     """The newest good checkpoint of an mlp run, applied to float images in [0, 1]."""
 
     def __init__(self, run_dir: str | Path):
-        from jaxgen import train
-
         run_dir = Path(run_dir)
         if not (run_dir / "config.json").exists():
             raise UserError(
                 f"--judge {run_dir}: no jaxgen run there; train one with jaxgen train mlp --workdir {run_dir}"
             )
-        task_name, spec, _ = train.load_run(run_dir)
+        run = runs.load_run(run_dir)
+        task_name, spec, _ = run
         if task_name != "mlp":
             raise UserError(
                 f"--judge {run_dir} is a {task_name} run: the judge must be an mlp run (jaxgen train mlp)"
@@ -41,7 +40,7 @@ class Judge:
             raise UserError(
                 f"--judge {run_dir} was trained on {spec}: the judge must be an mlp run on digits"
             )
-        task, state, step, digest, _ = train.restore_for_eval(run_dir)
+        task, state, step, digest, *_ = runs.restore_for_eval(run_dir, run=run)
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest
         self.params = state.params
         model = task.model
@@ -56,30 +55,29 @@ class Judge:
         )
         return np.asarray(jax.nn.softmax(logits)), feats
 
+    def report(self, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> dict[str, Any]:
+        """How the judge sees generated digits, beside real ones.
 
-def report(judge: Judge, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> dict[str, Any]:
-    """How the judge sees generated digits, beside real ones.
-
-    digit_fraction[k]: share of samples the judge calls k; judge_confidence: mean top probability;
-    judge_frechet: Fréchet distance (judge features) of m samples against half A of the real images,
-    judge_frechet_real: the same between real halves B and A (m = half the real set, so the sizes match).
-    """
-    probs, feats = judge(samples01_NxD)
-    real_probs, real_feats = judge(real01_MxD)
-    pred = probs.argmax(1)
-    fractions = np.bincount(pred, minlength=probs.shape[1]) / max(len(pred), 1)
-    half = len(real_feats) // 2
-    m = min(half, len(feats))
-    return {
-        "judge": judge.run_dir,
-        "judge_step": judge.step,
-        "digit_fraction": [round(float(f), 4) for f in fractions],
-        "min_digit_fraction": round(float(fractions.min()), 4),
-        "judge_confidence": round(float(probs.max(1).mean()), 4),
-        "judge_confidence_real": round(float(real_probs.max(1).mean()), 4),
-        "judge_frechet": round(metrics.frechet_distance(feats[:m], real_feats[:half]), 4),
-        "judge_frechet_real": round(
-            metrics.frechet_distance(real_feats[half : half + m], real_feats[:half]), 4
-        ),
-        "judge_n": int(m),
-    }
+        digit_fraction[k]: share of samples the judge calls k; judge_confidence: mean top probability;
+        judge_frechet: Fréchet distance (judge features) of m samples against half A of the real images,
+        judge_frechet_real: the same between real halves B and A (m = half the real set, so the sizes match).
+        """
+        probs, feats = self(samples01_NxD)
+        real_probs, real_feats = self(real01_MxD)
+        pred = probs.argmax(1)
+        fractions = np.bincount(pred, minlength=probs.shape[1]) / max(len(pred), 1)
+        half = len(real_feats) // 2
+        m = min(half, len(feats))
+        return {
+            "judge": self.run_dir,
+            "judge_step": self.step,
+            "digit_fraction": [round(float(f), 4) for f in fractions],
+            "min_digit_fraction": round(float(fractions.min()), 4),
+            "judge_confidence": round(float(probs.max(1).mean()), 4),
+            "judge_confidence_real": round(float(real_probs.max(1).mean()), 4),
+            "judge_frechet": round(metrics.frechet_distance(feats[:m], real_feats[:half]), 4),
+            "judge_frechet_real": round(
+                metrics.frechet_distance(real_feats[half : half + m], real_feats[:half]), 4
+            ),
+            "judge_n": int(m),
+        }

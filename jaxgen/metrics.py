@@ -7,6 +7,8 @@ Everything here is plain numpy (float64 where it matters) so the figures do not 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -139,3 +141,32 @@ def fit_gaussian_mixture(x_NxD: np.ndarray, k: int, *, seed: int = 0):
 
     x = np.asarray(x_NxD, np.float64)
     return GaussianMixture(min(k, len(x)), covariance_type="full", reg_covar=1e-4, random_state=seed).fit(x)
+
+
+def dstar_check(
+    d_prob: Callable[[np.ndarray], np.ndarray],
+    centers: Any,
+    std: float,
+    samples_Nx1: np.ndarray,
+    pack: int = 1,
+    grid_n: int = 400,
+) -> dict[str, Any]:
+    """A trained D against the optimal D*(x) = p_data^k / (p_data^k + p_g^k) on a 1-D grid, for a mixture
+    of Gaussians of one `std` at `centers` (k = pack; `d_prob` gets float32 rows (x, ..., x) of width k and
+    returns D's probabilities); p_g is a Gaussian KDE of G's samples. distance = mean |D - D*| weighted by
+    (p_data + p_g) / 2 over the grid."""
+    from scipy.stats import gaussian_kde
+
+    centers, std = np.asarray(centers, np.float64)[:, 0], float(std)
+    s = np.asarray(samples_Nx1, np.float64)[:, 0]
+    lo = min(centers.min() - 4 * std, np.quantile(s, 0.001))
+    hi = max(centers.max() + 4 * std, np.quantile(s, 0.999))
+    x = np.linspace(lo, hi, grid_n)
+    p_data = np.mean(np.exp(-0.5 * ((x[:, None] - centers) / std) ** 2), axis=1) / (std * np.sqrt(2 * np.pi))
+    p_g = gaussian_kde(s)(x)
+    d_star = p_data**pack / np.maximum(p_data**pack + p_g**pack, 1e-300)
+    rows = np.repeat(x[:, None], pack, axis=1).astype(np.float32)  # (x, ..., x): D's view of a packed row
+    d = np.asarray(d_prob(rows), np.float64)
+    w = (p_data + p_g) / 2
+    distance = float(np.sum(w * np.abs(d - d_star)) / np.sum(w))
+    return {"x": x, "p_data": p_data, "p_g": p_g, "d": d, "d_star": d_star, "distance": distance}

@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import backprop, data, metrics
-from jaxgen.plots import _save, plt
+from jaxgen import backprop, data, metrics, runs
+from jaxgen.plots import toy
+from jaxgen.plots.common import plt, save
 
 PARAM_NAMES = ["w1", "w2", "w3", "w4", "b1 (h1)", "b1 (h2)", "w5", "w6", "w7", "w8", "b2 (o1)", "b2 (o2)"]
 
@@ -97,21 +98,20 @@ def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
     fig.suptitle(
         "backpropagation on the 2-2-2 sigmoid network (Mazur's example), jaxgen backprop", fontsize=10
     )
-    _save(fig, Path(path))
+    save(fig, Path(path))
     return numbers
 
 
 def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, Any]:
     """p(y | x) of the linear and the ReLU MLP on the same toy side by side; the linear net's layers
     multiplied out into one affine map, checked against its own logits."""
-    from jaxgen import plots_toy, train
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained")
     out: dict[str, Any] = {}
     for ax, run_dir in zip(axes, (linear_dir, relu_dir), strict=True):
-        task, state, step, _, ds = train.restore_for_eval(run_dir)
-        extent = plots_toy._extent(np.asarray(ds.test["image"]), 1.0)
-        r = plots_toy.probability_panel(ax, task, state.params, ds.test, extent)
+        task, state, step, _, ds, *_ = runs.restore_for_eval(run_dir)
+        extent = toy.extent_of(np.asarray(ds.test["image"]), 1.0)
+        r = toy.probability_panel(ax, task, state.params, ds.test, extent)
         c = task.cfg
         ax.set_title(
             f"{c.activation}: hidden {','.join(map(str, c.hidden))}, {step} steps; "
@@ -137,7 +137,7 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
         f"map's logits: {out['composed_logits_max_rel_diff']:.1e}), so the boundary is a straight line",
         fontsize=10,
     )
-    _save(fig, Path(path))
+    save(fig, Path(path))
     return out
 
 
@@ -209,7 +209,7 @@ def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) ->
         fontsize=9,
     )
     fig.suptitle(f"probability distributions against samples (jax.random, {_device()})", fontsize=10)
-    _save(fig, Path(path))
+    save(fig, Path(path))
     return numbers
 
 
@@ -222,10 +222,9 @@ def _device() -> str:
 def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
     """Digits as points in 784 dimensions (5-NN digit accuracy there), and their 2-D views: PCA-2 of the
     pixels and the 2-D codes of the latent-2 autoencoder."""
-    from jaxgen import train
-    from jaxgen.plots_ae import DIGIT_COLORS
+    from jaxgen.plots.autoencoder import DIGIT_COLORS
 
-    task, state, step, _, ds = train.restore_for_eval(ae2_dir, spec)
+    task, state, step, _, ds, *_ = runs.restore_for_eval(ae2_dir, spec)
     test = data.split(ds, "test")
     x, y = np.asarray(test["image"], np.float32) / 255.0, np.asarray(test["label"])
     train_x, train_y = task.train_images()
@@ -271,5 +270,96 @@ def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
         f"data as points: {len(x):,} test digits ({spec}) in 784 dimensions and two 2-D views ({_device()})",
         fontsize=10,
     )
-    _save(fig, Path(path))
+    save(fig, Path(path))
     return numbers
+
+
+def discgen_figure(
+    classifier,
+    clf_params,
+    gan,
+    arrays: dict[str, Any],
+    numbers: dict[str, Any],
+    ds,
+    path: Path,
+    grid: int = 160,
+) -> Path:
+    """Three panels: (a) p(y | x); (b) the GAN's samples and their KDE density over the true density;
+    (c) the classifier's confidence and both densities against distance to the nearest training point."""
+    from jaxgen.discgen import nearest_distance
+
+    probes = arrays["probes"]
+    ring, radius = probes["points"], probes["radius"]
+    c0 = probes["centre"]
+    extent = (c0[0] - radius - 0.5, c0[0] + radius + 0.5, c0[1] - radius - 0.5, c0[1] + radius + 0.5)
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.6), layout="constrained")
+
+    ax = axes[0]
+    toy.probability_panel(ax, classifier, clf_params, ds.test, extent)
+    ax.plot(*np.append(ring, ring[:1], 0).T, "x--", color="k", ms=4, lw=0.6, label="far probes")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(
+        f"(a) discriminative: mlp's p(y | x); test accuracy {numbers['classifier_test_accuracy']:.4f}\n"
+        f"mean max p(y | x) on the far probes: {numbers['confidence_far_mean']:.4f}"
+        f" (at the test points {numbers['confidence_data_mean']:.4f})",
+        fontsize=9,
+    )
+
+    ax = axes[1]
+    pts, (xx, yy) = toy.grid_points(extent, grid)
+    log_gen = arrays["kde"].logpdf(pts.astype(np.float64).T).reshape(xx.shape) / np.log(10)
+    name = ds.spec.split(":", 1)[1]
+    log_true = data.toy_logpdf(name, pts).reshape(xx.shape) / np.log(10)
+    im = ax.imshow(
+        np.clip(log_gen, -4, None), origin="lower", extent=extent, cmap="magma", vmin=-4, aspect="auto"
+    )
+    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="log10 p̂(x), KDE of GAN samples (clipped at -4)")
+    ax.contour(xx, yy, log_true, levels=[-2, -1, 0], colors="c", linewidths=0.8)
+    s = arrays["samples"][:1500]
+    ax.scatter(s[:, 0], s[:, 1], s=1.5, color="C0", alpha=0.6, edgecolors="none", label="GAN samples")
+    ax.plot(*np.append(ring, ring[:1], 0).T, "x--", color="w", ms=4, lw=0.6, label="far probes")
+    ax.plot([], [], color="c", lw=0.8, label="true density, log10 p = -2, -1, 0")
+    ax.legend(fontsize=8, loc="lower left", markerscale=4, facecolor="0.3", labelcolor="w")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(
+        f"(b) generative: GAN samples, KDE p̂(x) of {numbers['n_samples']:,}; true density (cyan)\n"
+        f"on the far probes p̂ = {numbers['density_gen_far_mean']:.1e} (mean log10 "
+        f"{numbers['log10_density_gen_far_mean']:.0f}), true p = {numbers['density_true_far_mean']:.1e}",
+        fontsize=9,
+    )
+
+    ax = axes[2]
+    dist = nearest_distance(pts, ds.train["image"][:5000])
+    conf = classifier.probs(clf_params, pts).max(1)
+    bins = np.linspace(0, dist.max(), 30)
+    which = np.clip(np.digitize(dist, bins) - 1, 0, len(bins) - 2)
+    mids = 0.5 * (bins[1:] + bins[:-1])
+    keep = np.array([np.any(which == b) for b in range(len(mids))])
+
+    def per_bin(v):
+        return np.array([v[which == b].mean() if np.any(which == b) else np.nan for b in range(len(mids))])
+
+    ax.plot(mids[keep], per_bin(conf)[keep], "o-", color="C0", label="classifier: mean max p(y | x)")
+    ax.axhline(numbers["chance_confidence"], color="C0", ls=":", lw=1, label="chance (1 / classes)")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("confidence")
+    ax.set_xlabel("distance to the nearest training point")
+    ax2 = ax.twinx()
+    ax2.plot(mids[keep], per_bin(np.clip(log_gen.ravel(), -30, None))[keep], "s-", color="C3",
+             label="GAN: mean log10 p̂(x) (KDE; clipped at -30)")  # fmt: skip
+    ax2.plot(mids[keep], per_bin(np.clip(log_true.ravel(), -30, None))[keep], "--", color="k",
+             label="true mean log10 p(x) (clipped at -30)")  # fmt: skip
+    ax2.set_ylabel("log10 density")
+    ax2.set_ylim(-31, 2)
+    ax.axvline(numbers["probe_min_distance_to_data"], color="0.5", lw=1, label="far probes (nearest)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
+    ax.set_title(
+        f"(c) away from the data: confidence stays, density falls\n{ds.spec}, {_device()}", fontsize=9
+    )
+    return save(fig, Path(path))

@@ -1,7 +1,7 @@
-"""Run directories: config.json, env.json history, metrics.jsonl, the writer's lock.
+"""Run directories: config.json, env.json history, the writer's lock, and restoring a run for its readers.
 
-Everything here is host-side file handling that both the driver (the one writer) and the readers (eval,
-sample, plot) use; a reader never writes.
+What both the driver (the one writer) and the readers (eval, sample, plot, the judge) use; a reader never
+writes. The record itself (metrics.jsonl, TensorBoard files) is jaxgen.sinks'.
 """
 
 from __future__ import annotations
@@ -9,18 +9,23 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import math
 import os
-import platform
 import socket
-import struct
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
+from jaxgen import data as data_lib
+from jaxgen import runtime, tasks
+from jaxgen.checkpoint import Checkpointer
 from jaxgen.errors import UserError
+from jaxgen.sinks import dumps
+from jaxgen.tasks.base import State, Task
 
 LOCK = ".lock"
 
@@ -46,19 +51,20 @@ def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
     ):
         raise UserError(f'{path} must be a JSON object with "task" and "data" strings: {fix}')
     task, spec = raw.pop("task"), raw.pop("data")
-    from jaxgen.tasks import TASKS
-
-    if task not in TASKS:
-        raise UserError(f"{path} names task {task!r}, which this jaxgen does not have ({', '.join(TASKS)})")
+    if task not in tasks.TASKS:
+        raise UserError(
+            f"{path} names task {task!r}, which this jaxgen does not have ({', '.join(tasks.TASKS)})"
+        )
     try:
-        cfg = config_lib.from_dict(task, raw)
+        cfg = config_lib.from_dict(tasks.config_class(task), raw)
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     return task, spec, cfg
 
 
-def check_same_run(run_dir: Path, task: str, spec: str, cfg: config_lib.TrainConfig) -> None:
+def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> None:
     """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change."""
+    task = cfg.TASK
     old_task, old_spec, old_cfg = load_run(run_dir)
     if old_task != task:
         raise UserError(f"{run_dir} holds a {old_task} run, not {task}: use another --workdir")
@@ -71,146 +77,45 @@ def check_same_run(run_dir: Path, task: str, spec: str, cfg: config_lib.TrainCon
         raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
 
 
-# ---------------------------------------------------------------- metrics.jsonl
+class Restored(NamedTuple):
+    """A run's newest good checkpoint, ready to evaluate, sample or plot."""
+
+    task: Task
+    state: State
+    step: int
+    params_sha256: str
+    dataset: data_lib.Dataset  # what it is evaluated on (the run's data unless another spec was given)
+    cfg: config_lib.TrainConfig  # the config as it ran (resolved for the run's data)
+    spec: str  # the data spec the run was trained on
 
 
-def finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: write null for them (nested lists and dicts too)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_none(v) for v in value]
-    return value
-
-
-def dumps(value: Any, **kw: Any) -> str:
-    """Strict JSON (non-finite numbers as null)."""
-    return json.dumps(finite_or_none(value), allow_nan=False, **kw)
-
-
-def metric_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl; a line cut short by a kill (or any unreadable line) is skipped."""
-    rows = []
-    if Path(path).exists():
-        for line in Path(path).read_text(errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("step"), int):
-                rows.append(row)
-    return rows
-
-
-def truncate_metrics(path: Path, step: int) -> None:
-    """Keep the rows up to `step` (the resumed checkpoint): what comes after will be logged again."""
-    path = Path(path)
-    if not path.exists():
-        return
-    rows = [r for r in metric_rows(path) if r["step"] <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(dumps(r) + "\n" for r in rows))
-    tmp.replace(path)  # atomic: a kill here leaves the old file or the new one, never half of one
-
-
-# ---------------------------------------------------------------- the trainer's logs
-
-
-def _tensorboardx() -> tuple[Any, Any, Any]:
-    """tensorboardX's event proto, CRC and scalar summary, imported without PyTorch: where torch is
-    installed tensorboardX imports it (0.9 s on every jaxgen start) only to accept torch tensors, which
-    jaxgen never passes."""
-    hide = "torch" not in sys.modules
-    if hide:
-        sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+def restore_for_eval(
+    run_dir: Path, spec: str | None = None, run: tuple[str, str, config_lib.TrainConfig] | None = None
+) -> Restored:
+    """The newest good checkpoint in `run_dir`, its task built as it was trained, evaluated on `spec`'s
+    data (default: the run's). `run`: load_run's result when the caller has read config.json already."""
+    _, run_spec, cfg = run if run is not None else load_run(run_dir)
+    ds = data_lib.load(spec or run_spec)
+    # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
+    # its training split); `ds` is only what it is evaluated on.
+    trained_on = ds if ds.spec == run_spec else data_lib.load(run_spec)
+    cfg = tasks.resolve(cfg, trained_on)
+    task = tasks.build(cfg, trained_on)
+    init_key, _, _ = runtime.split_keys(cfg.seed)
+    abstract = jax.eval_shape(task.init, init_key)
+    replicated = NamedSharding(runtime.make_mesh(), P())
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
+    ckpt = Checkpointer(run_dir, writer=False)  # a reader: may run beside the trainer, changes nothing
     try:
-        from tensorboardX.proto import event_pb2
-        from tensorboardX.record_writer import masked_crc32c
-        from tensorboardX.summary import scalar
+        restored = ckpt.restore_latest(abstract)
     finally:
-        if hide:
-            del sys.modules["torch"]
-    return event_pb2, masked_crc32c, scalar
-
-
-class EventFile:
-    """TensorBoard scalars written synchronously into one event file (TFRecord) of this segment.
-
-    tensorboardX's SummaryWriter hands events to a worker thread through a queue, and its flush() does not
-    wait for that queue: a SIGKILL right after it lost the events. Here the caller writes every record;
-    `flush` hands them to the OS at every chunk (what a SIGKILL cannot take back), `sync` also fsyncs, at
-    checkpoints. The segment's first events are the file version and a SessionLog START at `purge_step`:
-    TensorBoard hides what earlier segments logged at steps >= purge_step (redone after a resume).
-    """
-
-    def __init__(self, logdir: Path, purge_step: int):
-        event_pb2, masked_crc32c, scalar = _tensorboardx()
-
-        logdir.mkdir(parents=True, exist_ok=True)
-        self._pb, self._scalar, self._crc = event_pb2, scalar, masked_crc32c
-        # A time_ns suffix: two segments started in the same second get distinct files, in order.
-        name = f"events.out.tfevents.{int(time.time()):010d}.{platform.node()}.{time.time_ns()}"
-        self._file = open(logdir / name, "ab")  # noqa: SIM115 - closed in close()
-        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-        start = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-        self._write(event_pb2.Event(wall_time=time.time(), step=purge_step, session_log=start))
-
-    def _write(self, event: Any) -> None:
-        data = event.SerializeToString()
-        header = struct.pack("<Q", len(data))
-        record = header + struct.pack("<I", self._crc(header)) + data + struct.pack("<I", self._crc(data))
-        self._file.write(record)
-
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        self._write(self._pb.Event(wall_time=time.time(), step=step, summary=self._scalar(tag, value)))
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self.sync()
-        self._file.close()
-
-
-class Sinks:
-    """metrics.jsonl (always) and TensorBoard event files, both flushed at every chunk."""
-
-    def __init__(self, run_dir: Path, start_step: int):
-        self.jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
-        try:
-            self.tb = EventFile(run_dir / "tb", purge_step=start_step + 1)
-        except ImportError:  # TensorBoard files are a convenience; JSONL is the record
-            self.tb = None
-
-    def write(self, step: int, values: dict[str, Any]) -> None:
-        self.jsonl.write(dumps({"step": step, **values}) + "\n")
-        if self.tb is not None:
-            for k, v in values.items():
-                # lists (e.g. per-digit fractions) live in the JSONL only
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.tb.add_scalar(k, float(v), step)
-
-    def flush(self, sync: bool = False) -> None:
-        """End of a chunk: a SIGKILL from here on loses at most the next chunk; `sync` (at checkpoints)
-        also survives a power cut."""
-        self.jsonl.flush()
-        if sync:
-            os.fsync(self.jsonl.fileno())
-        if self.tb is not None and sync:
-            self.tb.sync()
-        elif self.tb is not None:
-            self.tb.flush()
-
-    def close(self) -> None:
-        self.jsonl.close()
-        if self.tb is not None:
-            self.tb.close()
+        ckpt.close()
+    if restored is None:
+        raise UserError(
+            f"{run_dir} has no readable checkpoint: run jaxgen train again with --workdir {run_dir}"
+        )
+    state, step, digest = restored
+    return Restored(task, state, step, digest, ds, cfg, run_spec)
 
 
 def os_error(err: OSError, run_dir: Path) -> UserError:

@@ -7,12 +7,7 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import importlib.metadata
-import os
-import platform
 import signal
 import sys
 import time
@@ -21,7 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -30,42 +24,17 @@ from jaxgen import data as data_lib
 from jaxgen import runs, tasks
 from jaxgen.checkpoint import Checkpointer, params_sha256, step_dirs
 from jaxgen.errors import Diverged, Interrupted, UserError
+from jaxgen.runtime import (
+    device_name,
+    env_info,
+    eval_key,
+    is_main_process,
+    make_mesh,
+    precision_scope,
+    split_keys,
+)
+from jaxgen.sinks import Sinks, dumps, metric_rows, truncate_metrics
 from jaxgen.tasks.base import State, Task, chunk_means
-
-
-def init_distributed(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
-) -> None:
-    """Join a multi-process run (several hosts, or several processes on one); call before any JAX work.
-
-    With no arguments JAX detects the cluster (Cloud TPU, SLURM, Open MPI, Kubernetes).
-    """
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes talk over gloo
-    jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
-    )
-
-
-def is_main_process() -> bool:
-    """Process 0 writes the run directory's logs and plots; every process writes its checkpoint shards."""
-    return jax.process_index() == 0
-
-
-def make_mesh() -> jax.sharding.Mesh:
-    """All devices (of every host) on one data-parallel axis."""
-    # Auto axes: XLA propagates the batch sharding through the step; params stay replicated.
-    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def split_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(init_key, data_key, loop_key) of a run."""
-    init_key, data_key, loop_key = jax.random.split(jax.random.key(seed), 3)
-    return init_key, data_key, loop_key
-
-
-def eval_key(seed: int) -> jax.Array:
-    """The fixed key of a run's evaluations and samples (the same at every checkpoint, eval and plot)."""
-    return jax.random.fold_in(jax.random.key(seed), 0xE7A1)
 
 
 def run_chunk(
@@ -137,77 +106,10 @@ def compile_chunk(
     return jax.jit(checked, donate_argnums=0).lower(*args).compile()
 
 
-# ---------------------------------------------------------------- run directory
-
-
-def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Versions, devices, command and code version of this start (env.json keeps one per start)."""
-    import flax
-    import optax
-    import orbax.checkpoint
-
-    devices = jax.devices()
-    info = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "jax": jax.__version__,
-        "jaxlib": importlib.metadata.version("jaxlib"),
-        "flax": flax.__version__,
-        "optax": optax.__version__,
-        "orbax_checkpoint": getattr(orbax.checkpoint, "__version__", None),
-        "backend": jax.default_backend(),
-        "device_kind": devices[0].device_kind,
-        "num_devices": jax.device_count(),
-        "process_count": jax.process_count(),
-        "cpu_count": os.cpu_count(),
-        "argv": sys.argv,
-        "git_commit": _git_commit(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),  # in precision_scope
-    }
-    if train_np is not None:
-        h = hashlib.sha256()
-        for k in sorted(train_np):
-            h.update(np.ascontiguousarray(train_np[k]).tobytes())
-        info["data_sha256"] = h.hexdigest()
-    return info
-
-
-def _git_commit() -> str | None:
-    """The commit of the jaxgen source tree, when it is a git checkout (a '+' marks uncommitted changes)."""
-    import subprocess
-
-    repo = Path(__file__).resolve().parents[1]
-    if not (repo / ".git").exists():
-        return None
-    try:
-        git = ["git", "-C", str(repo)]
-        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "") if head.returncode == 0 else None
-
-
-def device_name() -> str:
-    """e.g. 'cpu (2 cores)' or 'NVIDIA H100 80GB HBM3 x1'."""
-    d = jax.devices()[0]
-    if d.platform == "cpu":
-        return f"cpu ({os.cpu_count()} cores)"
-    return f"{d.device_kind} x{jax.device_count()}"
-
-
-load_run = runs.load_run  # (task, spec, config) of a run directory
-
-
 # ---------------------------------------------------------------- the driver
 
 
 def train(
-    task_name: str,
     cfg: config_lib.TrainConfig,
     workdir: str | Path,
     spec: str = "embedded",
@@ -215,11 +117,13 @@ def train(
     progress: bool = True,
     make_plots: bool = True,
 ) -> dict[str, Any]:
-    """Train (or resume) the run in `workdir`; returns the summary that the CLI prints as JSON.
+    """Train (or resume) the run of `cfg` (its class names the task) in `workdir`; returns the summary
+    that the CLI prints as JSON.
 
     Everything the user can get wrong is checked before anything is written or compiled.
     """
     t_start = time.perf_counter()
+    task_name = cfg.TASK
     if not str(workdir).strip():
         raise UserError("--workdir is empty: name a folder for the run (e.g. --workdir runs/mlp)")
     run_dir = Path(workdir).absolute()
@@ -227,12 +131,16 @@ def train(
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--workdir {workdir} is a file: name a directory")
     if (run_dir / "config.json").exists():
-        runs.check_same_run(run_dir, task_name, spec, cfg)
+        runs.check_same_run(run_dir, spec, cfg)
 
     ds = data_lib.load(spec)
     train_np = data_lib.split(ds, "train")
     test_np = ds.test
-    task = tasks.build(task_name, cfg, ds)
+    # What runs is the resolved config: a task may fill in "chosen for the data" defaults (the GAN's
+    # steps, packing, ...); config.json keeps what the user asked for, so rerunning the same command
+    # resumes, and resolved.json what ran.
+    asked, cfg = cfg, tasks.resolve(cfg, ds)
+    task = tasks.build(cfg, ds)
     per_step = task.examples_per_step  # the driver draws this many examples per step (GAN: d_steps batches)
     if per_step > len(train_np["label"]):
         raise UserError(
@@ -242,9 +150,6 @@ def train(
     mesh = make_mesh()
     if cfg.batch_size % mesh.size:
         raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
-    # What runs is the task's config: a task may resolve "chosen for the data" defaults (the GAN's steps,
-    # packing, ...); config.json keeps what the user asked for, so rerunning the same command resumes.
-    asked, cfg = cfg, getattr(task, "cfg", cfg)
     on_disk = step_dirs(run_dir / "checkpoints")
     if on_disk and on_disk[-1] > cfg.steps:
         raise UserError(
@@ -254,15 +159,16 @@ def train(
 
     main = is_main_process()
     lock = runs.WorkdirLock(run_dir) if main else None
-    with precision_scope(cfg):
+    with precision_scope(cfg.precision):
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             if lock is not None:
                 lock.acquire()
             if main:
-                body = {"task": task_name, "data": spec, **config_lib.to_dict(asked)}
-                (run_dir / "config.json.tmp").write_text(runs.dumps(body, indent=2) + "\n")
-                (run_dir / "config.json.tmp").replace(run_dir / "config.json")
+                for name, c in (("config.json", asked), ("resolved.json", cfg)):
+                    body = {"task": task_name, "data": spec, **config_lib.to_dict(c)}
+                    (run_dir / f"{name}.tmp").write_text(dumps(body, indent=2) + "\n")
+                    (run_dir / f"{name}.tmp").replace(run_dir / name)
                 runs.record_start(run_dir, env_info(train_np))
             return _train_locked(task_name, task, cfg, run_dir, train_np, test_np, mesh, per_step,
                                  progress=progress, make_plots=make_plots, t_start=t_start)  # fmt: skip
@@ -271,13 +177,6 @@ def train(
         finally:
             if lock is not None:
                 lock.release()
-
-
-def precision_scope(cfg: config_lib.TrainConfig):
-    """The run's matmul precision for everything traced inside (train, eval, sample): a context."""
-    if cfg.precision == "default":
-        return contextlib.nullcontext()
-    return jax.default_matmul_precision(cfg.precision)
 
 
 def _train_locked(
@@ -297,7 +196,7 @@ def _train_locked(
         if main:
             print(f"resuming from step {start_step}", file=sys.stderr, flush=True)
     if main:  # the logs hold what the state holds: nothing past the step we start from
-        runs.truncate_metrics(run_dir / "metrics.jsonl", start_step)
+        truncate_metrics(run_dir / "metrics.jsonl", start_step)
 
     compiled: dict[int, Any] = {}
     compile_s = 0.0
@@ -319,7 +218,7 @@ def _train_locked(
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks = runs.Sinks(run_dir, start_step) if main else None
+    sinks = Sinks(run_dir, start_step) if main else None
     bar = _progress(progress and main, start_step, cfg.steps, task_name)
     step, steps_timed = start_step, 0
     try:
@@ -412,9 +311,8 @@ def _train_locked(
     if make_plots:
         from jaxgen import plots
 
-        plots.curves(run_dir)
-        if test_np is not None:
-            task.figures(jax.device_get(state.params), test_np, run_dir / "plots", step=step)
+        params = jax.device_get(state.params) if test_np is not None else None
+        plots.draw_run(run_dir, task, params, test_np, step)
         summary["plots"] = str(run_dir / "plots")
     return summary
 
@@ -432,7 +330,7 @@ def _abstract(state: State) -> Any:
 def _last_metrics(path: Path) -> dict[str, Any]:
     """The latest value of every metric in metrics.jsonl."""
     last: dict[str, Any] = {}
-    for row in runs.metric_rows(path):
+    for row in metric_rows(path):
         last.update(row)
     last.pop("step", None)
     return last
@@ -443,31 +341,3 @@ def _progress(enabled: bool, start: int, total: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=start, desc=desc, unit="step", disable=not enabled, file=sys.stderr)
-
-
-def restore_for_eval(
-    run_dir: Path, spec: str | None = None
-) -> tuple[Task, State, int, str, data_lib.Dataset]:
-    """(task, state, step, params_sha256, dataset) of the newest good checkpoint in `run_dir`."""
-    task_name, run_spec, cfg = load_run(run_dir)
-    spec = spec or run_spec
-    data_lib.parse_spec(spec)
-    ds = data_lib.load(spec)
-    # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
-    # its training split); `ds` is only what it is evaluated on.
-    task = tasks.build(task_name, cfg, ds if spec == run_spec else data_lib.load(run_spec))
-    init_key, _, _ = split_keys(cfg.seed)
-    abstract = jax.eval_shape(task.init, init_key)
-    replicated = NamedSharding(make_mesh(), P())
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
-    ckpt = Checkpointer(run_dir, writer=False)  # a reader: may run beside the trainer, changes nothing
-    try:
-        restored = ckpt.restore_latest(abstract)
-    finally:
-        ckpt.close()
-    if restored is None:
-        raise UserError(
-            f"{run_dir} has no readable checkpoint: run jaxgen train again with --workdir {run_dir}"
-        )
-    state, step, digest = restored
-    return task, state, step, digest, ds

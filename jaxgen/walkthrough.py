@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgen import bench_activations, cli, train
+from jaxgen import bench_activations, cli, runs, runtime
 from jaxgen.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,15 +228,15 @@ def section_distributions(r: Runner, ae2: dict) -> dict:
 
 def section_discgen(r: Runner, mlp_dir: Path) -> dict:
     """The moons classifier's p(y | x) beside the GAN's density on the same data; the far probe."""
-    from jaxgen import discgen, plots_toy
+    from jaxgen import discgen, plots_walkthrough
 
     gan = r.train("discgen", "gan", "gan-moons", "--data", TOY, steps=r.preset.gan_toy_steps)
-    clf, clf_state, *_ = train.restore_for_eval(mlp_dir)
-    g, g_state, _, _, ds = train.restore_for_eval(Path(gan["workdir"]))
+    clf, clf_state, *_ = runs.restore_for_eval(mlp_dir)
+    g, g_state, _, _, ds, *_ = runs.restore_for_eval(Path(gan["workdir"]))
     numbers, arrays = discgen.measure(
-        clf, clf_state.params, g, g_state.params, ds, train.eval_key(0), n_samples=r.preset.far_samples
+        clf, clf_state.params, g, g_state.params, ds, runtime.eval_key(0), n_samples=r.preset.far_samples
     )
-    plots_toy.discgen(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
+    plots_walkthrough.discgen_figure(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
     figs = [
         "discgen.png",
         r.figure(Path(gan["workdir"]) / "plots" / "progress.png", "gan-moons-progress.png"),
@@ -310,7 +310,7 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
     d = jax.devices()[0]
     report: dict[str, Any] = {
         "preset": preset.name,
-        "device": train.device_name(),
+        "device": runtime.device_name(),
         "device_repr": str(d),
         "platform": d.platform,
         "jax": jax.__version__,

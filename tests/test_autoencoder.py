@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import cli, config, data, models, tasks, train
+from jaxgen import cli, data, models, runs, runtime, tasks, train
 from jaxgen.errors import UserError
 from jaxgen.tasks.autoencoder import kl_to_standard_normal, pixel_bce
 
 
 def build(**kw):
-    return tasks.build("ae", config.make("ae", kw), data.load("embedded"))
+    return tasks.build(tasks.make_config("ae", kw), data.load("embedded"))
 
 
 def test_exact_parameter_count():
@@ -43,7 +43,7 @@ def test_bce_from_logits_and_kl_by_hand():
 @pytest.mark.parametrize("variational", [False, True])
 def test_loss_falls_on_one_batch(variational):
     task = build(hidden=(64,), latent_dim=8, augment=False, variational=variational, lr=3e-3)
-    init_key, data_key, loop_key = train.split_keys(0)
+    init_key, data_key, loop_key = runtime.split_keys(0)
     state = task.init(init_key)
     batch = data.batch_at(jax.device_put(data.load("embedded").train), data_key, 0, 64)
     step = jax.jit(task.step)
@@ -69,10 +69,10 @@ def test_denoising_input_is_noisier_than_the_target():
 def ae_run(tmp_path_factory):
     """A tiny trained latent-2 AE run directory (shared by the tests below)."""
     wd = tmp_path_factory.mktemp("ae") / "run"
-    cfg = config.make(
+    cfg = tasks.make_config(
         "ae", {"hidden": (64,), "latent_dim": 2, "steps": 40, "ckpt_every": 20, "log_every": 20}
     )
-    summary = train.train("ae", cfg, wd, "embedded", progress=False, make_plots=True)
+    summary = train.train(cfg, wd, "embedded", progress=False, make_plots=True)
     return wd, summary
 
 
@@ -116,13 +116,13 @@ def test_plots_and_samples_from_a_checkpoint_alone(ae_run, tmp_path, capsys):
 
 
 def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
-    cfg = config.make(
+    cfg = tasks.make_config(
         "ae",
         {"hidden": (32,), "latent_dim": 3, "variational": True, "steps": 6, "ckpt_every": 6, "log_every": 6},
     )
-    summary = train.train("ae", cfg, tmp_path / "vae", "embedded", progress=False, make_plots=False)
+    summary = train.train(cfg, tmp_path / "vae", "embedded", progress=False, make_plots=False)
     assert summary["test_kl"] >= 0 and summary["test_elbo"] < 0
-    task, state, *_ = train.restore_for_eval(tmp_path / "vae")
+    task, state, *_ = runs.restore_for_eval(tmp_path / "vae")
     x = task.sample(state.params, jax.random.key(0), 5)
     assert x.shape == (5, 784) and 0 <= x.min() and x.max() <= 1
 
@@ -139,7 +139,7 @@ def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
 )
 def test_bad_config_one_line(overrides, match):
     with pytest.raises(UserError, match=match):
-        config.make("ae", overrides)
+        tasks.make_config("ae", overrides)
 
 
 def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys):
@@ -148,8 +148,10 @@ def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys)
     assert err.count("\n") == 1 and "ae trains on images" in err
     assert not (tmp_path / "t").exists()
     mlp = tmp_path / "mlp"
-    cfg = config.make("mlp", {"hidden": (8,), "steps": 2, "ckpt_every": 2, "log_every": 2, "warmup_steps": 0})
-    train.train("mlp", cfg, mlp, "embedded", progress=False, make_plots=False)
+    cfg = tasks.make_config(
+        "mlp", {"hidden": (8,), "steps": 2, "ckpt_every": 2, "log_every": 2, "warmup_steps": 0}
+    )
+    train.train(cfg, mlp, "embedded", progress=False, make_plots=False)
     assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.npy")]) == 2
     assert "does not generate" in capsys.readouterr().err
     assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.txt")]) == 2
@@ -159,10 +161,10 @@ def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys)
 def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys):
     wd, _ = ae_run
     judge = tmp_path / "judge"
-    cfg = config.make(
+    cfg = tasks.make_config(
         "mlp", {"hidden": (16,), "steps": 4, "ckpt_every": 4, "log_every": 4, "warmup_steps": 0}
     )
-    train.train("mlp", cfg, judge, "embedded", progress=False, make_plots=False)
+    train.train(cfg, judge, "embedded", progress=False, make_plots=False)
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(wd), "--n", "50", "--out", str(out), "--judge", str(judge)]) == 0
     rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

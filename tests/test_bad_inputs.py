@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import snapshot_files
 
-from jaxgen import cli, runs
+from jaxgen import cli, sinks
 from jaxgen.errors import EXIT_USAGE
 
 GOOD = ["--set", "hidden=16", "--set", "steps=20", "--set", "ckpt_every=10", "--set", "batch_size=32"]
@@ -124,6 +124,6 @@ def test_bad_files_and_values_get_one_line_fast_and_nothing_is_written(done_run,
 
 
 def test_the_summary_is_strict_json():
-    text = runs.dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": 2})
+    text = sinks.dumps({"a": float("nan"), "b": [1.0, float("inf")], "c": 2})
     assert text == '{"a": null, "b": [1.0, null], "c": 2}'
-    np.testing.assert_equal(json.loads(runs.dumps({"x": 0.5})), {"x": 0.5})
+    np.testing.assert_equal(json.loads(sinks.dumps({"x": 0.5})), {"x": 0.5})

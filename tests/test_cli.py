@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from jaxgen import cli
+from jaxgen import cli, tasks
+from jaxgen.tasks import autoencoder
 
 TINY = [
     "--set",
@@ -97,7 +98,7 @@ def test_train_help_lists_every_config_key_with_its_default(task, capsys):
         cli.main(["train", task, "--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    cls = config.config_class(task)
+    cls = tasks.config_class(task)
     helps = config.field_help(cls)
     for key in config.fields(cls):
         line = next((x for x in out.splitlines() if x.split()[:1] == [key]), None)
@@ -106,21 +107,19 @@ def test_train_help_lists_every_config_key_with_its_default(task, capsys):
 
 
 def test_config_command_prints_defaults_as_json_and_version(capsys):
-    from jaxgen import config
 
     assert cli.main(["config", "ae"]) == 0
     printed = only_json(capsys.readouterr().out)
-    assert printed["task"] == "ae" and printed["latent_dim"] == config.AEConfig.latent_dim
+    assert printed["task"] == "ae" and printed["latent_dim"] == autoencoder.AEConfig.latent_dim
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.startswith("jaxgen ")
 
 
 def test_any_positive_steps_runs_with_default_warmup():
-    from jaxgen import config
 
     for steps in (1, 5, 50, 2000):
-        cfg = config.make("mlp", {"steps": steps})
+        cfg = tasks.make_config("mlp", {"steps": steps})
         assert 0 <= cfg.warmup < steps
 
 

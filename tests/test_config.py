@@ -2,20 +2,21 @@
 
 import pytest
 
-from jaxgen import config
+from jaxgen import config, tasks
 from jaxgen.errors import UserError
+from jaxgen.tasks import classifier
 
 
 def test_typed_overrides():
     sets = ["seed=3", "steps=1e3", "lr=3e-4", "hidden=64,32", "augment=false", "activation=tanh", "dropout=0"]
-    cfg = config.make("mlp", config.parse_sets("mlp", sets))
+    cfg = tasks.make_config("mlp", config.parse_sets(tasks.config_class("mlp"), sets))
     assert (cfg.seed, cfg.steps, cfg.lr, cfg.hidden) == (3, 1000, 3e-4, (64, 32))
     assert cfg.augment is False and cfg.activation == "tanh" and cfg.dropout == 0.0
 
 
 def test_round_trip_through_json_dict():
-    cfg = config.make("mlp", {"hidden": (16,), "steps": 10, "warmup_steps": 0})
-    assert config.from_dict("mlp", config.to_dict(cfg)) == cfg
+    cfg = tasks.make_config("mlp", {"hidden": (16,), "steps": 10, "warmup_steps": 0})
+    assert config.from_dict(tasks.config_class("mlp"), config.to_dict(cfg)) == cfg
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def test_round_trip_through_json_dict():
 )
 def test_bad_sets_rejected(item, match):
     with pytest.raises(UserError, match=match):
-        config.parse_sets("mlp", [item])
+        config.parse_sets(tasks.config_class("mlp"), [item])
 
 
 @pytest.mark.parametrize(
@@ -51,12 +52,12 @@ def test_bad_sets_rejected(item, match):
 )
 def test_bad_values_rejected(overrides, match):
     with pytest.raises(UserError, match=match) as err:
-        config.make("mlp", overrides)
+        tasks.make_config("mlp", overrides)
     assert "\n" not in str(err.value)
 
 
 def test_required_keys_exist():
-    keys = set(config.fields(config.MLPConfig))
+    keys = set(config.fields(classifier.MLPConfig))
     assert {
         "seed",
         "steps",

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgen import config, data, discgen, tasks, train
+from jaxgen import data, discgen, runs, tasks, train
 from jaxgen.errors import UserError
 
 
@@ -35,15 +35,15 @@ def test_toy_logpdf_is_a_normalised_density():
 
 
 def test_classifier_trains_on_2d_toy_data(tmp_path):
-    cfg = config.make(
+    cfg = tasks.make_config(
         "mlp",
         {"hidden": (32, 32), "steps": 800, "batch_size": 64, "lr": 1e-2, "dropout": 0.0,
          "label_smoothing": 0.0, "ckpt_every": 800, "log_every": 200},
     )  # fmt: skip
-    summary = train.train("mlp", cfg, tmp_path / "run", "toy:moons", progress=False)
+    summary = train.train(cfg, tmp_path / "run", "toy:moons", progress=False)
     assert summary["test_accuracy"] >= 0.97, summary
     assert (tmp_path / "run" / "plots" / "p_y_given_x.png").stat().st_size > 10_000
-    task, state, _, _, ds = train.restore_for_eval(tmp_path / "run")
+    task, state, _, _, ds, *_ = runs.restore_for_eval(tmp_path / "run")
     p = task.probs(state.params, ds.test["image"][:10])
     assert p.shape == (10, 2) and np.allclose(p.sum(1), 1)
     from jaxgen.judge import Judge
@@ -53,12 +53,12 @@ def test_classifier_trains_on_2d_toy_data(tmp_path):
 
 
 def test_classifier_on_toys_needs_two_classes_and_never_distorts():
-    cfg = config.make("mlp", {"hidden": (8,)})
+    cfg = tasks.make_config("mlp", {"hidden": (8,)})
     with pytest.raises(UserError, match="two classes"):
-        tasks.build("mlp", cfg, data.load("toy:gauss1d"))
-    task = tasks.build("mlp", cfg, data.load("toy:ring8"))
+        tasks.build(cfg, data.load("toy:gauss1d"))
+    task = tasks.build(cfg, data.load("toy:ring8"))
     assert task.augment is False and task.input_dim == 2 and task.num_classes == 8
-    assert tasks.build("mlp", cfg, data.load("embedded")).augment is True
+    assert tasks.build(cfg, data.load("embedded")).augment is True
 
 
 def test_far_probe_on_known_functions():
@@ -81,8 +81,8 @@ def test_far_probe_on_known_functions():
 def test_far_probe_measure_on_a_tiny_config():
     """Tiny, untrained-ish runs: the measurement's shape and its guarantees, not its values."""
     ds = data.load("toy:moons")
-    clf = tasks.build("mlp", config.make("mlp", {"hidden": (16,)}), ds)
-    gan = tasks.build("gan", config.make("gan", {"hidden": (16,), "latent_dim": 2, "steps": 10}), ds)
+    clf = tasks.build(tasks.make_config("mlp", {"hidden": (16,)}), ds)
+    gan = tasks.build(tasks.make_config("gan", {"hidden": (16,), "latent_dim": 2, "steps": 10}), ds)
     key = jax.random.key(0)
     clf_params, gan_params = clf.init(key).params, gan.init(key).params
     numbers, arrays = discgen.measure(clf, clf_params, gan, gan_params, ds, key, n_samples=500, n_probes=16)

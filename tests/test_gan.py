@@ -8,16 +8,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import cli, config, data, metrics, tasks, train
+from jaxgen import cli, config, data, metrics, runtime, tasks, train
 from jaxgen.errors import UserError
 from jaxgen.tasks import gan
+from jaxgen.tasks import gan as gan_task
 
 LOG4, LOG2 = np.log(4.0), np.log(2.0)
 
 
 def tiny_gan(spec="toy:ring8", **kw):
-    cfg = config.make("gan", {**config.GANConfig.TINY, "steps": 10, **kw})
-    return tasks.build("gan", cfg, data.load(spec))
+    cfg = tasks.make_config("gan", {**gan_task.GANConfig.TINY, "steps": 10, **kw})
+    return tasks.build(cfg, data.load(spec))
 
 
 # ---------------------------------------------------------------- losses by hand
@@ -67,7 +68,7 @@ GOLDEN = {  # printed by test_one_step_golden (jax 0.10.2, CPU); update only wit
 
 def test_one_step_golden():
     task = tiny_gan(r1=0.5, d_steps=2)
-    init_key, data_key, loop_key = train.split_keys(0)
+    init_key, data_key, loop_key = runtime.split_keys(0)
     state = jax.jit(task.init)(init_key)
     batch = data.batch_at(jax.device_put(task_data("toy:ring8")), data_key, 0, task.examples_per_step)
     assert batch["image"].shape == (2 * 32, 2)  # d_steps real batches drawn at once
@@ -103,7 +104,7 @@ def test_step_is_deterministic_in_its_key():
 
 def test_resolve_defaults_per_data_kind():
     assert tiny_gan("toy:ring8").resolved["pack"] == 2
-    img = tasks.build("gan", config.make("gan", {"hidden": (8,)}), data.load("embedded"))
+    img = tasks.build(tasks.make_config("gan", {"hidden": (8,)}), data.load("embedded"))
     assert (img.cfg.pack, img.cfg.r1, img.cfg.ema) == (1, 10.0, 0.999)
     assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
         "steps": 10,
@@ -119,11 +120,11 @@ def test_resolve_defaults_per_data_kind():
     # steps=0 (the default): chosen for the data, and what the driver runs
     assert img.cfg.steps == 10000
     # R1: none on the toys but grid25 (0.3), 10 on images; an explicit r1 always wins
-    grid = tasks.build("gan", config.make("gan", {"hidden": (8,)}), data.load("toy:grid25"))
+    grid = tasks.build(tasks.make_config("gan", {"hidden": (8,)}), data.load("toy:grid25"))
     assert (grid.cfg.r1, grid.cfg.steps, tiny_gan("toy:ring8", r1=-1).cfg.r1) == (0.3, 60000, 0.0)
-    assert tasks.build("gan", config.make("gan", {"r1": 0.0}), data.load("toy:grid25")).cfg.r1 == 0.0
-    grid = tasks.build("gan", config.make("gan"), data.load("toy:grid25"))
-    assert grid.cfg.steps == 60000 and config.make("gan").steps == 0
+    assert tasks.build(tasks.make_config("gan", {"r1": 0.0}), data.load("toy:grid25")).cfg.r1 == 0.0
+    grid = tasks.build(tasks.make_config("gan"), data.load("toy:grid25"))
+    assert grid.cfg.steps == 60000 and tasks.make_config("gan").steps == 0
     assert (grid.cfg.latent_dim, img.cfg.latent_dim) == (2, 16)  # as wide as the data; 16 for images
 
 
@@ -167,7 +168,7 @@ def test_dstar_check_on_gauss1d():
     task = tiny_gan("toy:gauss1d", pack=1)
     params = task.init(jax.random.key(0)).params
     x = np.random.default_rng(0).normal(4.0, 0.5, (2500, 1)).astype(np.float32)  # p_g = p_data: D* = ½
-    r = gan.dstar_check(task, params, x)
+    r = task.dstar(params, x)
     assert np.all(np.abs(r["d_star"][r["p_data"] > 0.05] - 0.5) < 0.1)
     assert 0 <= r["distance"] <= 1
     assert "dstar_distance" in task.evaluate(params, data.load("toy:gauss1d").test, jax.random.key(1))
@@ -202,7 +203,7 @@ def test_sample_shapes_and_range(spec, dim):
 )
 def test_bad_config_is_one_line(sets, match):
     with pytest.raises(UserError, match=match):
-        config.make("gan", config.parse_sets("gan", sets))
+        tasks.make_config("gan", config.parse_sets(tasks.config_class("gan"), sets))
 
 
 def test_bad_config_from_the_cli(tmp_path, capsys):
@@ -215,8 +216,8 @@ def test_bad_config_from_the_cli(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("gan") / "run"
-    cfg = config.make("gan", {**config.GANConfig.TINY, "steps": 4, "ckpt_every": 2, "log_every": 2})
-    train.train("gan", cfg, run, "toy:ring8", progress=False)
+    cfg = tasks.make_config("gan", {**gan_task.GANConfig.TINY, "steps": 4, "ckpt_every": 2, "log_every": 2})
+    train.train(cfg, run, "toy:ring8", progress=False)
     return run
 
 

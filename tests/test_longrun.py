@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import snapshot_files
 
-from jaxgen import checkpoint, cli, config, data, runs, train
+from jaxgen import checkpoint, cli, config, data, runs, tasks, train
 from jaxgen.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_USAGE, UserError
 from jaxgen.tasks import TASKS
 from jaxgen.tasks.classifier import Classifier
@@ -35,7 +35,7 @@ MLP = {"hidden": (16,), "batch_size": 32, "warmup_steps": 2, "ckpt_every": 10, "
 def cfg_of(name: str, base: dict | None = None, **kw):
     cls = TASKS[name][0]
     kw = {**(base or {}), **kw}
-    return config.make(name, {**cls.TINY, **kw}), cls.TINY_DATA
+    return tasks.make_config(name, {**cls.TINY, **kw}), cls.TINY_DATA
 
 
 def sets(cfg) -> list[str]:
@@ -48,7 +48,7 @@ def sets(cfg) -> list[str]:
 
 
 def straight(tmp_path: Path, name: str, cfg, spec: str, folder: str = "straight") -> dict:
-    return train.train(name, cfg, tmp_path / folder, spec, progress=False, make_plots=False)
+    return train.train(cfg, tmp_path / folder, spec, progress=False, make_plots=False)
 
 
 def spawn(name: str, cfg, spec: str, workdir: Path) -> subprocess.Popen:
@@ -136,7 +136,7 @@ def test_killed_at_random_moments_and_inside_saves_then_rerun_is_bit_identical(n
         else:  # finishes its chunk, saves, says so, exits with the resumable status
             assert proc.returncode == EXIT_INTERRUPTED, err
             assert "interrupted at step" in err.splitlines()[-1]
-    again = train.train(name, cfg, wd, spec, progress=False, make_plots=False)
+    again = train.train(cfg, wd, spec, progress=False, make_plots=False)
     assert again["resumed_from"], capsys.readouterr().err
     assert again["params_sha256"] == ref["params_sha256"]
     assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
@@ -180,7 +180,7 @@ def test_a_bad_newest_checkpoint_is_set_aside_and_the_run_finishes_bit_identical
     shutil.rmtree(wd / "checkpoints" / "30")  # as if killed after saving 20
     CORRUPTIONS[how](wd / "checkpoints" / "20")
     capsys.readouterr()
-    out = train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    out = train.train(cfg, wd, spec, progress=False, make_plots=False)
     err = capsys.readouterr().err
     assert "checkpoint 20 is" in err and "set aside" in err and "resuming from step 10" in err
     assert out["params_sha256"] == ref["params_sha256"] and out["resumed_from"] == 10
@@ -193,7 +193,7 @@ def test_a_changed_optimizer_state_fails_the_whole_state_checksum(tmp_path, caps
     cfg, spec = cfg_of("mlp", MLP, steps=20)
     straight(tmp_path, "mlp", cfg, spec)
     wd = tmp_path / "straight"
-    _, state, _, _, _ = train.restore_for_eval(wd)
+    _, state, _, _, _, *_ = runs.restore_for_eval(wd)
     meta = json.loads((wd / "checkpoints" / "20" / "meta" / "metadata").read_text())
     poisoned = state.replace(opt_state=jax.tree.map(lambda x: x * 1.5 if x.ndim else x, state.opt_state))
     assert checkpoint.params_sha256(poisoned.params) == meta["params_sha256"]
@@ -204,7 +204,7 @@ def test_a_changed_optimizer_state_fails_the_whole_state_checksum(tmp_path, caps
     )
     ckpt.manager.wait_until_finished()
     ckpt.close()
-    _, _, step, _, _ = train.restore_for_eval(wd)
+    _, _, step, _, _, *_ = runs.restore_for_eval(wd)
     assert step == 10
     assert "checkpoint 20 is failing its state checksum" in capsys.readouterr().err
 
@@ -217,7 +217,7 @@ def test_when_no_checkpoint_is_readable_the_run_stops_and_nothing_changes(tmp_pa
         _truncate(wd / "checkpoints" / str(step))
     before = snapshot_files(wd)
     with pytest.raises(UserError, match="none of the 2 checkpoints .* is readable .*nothing was changed"):
-        train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+        train.train(cfg, wd, spec, progress=False, make_plots=False)
     after = snapshot_files(wd)
     after.pop("env.json")  # the start is recorded (history), nothing else moves
     before.pop("env.json")
@@ -232,7 +232,7 @@ def test_killed_before_the_first_checkpoint_restarts_with_clean_logs(tmp_path):
     shutil.rmtree(wd / "checkpoints")
     with open(wd / "metrics.jsonl", "a") as f:
         f.write('{"step": 25, "train/lo')  # and a line cut short by the kill
-    out = train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    out = train.train(cfg, wd, spec, progress=False, make_plots=False)
     assert out["resumed_from"] is None
     assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
     assert tb_scalars(wd) == tb_scalars(tmp_path / "straight")
@@ -247,7 +247,7 @@ def test_a_partial_last_metrics_line_does_not_block_resuming(tmp_path):
     with open(wd / "metrics.jsonl", "a") as f:
         f.write('{"step": 35, "train/accur')
     assert cli.main(["plot", str(wd)]) == 0  # a reader of the killed run's logs too
-    train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+    train.train(cfg, wd, spec, progress=False, make_plots=False)
     assert (wd / "metrics.jsonl").read_text() == (tmp_path / "straight" / "metrics.jsonl").read_text()
 
 
@@ -330,7 +330,7 @@ def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
         assert wait_for(proc, lambda: metric_lines(wd) >= 1)
         before = snapshot_files(wd, contents=False)
         with pytest.raises(UserError, match=f"being trained by process {proc.pid} "):
-            train.train("mlp", cfg, wd, spec, progress=False, make_plots=False)
+            train.train(cfg, wd, spec, progress=False, make_plots=False)
         assert set(snapshot_files(wd, contents=False)) <= set(before) | {
             k for k in snapshot_files(wd, contents=False) if k.startswith(("checkpoints", "tb", "samples"))
         }
@@ -339,9 +339,11 @@ def test_a_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
         proc.wait()
     assert (wd / runs.LOCK).read_text().startswith(f"{proc.pid} ")  # left behind by the SIGKILL
     on_disk = checkpoint.step_dirs(wd / "checkpoints")
-    shorter = config.make("mlp", {**MLP, "hidden": (16,), "steps": (on_disk[-1] if on_disk else 0) + 10})
+    shorter = tasks.make_config(
+        "mlp", {**MLP, "hidden": (16,), "steps": (on_disk[-1] if on_disk else 0) + 10}
+    )
     capsys.readouterr()
-    out = train.train("mlp", shorter, wd, spec, progress=False, make_plots=False)
+    out = train.train(shorter, wd, spec, progress=False, make_plots=False)
     assert f"taking over the stale lock of process {proc.pid}" in capsys.readouterr().err
     assert out["step"] == shorter.steps and (wd / runs.LOCK).read_text() == ""
 
@@ -364,7 +366,7 @@ def tmpfs(tmp_path):
 
 def _extended_reference(tmp_path: Path):
     short, spec = cfg_of("mlp", MLP, steps=20)
-    long = config.make("mlp", {**config.to_dict(short), "hidden": (16,), "steps": 40})
+    long = tasks.make_config("mlp", {**config.to_dict(short), "hidden": (16,), "steps": 40})
     straight(tmp_path, "mlp", short, spec, "ref")
     return short, long, spec, straight(tmp_path, "mlp", long, spec, "ref")
 
@@ -383,7 +385,7 @@ def test_a_read_only_workdir_is_one_line_and_resumes_bit_identical(tmp_path, tmp
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
     assert snapshot_files(wd) == before
-    out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
+    out = train.train(long, wd, spec, progress=False, make_plots=False)
     assert out["params_sha256"] == ref["params_sha256"]
 
 
@@ -406,5 +408,5 @@ def test_a_full_disk_is_one_line_keeps_old_checkpoints_and_resumes_bit_identical
     now = snapshot_files(wd)
     assert all(now.get(k) == v for k, v in kept.items())  # every earlier checkpoint file intact
     filler.unlink()
-    out = train.train("mlp", long, wd, spec, progress=False, make_plots=False)
+    out = train.train(long, wd, spec, progress=False, make_plots=False)
     assert out["params_sha256"] == ref["params_sha256"]

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgen import config, data, tasks, train
+from jaxgen import data, runs, runtime, tasks, train
 from jaxgen.tasks import TASKS
 
 STEPS = {"steps": 12, "ckpt_every": 6, "log_every": 3}
@@ -19,18 +19,18 @@ STEPS = {"steps": 12, "ckpt_every": 6, "log_every": 3}
 
 def tiny(name, **kw):
     cls = TASKS[name][0]
-    return config.make(name, {**cls.TINY, **STEPS, **kw}), cls.TINY_DATA
+    return tasks.make_config(name, {**cls.TINY, **STEPS, **kw}), cls.TINY_DATA
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_contract(name, tmp_path, capsys):
     cfg, spec = tiny(name)
     ds = data.load(spec)
-    task = tasks.build(name, cfg, ds)
+    task = tasks.build(cfg, ds)
     assert task.name == name and task.examples_per_step >= cfg.batch_size
     assert task.headline, "the progress bar needs a headline metric"
 
-    init_key, data_key, loop_key = train.split_keys(cfg.seed)
+    init_key, data_key, loop_key = runtime.split_keys(cfg.seed)
     state = jax.jit(task.init)(init_key)
     batch = data.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
     new_state, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
@@ -39,26 +39,26 @@ def test_task_contract(name, tmp_path, capsys):
     for head in task.headline:
         assert head in m
 
-    scores = task.evaluate(jax.device_get(new_state.params), ds.test, train.eval_key(cfg.seed))
+    scores = task.evaluate(jax.device_get(new_state.params), ds.test, runtime.eval_key(cfg.seed))
     assert scores and all(isinstance(v, (int, float, list)) for v in scores.values()), scores
 
     if hasattr(task, "sample"):
-        x = np.asarray(task.sample(new_state.params, train.eval_key(0), 7))
+        x = np.asarray(task.sample(new_state.params, runtime.eval_key(0), 7))
         assert x.shape == (7, ds.train["image"].shape[1]) and x.dtype == np.float32
         if ds.kind == "image":
             assert 0 <= x.min() and x.max() <= 1
 
     # Straight run vs. a run cut back to its step-6 checkpoint and resumed: the same bits.
-    straight = train.train(name, cfg, tmp_path / "straight", spec, progress=False, make_plots=False)
+    straight = train.train(cfg, tmp_path / "straight", spec, progress=False, make_plots=False)
     assert straight["step"] == 12 and straight["task"] == name
     json.dumps(straight)  # the summary is JSON (no NaN, no arrays)
     shutil.copytree(tmp_path / "straight", tmp_path / "cut")
     shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")
-    resumed = train.train(name, cfg, tmp_path / "cut", spec, progress=False, make_plots=False)
+    resumed = train.train(cfg, tmp_path / "cut", spec, progress=False, make_plots=False)
     assert "resuming from step 6" in capsys.readouterr().err
     assert resumed["params_sha256"] == straight["params_sha256"]
-    _, restored_state, _, _, _ = train.restore_for_eval(tmp_path / "cut")
-    _, straight_state, _, _, _ = train.restore_for_eval(tmp_path / "straight")
+    _, restored_state, _, _, _, *_ = runs.restore_for_eval(tmp_path / "cut")
+    _, straight_state, _, _, _, *_ = runs.restore_for_eval(tmp_path / "straight")
     # every leaf of the state, optimizer states (all of them) included
     for a, b in zip(jax.tree.leaves(restored_state), jax.tree.leaves(straight_state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -8,34 +8,34 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import config, data, models, tasks, train
+from jaxgen import data, models, runs, runtime, tasks, train
 from jaxgen.checkpoint import params_sha256
 
 TINY = {"hidden": (32, 16), "steps": 20, "batch_size": 32, "ckpt_every": 5, "log_every": 5, "warmup_steps": 2}
 
 
 def tiny_cfg(**kw):
-    return config.make("mlp", {**TINY, **kw})
+    return tasks.make_config("mlp", {**TINY, **kw})
 
 
 def run(tmp_path, name="run", **kw):
-    return train.train("mlp", tiny_cfg(**kw), tmp_path / name, "embedded", progress=False, make_plots=False)
+    return train.train(tiny_cfg(**kw), tmp_path / name, "embedded", progress=False, make_plots=False)
 
 
 def test_exact_parameter_count():
     ds = data.load("embedded")
-    task = tasks.build("mlp", config.make("mlp"), ds)
+    task = tasks.build(tasks.make_config("mlp"), ds)
     params = task.init(jax.random.key(0)).params
     # 784*800+800 + 800*800+800 + 800*10+10
     assert models.param_count(params) == 1_276_810
-    tiny = tasks.build("mlp", tiny_cfg(), ds).init(jax.random.key(0)).params
+    tiny = tasks.build(tiny_cfg(), ds).init(jax.random.key(0)).params
     assert models.param_count(tiny) == 784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
 
 
 def _one_step(cfg):
     ds = data.load("embedded")
-    task = tasks.build("mlp", cfg, ds)
-    init_key, data_key, loop_key = train.split_keys(cfg.seed)
+    task = tasks.build(cfg, ds)
+    init_key, data_key, loop_key = runtime.split_keys(cfg.seed)
     state = task.init(init_key)
     arrays = jax.device_put(ds.train)
     batch = data.batch_at(arrays, data_key, 0, cfg.batch_size)
@@ -113,7 +113,7 @@ def test_checkpoint_fallback_when_the_newest_is_corrupt(tmp_path, capsys):
     for path in newest.rglob("*"):
         if path.is_file() and "meta" not in str(path):
             path.write_bytes(b"garbage")
-    _, state, step, digest, _ = train.restore_for_eval(tmp_path / "f")
+    _, state, step, digest, _, *_ = runs.restore_for_eval(tmp_path / "f")
     assert step == 15 and digest == params_sha256(state.params)
 
 
@@ -149,7 +149,7 @@ def test_event_files_do_not_import_pytorch():
     import sys
 
     code = (
-        "import sys; from jaxgen import runs; runs._tensorboardx(); "
+        "import sys; from jaxgen import sinks; sinks._tensorboardx(); "
         "assert 'torch' not in sys.modules, 'torch imported'; "
         "import importlib.util; spec = importlib.util.find_spec('torch'); "
         "print('torch installed' if spec else 'torch absent')"

@@ -1,14 +1,21 @@
-"""The one list of tasks, TASKS = {name: (ConfigClass, TaskClass)}, read by the CLI, config and build."""
+"""The one list of tasks, TASKS = {name: (ConfigClass, TaskClass)}: the CLI resolves a task name here once,
+at its edge, and everything below it works with the config class (whose TASK names it back).
+
+Adding a task is one file in this folder (its Config class and its Task class) and one line in TASKS.
+"""
 
 from __future__ import annotations
 
-from jaxgen.config import AEConfig, GANConfig, MLPConfig, TrainConfig
+from typing import Any
+
+from jaxgen import config
+from jaxgen.config import TrainConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.tasks.autoencoder import Autoencoder
+from jaxgen.tasks.autoencoder import AEConfig, Autoencoder
 from jaxgen.tasks.base import State, Task
-from jaxgen.tasks.classifier import Classifier
-from jaxgen.tasks.gan import GAN
+from jaxgen.tasks.classifier import Classifier, MLPConfig
+from jaxgen.tasks.gan import GAN, GANConfig
 
 TASKS: dict[str, tuple[type[TrainConfig], type]] = {
     "mlp": (MLPConfig, Classifier),
@@ -16,11 +23,33 @@ TASKS: dict[str, tuple[type[TrainConfig], type]] = {
     "gan": (GANConfig, GAN),
 }
 
-__all__ = ["TASKS", "State", "Task", "build"]
+__all__ = ["TASKS", "State", "Task", "build", "config_class", "make_config", "resolve", "task_class"]
 
 
-def build(name: str, cfg: TrainConfig, ds: Dataset) -> Task:
-    """The task `name` configured by `cfg` for data shaped like `ds`."""
+def config_class(name: str) -> type[TrainConfig]:
+    """The config class of task `name`; an unknown name is a one-line error listing the tasks."""
     if name not in TASKS:
         raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
-    return TASKS[name][1](cfg, ds)
+    return TASKS[name][0]
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The validated config of task `name` with `overrides` applied."""
+    return config.make(config_class(name), overrides)
+
+
+def task_class(cfg: TrainConfig) -> type:
+    """The task class that runs `cfg` (found by its config class)."""
+    return TASKS[type(cfg).TASK][1]
+
+
+def resolve(cfg: TrainConfig, ds: Dataset) -> TrainConfig:
+    """The config as it runs on `ds`: the task's "chosen for the data" defaults filled in (identity for a
+    task without a `resolve`). Idempotent; the driver records the result in DIR/resolved.json."""
+    fn = getattr(task_class(cfg), "resolve", None)
+    return cfg if fn is None else fn(cfg, ds)
+
+
+def build(cfg: TrainConfig, ds: Dataset) -> Task:
+    """The task that runs `cfg` (resolved for `ds` first) on data shaped like `ds`."""
+    return task_class(cfg)(resolve(cfg, ds), ds)

@@ -7,17 +7,19 @@ ELBO per pixel: (Σ_pixels BCE + beta KL(q(z|x) || N(0, I))) / 784.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen import data, metrics
-from jaxgen.config import AEConfig
+from jaxgen import config, data, metrics
+from jaxgen.config import AugmentConfig
 from jaxgen.data import Dataset
+from jaxgen.errors import UserError
 from jaxgen.models import AutoencoderNet, compute_dtype
 from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images, sampled_norm
 from jaxgen.tasks.classifier import normalise
@@ -25,6 +27,46 @@ from jaxgen.tasks.classifier import normalise
 EVAL_BATCH = 1000
 KNN_K = 5
 JUDGE_SAMPLES = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class AEConfig(AugmentConfig):
+    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
+
+    steps: int = 10000
+    batch_size: int = 128
+    lr: float = 2e-3
+    ckpt_every: int = 2000
+    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
+    latent_dim: int = 32  # size of the code z
+    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid
+    noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
+    variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
+    beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
+    weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
+    dropout: float = 0.0  # dropout rate after each hidden layer of encoder and decoder (train only)
+    mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
+
+    TASK: ClassVar[str] = "ae"
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.latent_dim <= 784:
+            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
+        if self.loss not in ("bce", "mse"):
+            raise UserError(f"loss must be bce or mse, got {self.loss!r}")
+        if self.variational and self.loss != "bce":
+            raise UserError("variational=true needs loss=bce (the ELBO's likelihood): drop loss=mse")
+        if not 0 <= self.noise <= 1:
+            raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
+        if not self.beta >= 0:
+            raise UserError(f"beta must be >= 0, got {self.beta}")
+        config.unit_interval(self, "dropout")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 1 <= self.mixture <= 100:
+            raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 
 
 def kl_to_standard_normal(mu_BxZ: jax.Array, logvar_BxZ: jax.Array) -> jax.Array:
@@ -186,9 +228,7 @@ class Autoencoder:
             # ELBO per image in nats, at the posterior mean (a single-sample estimate would add noise)
             out["elbo"] = float(-(bce_N * x.shape[1] + kl).mean())
         if judge is not None:
-            from jaxgen.judge import report
-
-            out.update(report(judge, self.sample(params, key, JUDGE_SAMPLES), x))
+            out.update(judge.report(self.sample(params, key, JUDGE_SAMPLES), x))
         return out
 
     def latent_density(self, params: Any):
@@ -208,9 +248,10 @@ class Autoencoder:
         return self.decode(params, np.asarray(z, np.float32))
 
     def figures(
-        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]:
-        """Reconstructions (beside PCA), the latent space by digit, decoded digit means, walks, samples."""
-        from jaxgen import plots_ae
+        """Reconstructions (beside PCA), the latent space by digit, decoded digit means, walks, samples
+        (jaxgen.plots.autoencoder)."""
+        from jaxgen.plots import autoencoder
 
-        return plots_ae.all_figures(self, params, arrays, Path(out_dir), step)
+        return autoencoder.figures(self, params, arrays, Path(out_dir), step, device)

@@ -7,7 +7,9 @@ A task is built from (config, dataset) and is a bundle of pure functions over on
 Optional (the driver and CLI look for them with hasattr):
   sample(params, key, n) -> np.ndarray                what `jaxgen sample` writes: (n, D) float32
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
-  figures(params, arrays, out_dir, step=None) -> list  after training and from `jaxgen plot` (step for titles)
+  figures(params, arrays, out_dir, step=None, device="?") -> list   through jaxgen.plots.draw_run, after
+                                                      training and from `jaxgen plot` (step, device: titles)
+  resolve(cfg, ds) -> cfg (static)                    "chosen for the data" defaults, before the task is built
 
 Metrics named in SAMPLED_METRICS may be measured on every NORM_EVERY-th step only (on the CPU; NaN on the
 others); the driver averages them over the steps that measured them.
@@ -124,5 +126,5 @@ class Task(Protocol):
     ) -> dict[str, float | int]: ...
 
     def figures(
-        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]: ...

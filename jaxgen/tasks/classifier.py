@@ -7,22 +7,54 @@ moon, or the mixture component), with no augmentation; its figure is then p(y | 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen import data
-from jaxgen.config import MLPConfig
+from jaxgen import config, data
+from jaxgen.config import AugmentConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.models import MLP, compute_dtype
 from jaxgen.tasks.base import Batch, Metrics, State, in_batches, sampled_norm
 
 EVAL_BATCH = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig(AugmentConfig):
+    """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
+
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    dropout: float = 0.2  # dropout rate after each hidden layer (train only)
+    weight_decay: float = 1e-4  # decoupled (AdamW)
+    warmup_steps: int = -1  # linear warm-up steps, then cosine decay to zero; -1 = 5% of steps
+    label_smoothing: float = 0.1  # target mass spread evenly over the other classes
+
+    @property
+    def warmup(self) -> int:
+        """Warm-up steps in effect: follows `steps` unless set explicitly."""
+        return self.steps // 20 if self.warmup_steps == -1 else self.warmup_steps
+
+    TASK: ClassVar[str] = "mlp"
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
+
+    def check(self) -> None:
+        super().check()
+        config.unit_interval(self, "dropout", "label_smoothing")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < self.steps):
+            raise UserError(
+                f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
+            )
 
 
 def normalise(images: jax.Array) -> jax.Array:
@@ -121,23 +153,10 @@ class Classifier:
         return {"accuracy": float(np.mean(logits.argmax(-1) == labels)), "loss": loss, "n": int(len(labels))}
 
     def figures(
-        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]:
-        """A grid of test digits with predicted (and, where wrong, true) labels, and a confusion matrix;
-        on 2-D toys p(y | x) over the plane with the decision boundary."""
-        from jaxgen import plots
+        """A grid of test images with predicted (and, where wrong, true) labels, and a confusion matrix;
+        on 2-D toys p(y | x) over the plane with the decision boundary (jaxgen.plots.classifier)."""
+        from jaxgen.plots import classifier
 
-        if self.kind == "toy":
-            if self.input_dim != 2:
-                return []
-            from jaxgen import plots_toy
-
-            return [
-                plots_toy.class_probability(self, params, arrays, Path(out_dir) / "p_y_given_x.png", step)
-            ]
-        images, labels = np.asarray(arrays["image"]), np.asarray(arrays["label"])
-        pred = self.logits(params, images).argmax(-1)
-        return [
-            plots.prediction_grid(images[:64], labels[:64], pred[:64], Path(out_dir) / "predictions.png"),
-            plots.confusion(labels, pred, self.num_classes, Path(out_dir) / "confusion.png"),
-        ]
+        return classifier.figures(self, params, arrays, Path(out_dir), step, device)

@@ -12,9 +12,8 @@ data-dependent defaults.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,7 @@ import numpy as np
 import optax
 
 from jaxgen import metrics as metrics_lib
-from jaxgen.config import GANConfig
+from jaxgen.config import NetConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.models import Discriminator, Generator, compute_dtype
@@ -31,6 +30,70 @@ from jaxgen.tasks.base import Batch, Metrics, State, sampled_norm
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
 SNAPSHOT_IMAGES, SNAPSHOT_POINTS = 64, 1000  # fixed-noise samples saved at each checkpoint
 LOG4 = float(np.log(4.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig(NetConfig):
+    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step.
+
+    Fields whose default is 0 or -1 are "chosen for the data" by `GAN.resolve`; the driver writes the
+    resolved values to DIR/resolved.json.
+    """
+
+    steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
+    batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
+    lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
+    hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
+    activation: str = "leaky_relu:0.2"  # hidden activation of both players
+    latent_dim: int = 0  # size of the noise z ~ N(0, I); 0 = for the data (toys: their dimension; images: 16)
+    d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
+    d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
+    loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
+    d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
+    beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
+    decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)
+    pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
+    r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
+    ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
+    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * MLP(z)
+    topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
+
+    TASK: ClassVar[str] = "gan"
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
+    TINY_DATA: ClassVar[str] = "toy:ring8"
+    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr")
+
+    def check(self) -> None:
+        super().check()
+        if not 0 <= self.latent_dim <= 1024:
+            raise UserError(f"latent_dim must be in [1, 1024] (0: for the data), got {self.latent_dim}")
+        if any(h <= 0 for h in self.d_hidden):
+            raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
+        if not self.d_lr >= 0:
+            raise UserError(f"d_lr must be >= 0 (0: same as lr), got {self.d_lr}")
+        if self.loss not in ("nonsaturating", "saturating"):
+            raise UserError(
+                f"loss must be nonsaturating or saturating, got {self.loss!r}: --set loss=nonsaturating"
+            )
+        if not 1 <= self.d_steps <= 100:
+            raise UserError(
+                f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}:"
+                " --set d_steps=1"
+            )
+        if not 0 <= self.beta1 < 1:
+            raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
+        if not 0 <= self.pack <= 16:
+            raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
+        if self.pack and self.batch_size % self.pack:
+            raise UserError(
+                f"batch_size {self.batch_size} must be a multiple of pack {self.pack}: change one of them"
+            )
+        if not (self.r1 >= 0 or self.r1 == -1):
+            raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
+        if not 0 < self.topk <= 1:
+            raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
+        if not (0 <= self.ema < 1 or self.ema == -1):
+            raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
 
 
 # Generator steps when steps=0 ("chosen for the data"): the toys need long, low-noise training to place
@@ -106,9 +169,10 @@ class GAN:
 
     name = "gan"
     headline = ("d_loss", "g_loss", "d_real", "d_fake")
+    resolve = staticmethod(resolve)  # the "chosen for the data" phase (jaxgen.tasks.resolve)
 
     def __init__(self, cfg: GANConfig, ds: Dataset):
-        self.cfg = cfg = resolve(cfg, ds)
+        self.cfg = cfg  # resolved (jaxgen.tasks.build resolves it)
         self.kind, self.spec = ds.kind, ds.spec
         self.info = ds.info
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
@@ -137,7 +201,7 @@ class GAN:
 
     @property
     def resolved(self) -> dict[str, Any]:
-        """The data-dependent choices, as run (written to gan_resolved.json, shown in figure titles)."""
+        """The data-dependent choices, as run (shown in figure titles; the driver's resolved.json has all)."""
         c = self.cfg
         return {
             "steps": c.steps,
@@ -250,11 +314,21 @@ class GAN:
         x = x[: len(x) // p * p].reshape(-1, p * x.shape[1])
         return np.asarray(self._d_prob(params["d"], jnp.asarray(x)))
 
+    def dstar(self, params: Any, samples_Nx1: np.ndarray) -> dict[str, Any]:
+        """1-D toys: the trained D against the optimal D* (metrics.dstar_check) for these samples."""
+        return metrics_lib.dstar_check(
+            lambda rows: np.asarray(self._d_prob(params["d"], jnp.asarray(rows))),
+            self.info["centers"],
+            self.info["std"],
+            samples_Nx1,
+            self.cfg.pack,
+        )
+
     def evaluate(
         self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
     ) -> dict[str, float | int | list]:
         """Mean D on real test data and on 2,500 samples from `key`; toys: mode coverage (1-D: the D* check);
-        images with a judge: digit fractions, confidence, judge-feature Fréchet distances (judge.report).
+        images with a judge: digit fractions, confidence, judge-feature Fréchet distances (Judge.report).
         """
         samples = self.sample(params, key, EVAL_SAMPLES)
         real = np.asarray(arrays["image"], np.float32)
@@ -271,48 +345,24 @@ class GAN:
                 )
             out.update(metrics_lib.mode_coverage(samples, self.info["centers"], self.info["std"]))
             if self.dim == 1:
-                out["dstar_distance"] = dstar_check(self, params, samples)["distance"]
+                out["dstar_distance"] = self.dstar(params, samples)["distance"]
         elif judge is not None:
-            from jaxgen.judge import report
-
-            out.update(report(judge, samples, real))
+            out.update(judge.report(samples, real))
         return out
 
     def snapshot(self, params: Any, step: int, run_dir: Path) -> None:
-        """Fixed-noise samples (the same z each time) to DIR/samples/<step>.npy; resolved choices to JSON."""
+        """Fixed-noise samples (the same z each time) to DIR/samples/<step>.npy."""
         n = SNAPSHOT_IMAGES if self.kind == "image" else SNAPSHOT_POINTS
         key = jax.random.fold_in(jax.random.key(self.cfg.seed), 0x5A3)
         out = Path(run_dir) / "samples"
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / f"{int(step)}.npy", self.sample(params, key, n))
-        (Path(run_dir) / "gan_resolved.json").write_text(json.dumps(self.resolved) + "\n")
 
     def figures(
-        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+        self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]:
-        """Game curves, fixed-noise progress, final samples; the D-vs-D* figure on 1-D toys."""
-        from jaxgen import plots_gan
+        """Game curves, fixed-noise progress, final samples; the D-vs-D* figure on 1-D toys
+        (jaxgen.plots.gan)."""
+        from jaxgen.plots import gan
 
-        return plots_gan.figures(self, params, arrays, Path(out_dir), step)
-
-
-def dstar_check(task: GAN, params: Any, samples_Nx1: np.ndarray, grid_n: int = 400) -> dict[str, Any]:
-    """Trained D against the optimal D*(x) = p_data^k / (p_data^k + p_g^k) on a 1-D grid (k = pack; D is fed
-    the row (x, ..., x)); p_g is a Gaussian KDE of G's samples. distance = mean |D - D*| weighted by
-    (p_data + p_g) / 2 over the grid."""
-    from scipy.stats import gaussian_kde
-
-    centers, std = np.asarray(task.info["centers"], np.float64)[:, 0], float(task.info["std"])
-    s = np.asarray(samples_Nx1, np.float64)[:, 0]
-    lo = min(centers.min() - 4 * std, np.quantile(s, 0.001))
-    hi = max(centers.max() + 4 * std, np.quantile(s, 0.999))
-    x = np.linspace(lo, hi, grid_n)
-    p_data = np.mean(np.exp(-0.5 * ((x[:, None] - centers) / std) ** 2), axis=1) / (std * np.sqrt(2 * np.pi))
-    p_g = gaussian_kde(s)(x)
-    k = task.cfg.pack
-    d_star = p_data**k / np.maximum(p_data**k + p_g**k, 1e-300)
-    rows = np.repeat(x[:, None], k, axis=1).astype(np.float32)  # (x, ..., x): D's view of a packed row
-    d = np.asarray(task._d_prob(params["d"], jnp.asarray(rows)), np.float64)
-    w = (p_data + p_g) / 2
-    distance = float(np.sum(w * np.abs(d - d_star)) / np.sum(w))
-    return {"x": x, "p_data": p_data, "p_g": p_g, "d": d, "d_star": d_star, "distance": distance}
+        return gan.figures(self, params, arrays, Path(out_dir), step, device)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from jaxgen import metrics
-from jaxgen.plots import _save, plt
+from jaxgen.plots.common import plt, save
+from jaxgen.runtime import eval_key
 
 DIGIT_COLORS = plt.get_cmap("tab10").colors  # categorical: one colour per digit
 
@@ -25,13 +26,11 @@ def mosaic(images_NxD: np.ndarray, rows: int, cols: int, side: int = 28, gap: in
     return out
 
 
-def _title(task, step: int | None, what: str) -> str:
-    from jaxgen.train import device_name
-
+def _title(task, at: str, what: str) -> str:
+    """`at`: "step N, DEVICE" of the run (figures makes it once)."""
     c = task.cfg
     kind = "VAE" if c.variational else ("denoising AE" if c.noise > 0 else "AE")
-    at = f"step {step}, " if step is not None else ""
-    return f"{what}\n{kind}, latent {c.latent_dim} ({at}{device_name()})"
+    return f"{what}\n{kind}, latent {c.latent_dim} ({at})"
 
 
 def _pick(labels: np.ndarray, per_digit: int = 1) -> np.ndarray:
@@ -39,7 +38,7 @@ def _pick(labels: np.ndarray, per_digit: int = 1) -> np.ndarray:
     return np.array([i for d in range(10) for i in np.flatnonzero(labels == d)[:per_digit]])
 
 
-def reconstructions(task, params, x, y, out: Path, step) -> Path:
+def reconstructions(task, params, x, y, out: Path, at: str) -> Path:
     """Originals above the autoencoder's and PCA's reconstructions (two of each digit)."""
     idx = _pick(y, 2)
     pca = task.pca()
@@ -58,9 +57,9 @@ def reconstructions(task, params, x, y, out: Path, step) -> Path:
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(
-        _title(task, step, "test digits (top), reconstructions; BCE over the whole test split"), fontsize=10
+        _title(task, at, "test digits (top), reconstructions; BCE over the whole test split"), fontsize=10
     )
-    return _save(fig, out / "reconstructions.png")
+    return save(fig, out / "reconstructions.png")
 
 
 def _codes_2d(task, codes: np.ndarray) -> tuple[np.ndarray, str]:
@@ -70,7 +69,7 @@ def _codes_2d(task, codes: np.ndarray) -> tuple[np.ndarray, str]:
     return proj.encode(codes), ("principal component 1 of the codes", "principal component 2 of the codes")
 
 
-def latent_scatter(task, params, x, y, out: Path, step) -> Path:
+def latent_scatter(task, params, x, y, out: Path, at: str) -> Path:
     """Test codes coloured by digit (2-D codes directly, larger ones by their top two principal axes)."""
     codes = task.encode(params, x)
     xy, (lx, ly) = _codes_2d(task, codes)
@@ -95,13 +94,13 @@ def latent_scatter(task, params, x, y, out: Path, step) -> Path:
     ax.set_ylabel(ly)
     knn = metrics.knn_accuracy(task.encode(params, task.train_images()[0]), task.train_images()[1], codes, y)
     ax.set_title(
-        _title(task, step, f"latent codes of {len(x)} test digits (5-NN digit accuracy {knn:.3f})"),
+        _title(task, at, f"latent codes of {len(x)} test digits (5-NN digit accuracy {knn:.3f})"),
         fontsize=10,
     )
-    return _save(fig, out / "latent_space.png")
+    return save(fig, out / "latent_space.png")
 
 
-def digit_means(task, params, x, y, out: Path, step) -> Path:
+def digit_means(task, params, x, y, out: Path, at: str) -> Path:
     """Each digit's mean code decoded: what the code space holds at the centre of each class."""
     codes = task.encode(params, x)
     means = np.stack([codes[y == d].mean(0) for d in range(10)])
@@ -111,14 +110,14 @@ def digit_means(task, params, x, y, out: Path, step) -> Path:
         ax.imshow(imgs[d].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(str(d), color=DIGIT_COLORS[d], fontsize=12, weight="bold")
         ax.axis("off")
-    fig.suptitle(_title(task, step, "mean code of each digit's test images, decoded"), fontsize=10)
-    return _save(fig, out / "digit_means.png")
+    fig.suptitle(_title(task, at, "mean code of each digit's test images, decoded"), fontsize=10)
+    return save(fig, out / "digit_means.png")
 
 
 WALKS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
 
 
-def interpolation(task, params, x, y, out: Path, step, n_steps: int = 10) -> Path:
+def interpolation(task, params, x, y, out: Path, at: str, n_steps: int = 10) -> Path:
     """Straight lines in code space between two test digits, decoded step by step (ends: the originals)."""
     rows = []
     for a, b in WALKS:
@@ -133,13 +132,13 @@ def interpolation(task, params, x, y, out: Path, step, n_steps: int = 10) -> Pat
     ax.set_xticks([14, 30 * (n_steps + 1) + 14], ["original A", "original B"], fontsize=8)
     ax.set_yticks([30 * i + 14 for i in range(len(WALKS))], [f"{a} → {b}" for a, b in WALKS])
     ax.set_title(
-        _title(task, step, f"walks between two test digits: {n_steps} decoded points on the line z_A → z_B"),
+        _title(task, at, f"walks between two test digits: {n_steps} decoded points on the line z_A → z_B"),
         fontsize=10,
     )
-    return _save(fig, out / "interpolation.png")
+    return save(fig, out / "interpolation.png")
 
 
-def latent_grid(task, params, x, y, out: Path, step, n: int = 20) -> Path:
+def latent_grid(task, params, x, y, out: Path, at: str, n: int = 20) -> Path:
     """latent_dim = 2: the decoder over a grid of the plane, drawn over the density of the test codes."""
     codes = task.encode(params, x)
     lo, hi = np.percentile(codes, 1, axis=0), np.percentile(codes, 99, axis=0)
@@ -174,11 +173,11 @@ def latent_grid(task, params, x, y, out: Path, step, n: int = 20) -> Path:
     for ax in axes:
         ax.set_xlabel("z1")
         ax.set_ylabel("z2")
-    fig.suptitle(_title(task, step, "the 2-D latent plane"), fontsize=10)
-    return _save(fig, out / "latent_grid.png")
+    fig.suptitle(_title(task, at, "the 2-D latent plane"), fontsize=10)
+    return save(fig, out / "latent_grid.png")
 
 
-def samples(task, params, out: Path, step, key) -> Path:
+def samples(task, params, out: Path, at: str, key) -> Path:
     """64 new digits: a VAE's prior draws decoded, or draws from the mixture fitted to a plain AE's codes."""
     imgs = task.sample(params, key, 64)
     how = (
@@ -189,23 +188,24 @@ def samples(task, params, out: Path, step, key) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 7), layout="constrained")
     ax.imshow(mosaic(imgs, 8, 8), cmap="gray_r", vmin=0, vmax=1)
     ax.axis("off")
-    ax.set_title(_title(task, step, f"samples: {how}"), fontsize=9)
-    return _save(fig, out / "samples.png")
+    ax.set_title(_title(task, at, f"samples: {how}"), fontsize=9)
+    return save(fig, out / "samples.png")
 
 
-def all_figures(task, params: Any, arrays: dict[str, Any], out: Path, step: int | None) -> list[Path]:
-    """Every autoencoder figure for the test split `arrays`, into `out`."""
-    from jaxgen.train import eval_key
-
+def figures(
+    task, params: Any, arrays: dict[str, Any], out: Path, step: int | None, device: str = "?"
+) -> list[Path]:
+    """Every autoencoder figure for the test split `arrays`, into `out` (titles name the run's device)."""
+    at = f"step {step}, {device}" if step is not None else device
     x = np.asarray(arrays["image"], np.float32) / 255.0
     y = np.asarray(arrays["label"])
     files = [
-        reconstructions(task, params, x, y, out, step),
-        latent_scatter(task, params, x, y, out, step),
-        digit_means(task, params, x, y, out, step),
-        interpolation(task, params, x, y, out, step),
-        samples(task, params, out, step, eval_key(task.cfg.seed)),
+        reconstructions(task, params, x, y, out, at),
+        latent_scatter(task, params, x, y, out, at),
+        digit_means(task, params, x, y, out, at),
+        interpolation(task, params, x, y, out, at),
+        samples(task, params, out, at, eval_key(task.cfg.seed)),
     ]
     if task.cfg.latent_dim == 2:
-        files.append(latent_grid(task, params, x, y, out, step))
+        files.append(latent_grid(task, params, x, y, out, at))
     return files

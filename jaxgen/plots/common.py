@@ -1,4 +1,7 @@
-"""Figures drawn from saved run data (metrics.jsonl, checkpoints); matplotlib with the Agg backend."""
+"""What every figure shares: the Agg backend, saving, metric curves, image grids, the run's device.
+
+Nothing in jaxgen.plots imports a task, the driver or jaxgen.runs: figures are drawn from what a run saved
+and from the task object they are handed."""
 
 from __future__ import annotations
 
@@ -12,18 +15,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxgen.runtime import device_from_env  # noqa: E402
+from jaxgen.sinks import metric_rows  # noqa: E402  (skips a line cut short by a kill)
 
-def _save(fig, path: Path) -> Path:
+
+def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def run_device(run_dir: Path) -> str:
+    """The device a run trained on, from its env.json (what its figures name; "?" when unknown)."""
+    env = Path(run_dir) / "env.json"
+    try:
+        return device_from_env(json.loads(env.read_text()))
+    except (OSError, ValueError, AttributeError):
+        return "?"
+
+
 def read_metrics(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """metric name -> (steps, values) from metrics.jsonl."""
-    from jaxgen.runs import metric_rows  # skips a line cut short by a kill
-
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for row in metric_rows(Path(run_dir) / "metrics.jsonl"):
         for k, v in row.items():
@@ -46,8 +59,7 @@ def curves(run_dir: Path) -> list[Path]:
     names = [n for n in names if n not in baselines]
     if not names:
         return []
-    env = run_dir / "env.json"
-    device = json.loads(env.read_text()).get("device_kind", "") if env.exists() else ""
+    device = run_device(run_dir)
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(
@@ -72,7 +84,7 @@ def curves(run_dir: Path) -> list[Path]:
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"{run_dir.name} ({device})", fontsize=10)
-    return [_save(fig, run_dir / "plots" / "curves.png")]
+    return [save(fig, run_dir / "plots" / "curves.png")]
 
 
 def image_grid(
@@ -88,7 +100,7 @@ def image_grid(
             ax.imshow(np.asarray(images_Nx784[i]).reshape(28, 28), cmap="gray_r")
             if titles:
                 ax.set_title(titles[i], fontsize=7, color="red" if "≠" in titles[i] else "black")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def prediction_grid(images: np.ndarray, labels: np.ndarray, pred: np.ndarray, path: Path) -> Path:
@@ -120,4 +132,4 @@ def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int, path: Path
     ax.set_xticks(range(num_classes))
     ax.set_yticks(range(num_classes))
     ax.set_title(f"accuracy {np.trace(m) / max(m.sum(), 1):.4f} on {m.sum()} images")
-    return _save(fig, path)
+    return save(fig, path)

@@ -8,24 +8,17 @@ dstar.png       1-D toys: the trained D against the optimal D* = p_data / (p_dat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jaxgen.plots import _save, image_grid, read_metrics
+from jaxgen import metrics
+from jaxgen.plots.common import image_grid, read_metrics, run_device, save
+from jaxgen.runtime import eval_key
 
 LOG4, LOG2 = float(np.log(4.0)), float(np.log(2.0))
-
-
-def _device(run_dir: Path) -> str:
-    env = run_dir / "env.json"
-    if not env.exists():
-        return "?"
-    e = json.loads(env.read_text())
-    return f"cpu ({e.get('cpu_count')} cores)" if e.get("backend") == "cpu" else str(e.get("device_kind"))
 
 
 def _snapshots(run_dir: Path) -> list[tuple[int, np.ndarray]]:
@@ -44,7 +37,7 @@ def _choose(items: list, k: int) -> list:
 def _title(task: Any, run_dir: Path, step: int) -> str:
     r = task.resolved
     return (
-        f"{run_dir.name} · gan on {task.spec} · step {step} · {_device(run_dir)}\n"
+        f"{run_dir.name} · gan on {task.spec} · step {step} · {run_device(run_dir)}\n"
         f"pack {r['pack']}, r1 {r['r1']:g}, ema {r['ema']:g}, lr {task.cfg.lr:g}, d_lr {r['d_lr']:g},"
         f" d_steps {task.cfg.d_steps}, {task.cfg.loss}"
     )
@@ -89,7 +82,7 @@ def curves(task: Any, run_dir: Path, out_dir: Path) -> Path | None:
         ax.legend(fontsize=7)
     step = int(s["train/d_loss"][0][-1])
     fig.suptitle(_title(task, run_dir, step), fontsize=9)
-    return _save(fig, out_dir / "gan_curves.png")
+    return save(fig, out_dir / "gan_curves.png")
 
 
 def _data_background(ax, task: Any, arrays: dict[str, Any]) -> None:
@@ -123,7 +116,7 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
             fontsize=8,
             y=1.0 + 0.45 / len(snaps),  # above the top row (bbox_inches="tight" keeps it in the file)
         )
-        return _save(fig, out_dir / "progress.png")
+        return save(fig, out_dir / "progress.png")
     snaps = _choose(snaps, 6)
     fig, axes = plt.subplots(
         1, len(snaps), figsize=(3.2 * len(snaps), 3.4), squeeze=False, layout="constrained"
@@ -141,16 +134,14 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
         ax.set_title(f"step {step}", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(_title(task, run_dir, snaps[-1][0]) + " · same 1,000 z at every checkpoint", fontsize=9)
-    return _save(fig, out_dir / "progress.png")
+    return save(fig, out_dir / "progress.png")
 
 
 def final_samples(
     task: Any, params: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any], step: int
 ) -> Path:
     """Images: 64 samples; toys: 2,500 samples coloured by nearest mode (grey = not high quality)."""
-    from jaxgen import metrics, train
-
-    key = train.eval_key(task.cfg.seed)
+    key = eval_key(task.cfg.seed)
     if task.kind == "image":
         path = image_grid(task.sample(params, key, 64), out_dir / "samples.png")
         return path
@@ -176,20 +167,17 @@ def final_samples(
         ax.set_aspect("equal")
         ax.legend(fontsize=7, loc="upper left", markerscale=3)
     ax.set_title(
-        f"{run_dir.name} · step {step} · {_device(run_dir)}\n"
+        f"{run_dir.name} · step {step} · {run_device(run_dir)}\n"
         f"modes {cov['modes_covered']}/{cov['modes_total']}, hq_fraction {cov['hq_fraction']:.3f}",
         fontsize=9,
     )
-    return _save(fig, out_dir / "samples.png")
+    return save(fig, out_dir / "samples.png")
 
 
 def dstar(task: Any, params: Any, run_dir: Path, out_dir: Path, step: int) -> Path:
     """1-D toys: D(x) and D*(x) over the data and model densities; mean D(G(z)) beside ½."""
-    from jaxgen import train
-    from jaxgen.tasks.gan import dstar_check
-
-    x = task.sample(params, train.eval_key(task.cfg.seed), 2500)
-    r = dstar_check(task, params, x)
+    x = task.sample(params, eval_key(task.cfg.seed), 2500)
+    r = task.dstar(params, x)
     d_fake = float(task.d_prob(params, x).mean())
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ax.fill_between(r["x"], r["p_data"], color="0.8", label="p_data")
@@ -208,15 +196,15 @@ def dstar(task: Any, params: Any, run_dir: Path, out_dir: Path, step: int) -> Pa
     ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
     ax.set_xlabel("x")
     ax.set_title(
-        f"{run_dir.name} · step {step} · {_device(run_dir)}\nmean D(G(z)) = {d_fake:.3f};"
+        f"{run_dir.name} · step {step} · {run_device(run_dir)}\nmean D(G(z)) = {d_fake:.3f};"
         f" mean |D - D*| weighted by (p_data+p_g)/2 = {r['distance']:.3f}",
         fontsize=9,
     )
-    return _save(fig, out_dir / "dstar.png")
+    return save(fig, out_dir / "dstar.png")
 
 
 def figures(
-    task: Any, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None
+    task: Any, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
 ) -> list[Path]:
     """Every GAN figure for the run whose plots folder is out_dir (step: the checkpoint's, for titles)."""
     run_dir = out_dir.parent
