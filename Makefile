@@ -39,15 +39,16 @@ demo: $(STAMP)
 QUICK ?=
 walkthrough: $(STAMP)
 ifneq ($(filter 1 true yes,$(QUICK)),)
-	$(BIN)/python -m jaxgen.walkthrough --quick --out runs/walkthrough-quick
+	$(BIN)/python -m jaxgen.lecture --quick --out runs/walkthrough-quick
 else
-	$(BIN)/python -m jaxgen.walkthrough --out docs/walkthrough --md docs/walkthrough.md
+	$(BIN)/python -m jaxgen.lecture --out docs/walkthrough --md docs/walkthrough.md
 endif
 
-# Two pytest processes (pytest-xdist), each test file kept in one of them: the suite in under 5 minutes on
+# The import layers first (import-linter, under a second), then two pytest processes (pytest-xdist), each test file kept in one of them: the suite in under 5 minutes on
 # a 2-core CPU (one process: 5.4 minutes). TEST_JOBS=0 runs it in this process.
 TEST_JOBS ?= 2
 test: $(TEST_STAMP)
+	$(BIN)/lint-imports --no-cache  # the layers in pyproject.toml: every import points down
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 lint: $(TEST_STAMP)

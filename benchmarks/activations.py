@@ -2,7 +2,7 @@
 
     python benchmarks/activations.py [--quick] --out DIR
 
-The same code as `jaxgen bench activations [--quick] --out DIR` (jaxgen/bench_activations.py); writes
+The same code as `jaxgen bench activations [--quick] --out DIR` (jaxgen/bench/activations.py); writes
 DIR/activations.json, DIR/activations.md and PNG figures. Quick mode: under two minutes on a 2-core CPU.
 """
 

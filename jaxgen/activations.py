@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-
-import jax
-import jax.numpy as jnp
+from typing import Any
 
 from jaxgen.errors import UserError
+from jaxgen.lazy import lazy
 
-Activation = Callable[[jax.Array], jax.Array]
+# JAX loads at the first call, not at import: `jaxgen config` and a bad --set value check names only.
+jax = lazy("jax")
+jnp = lazy("jax.numpy")
+
+Activation = Callable[..., Any]  # jax.Array -> jax.Array, elementwise
 
 
 def sigmoid(x: jax.Array) -> jax.Array:
@@ -130,17 +133,12 @@ def default_init(name: str) -> str:
     return REGISTRY[_split(name)[0]][1]
 
 
-INITIALIZERS = {
-    "glorot_uniform": jax.nn.initializers.glorot_uniform,
-    "glorot_normal": jax.nn.initializers.glorot_normal,
-    "he_normal": jax.nn.initializers.he_normal,
-    "he_uniform": jax.nn.initializers.he_uniform,
-    "lecun_normal": jax.nn.initializers.lecun_normal,
-}
+# kernel initialisers by their jax.nn.initializers name
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal")
 
 
 def initializer(name: str) -> jax.nn.initializers.Initializer:
     """A kernel initialiser by name; 'auto' is not resolved here (see default_init)."""
     if name not in INITIALIZERS:
         raise UserError(f"unknown init {name!r}: choose one of auto, {', '.join(INITIALIZERS)}")
-    return INITIALIZERS[name]()
+    return getattr(jax.nn.initializers, name)()

@@ -224,22 +224,22 @@ def cmd_plot(args) -> dict:
 
 
 def cmd_bench(args) -> dict:
-    from jaxgen import bench_report
+    from jaxgen.bench import common
 
     if args.batch_size is not None and args.name != "peers":
         raise UserError(f"--batch-size applies to `jaxgen bench peers`, not {args.name}")
     if args.name == "throughput":
-        from jaxgen import bench_throughput as bench
+        from jaxgen.bench import throughput as bench
     elif args.name == "peers":
-        from jaxgen import bench_peers as bench
+        from jaxgen.bench import peers as bench
     else:
-        from jaxgen import bench_activations as bench
+        from jaxgen.bench import activations as bench
     cfg = bench.QUICK if args.quick else bench.FULL
     if args.batch_size is not None:
         if not 1 <= args.batch_size <= 65536:
             raise UserError(f"--batch-size must be between 1 and 65536, got {args.batch_size}")
         cfg = dataclasses.replace(cfg, batch_size=args.batch_size)
-    return bench_report.summary_line(bench.run(cfg, args.out))
+    return common.summary_line(bench.run(cfg, args.out))
 
 
 def cmd_backprop(args) -> None:

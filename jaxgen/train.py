@@ -1,12 +1,13 @@
 """The one training driver every task uses: compiled chunks of steps, one host sync each, checkpoints, resume.
 
 A run is a pure function of (config, seed): key -> (init, data, loop) keys; the batch of step s is
-`data.batch_at(train, data_key, s)` and its randomness `fold_in(loop_key, s)`, so stopping and resuming
+`batches.batch_at(train, data_key, s)` and its randomness `fold_in(loop_key, s)`, so stopping and resuming
 reproduces the straight run. Batches are sharded over a 1-D device mesh ("data"); params are replicated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import signal
 import sys
@@ -23,6 +24,7 @@ from jaxgen import config as config_lib
 from jaxgen import data as data_lib
 from jaxgen import runs, tasks
 from jaxgen.checkpoint import Checkpointer, params_sha256, step_dirs
+from jaxgen.data import batches
 from jaxgen.errors import Diverged, Interrupted, UserError
 from jaxgen.runtime import (
     device_name,
@@ -52,17 +54,17 @@ def run_chunk(
 
     Pure in its arguments, so it also runs under `jax.vmap` over (state, data_key, loop_key) to train
     several seeds as one program (then pass batch_sharding=None). `shuffles`: the chunk's epoch shuffles
-    from data.EpochShuffles (the driver's: each epoch's computed once); None computes them here.
+    from batches.EpochShuffles (the driver's: each epoch's computed once); None computes them here.
     """
 
     # Each epoch's shuffle once per chunk at most, never once per step (a sort of the whole training
-    # set): the batches are data.batch_at's, bit for bit.
+    # set): the batches are batches.batch_at's, bit for bit.
     if shuffles is None:
-        shuffles = data_lib.chunk_shuffles(train, data_key, state.step, batch_size, length)
+        shuffles = batches.chunk_shuffles(train, data_key, state.step, batch_size, length)
     perms, first_epoch = shuffles
 
     def body(state: State, _):
-        batch = data_lib.batch_from(train, perms, first_epoch, state.step, batch_size)
+        batch = batches.batch_from(train, perms, first_epoch, state.step, batch_size)
         if batch_sharding is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
         return task.step(state, batch, jax.random.fold_in(loop_key, state.step))
@@ -93,7 +95,7 @@ def compile_chunk(
     """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time.
 
     Called as fn(state, train, data_key, loop_key[, shuffles]) -- with shuffles when compiled with an
-    example of them (data.EpochShuffles.for_chunk) -- and returns (state, metrics, finite): `finite` is
+    example of them (batches.EpochShuffles.for_chunk) -- and returns (state, metrics, finite): `finite` is
     one device flag, False when any state leaf is NaN/inf.
     """
     chunk = functools.partial(run_chunk, task, batch_size, length, NamedSharding(mesh, P("data")))
@@ -109,6 +111,53 @@ def compile_chunk(
 # ---------------------------------------------------------------- the driver
 
 
+@dataclasses.dataclass
+class Plan:
+    """A run checked end to end before anything is written or compiled (`plan`)."""
+
+    run_dir: Path
+    spec: str
+    asked: config_lib.TrainConfig  # what the user asked for: config.json (rerunning it resumes)
+    cfg: config_lib.TrainConfig  # what runs, resolved for the data: resolved.json
+    task: Task
+    data: dict[str, Any]  # host arrays: "train", "test" (None where the source has no test split)
+    mesh: jax.sharding.Mesh
+    per_step: int  # examples the driver draws per step (GAN: d_steps batches)
+
+
+def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
+    """Every check of a training command that needs no compilation: one-line errors naming the fix."""
+    if not str(workdir).strip():
+        raise UserError("--workdir is empty: name a folder for the run (e.g. --workdir runs/mlp)")
+    run_dir = Path(workdir).absolute()
+    data_lib.parse_spec(spec)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--workdir {workdir} is a file: name a directory")
+    if (run_dir / "config.json").exists():
+        runs.check_same_run(run_dir, spec, cfg)
+    ds = data_lib.load(spec)
+    train_np = data_lib.split(ds, "train")
+    resolved = tasks.resolve(cfg, ds)  # "chosen for the data" defaults filled in (the GAN's steps, ...)
+    task = tasks.build(resolved, ds)
+    per_step = task.examples_per_step
+    if per_step > len(train_np["label"]):
+        raise UserError(
+            f"batch_size {resolved.batch_size} needs {per_step} examples per step, more than the"
+            f" {len(train_np['label'])} training examples: lower --set batch_size"
+        )
+    mesh = make_mesh()
+    if resolved.batch_size % mesh.size:
+        raise UserError(f"batch_size {resolved.batch_size} must be a multiple of the {mesh.size} devices")
+    on_disk = step_dirs(run_dir / "checkpoints")
+    if on_disk and on_disk[-1] > resolved.steps:
+        raise UserError(
+            f"{run_dir} is already at step {on_disk[-1]}, past steps={resolved.steps}: pass --set"
+            f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
+        )
+    data = {"train": train_np, "test": ds.test}
+    return Plan(run_dir, spec, cfg, resolved, task, data, mesh, per_step)
+
+
 def train(
     cfg: config_lib.TrainConfig,
     workdir: str | Path,
@@ -118,202 +167,233 @@ def train(
     make_plots: bool = True,
 ) -> dict[str, Any]:
     """Train (or resume) the run of `cfg` (its class names the task) in `workdir`; returns the summary
-    that the CLI prints as JSON.
-
-    Everything the user can get wrong is checked before anything is written or compiled.
-    """
+    that the CLI prints as JSON. Everything the user can get wrong is checked (`plan`) before anything is
+    written or compiled."""
     t_start = time.perf_counter()
-    task_name = cfg.TASK
-    if not str(workdir).strip():
-        raise UserError("--workdir is empty: name a folder for the run (e.g. --workdir runs/mlp)")
-    run_dir = Path(workdir).absolute()
-    data_lib.parse_spec(spec)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--workdir {workdir} is a file: name a directory")
-    if (run_dir / "config.json").exists():
-        runs.check_same_run(run_dir, spec, cfg)
-
-    ds = data_lib.load(spec)
-    train_np = data_lib.split(ds, "train")
-    test_np = ds.test
-    # What runs is the resolved config: a task may fill in "chosen for the data" defaults (the GAN's
-    # steps, packing, ...); config.json keeps what the user asked for, so rerunning the same command
-    # resumes, and resolved.json what ran.
-    asked, cfg = cfg, tasks.resolve(cfg, ds)
-    task = tasks.build(cfg, ds)
-    per_step = task.examples_per_step  # the driver draws this many examples per step (GAN: d_steps batches)
-    if per_step > len(train_np["label"]):
-        raise UserError(
-            f"batch_size {cfg.batch_size} needs {per_step} examples per step, more than the"
-            f" {len(train_np['label'])} training examples: lower --set batch_size"
-        )
-    mesh = make_mesh()
-    if cfg.batch_size % mesh.size:
-        raise UserError(f"batch_size {cfg.batch_size} must be a multiple of the {mesh.size} devices")
-    on_disk = step_dirs(run_dir / "checkpoints")
-    if on_disk and on_disk[-1] > cfg.steps:
-        raise UserError(
-            f"{run_dir} is already at step {on_disk[-1]}, past steps={cfg.steps}: pass --set"
-            f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
-        )
-
+    p = plan(cfg, workdir, spec)
     main = is_main_process()
-    lock = runs.WorkdirLock(run_dir) if main else None
-    with precision_scope(cfg.precision):
+    lock = runs.WorkdirLock(p.run_dir) if main else None
+    with precision_scope(p.cfg.precision):
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            p.run_dir.mkdir(parents=True, exist_ok=True)
             if lock is not None:
                 lock.acquire()
             if main:
-                for name, c in (("config.json", asked), ("resolved.json", cfg)):
-                    body = {"task": task_name, "data": spec, **config_lib.to_dict(c)}
-                    (run_dir / f"{name}.tmp").write_text(dumps(body, indent=2) + "\n")
-                    (run_dir / f"{name}.tmp").replace(run_dir / name)
-                runs.record_start(run_dir, env_info(train_np))
-            return _train_locked(task_name, task, cfg, run_dir, train_np, test_np, mesh, per_step,
-                                 progress=progress, make_plots=make_plots, t_start=t_start)  # fmt: skip
+                _write_configs(p)
+                runs.record_start(p.run_dir, env_info(p.data["train"]))
+            return _train_locked(p, progress=progress, make_plots=make_plots, t_start=t_start)
         except OSError as err:
-            raise runs.os_error(err, run_dir) from None
+            raise runs.os_error(err, p.run_dir) from None
         finally:
             if lock is not None:
                 lock.release()
 
 
-def _train_locked(
-    task_name, task, cfg, run_dir, train_np, test_np, mesh, per_step, *, progress, make_plots, t_start
-) -> dict[str, Any]:
-    main = is_main_process()
-    state, train_dev, data_key, loop_key = place(task, cfg.seed, train_np, mesh)
-    ckpt = Checkpointer(run_dir, keep=cfg.keep, keep_every=cfg.keep_every)
-    start_step = 0
-    try:
-        restored = ckpt.restore_latest(_abstract(state))
-    except BaseException:
-        ckpt.close()
-        raise
-    if restored is not None:
-        state, start_step, _ = restored
-        if main:
-            print(f"resuming from step {start_step}", file=sys.stderr, flush=True)
-    if main:  # the logs hold what the state holds: nothing past the step we start from
-        truncate_metrics(run_dir / "metrics.jsonl", start_step)
+def _write_configs(p: Plan) -> None:
+    """config.json (what was asked) and resolved.json (what runs), each replaced atomically."""
+    for name, c in (("config.json", p.asked), ("resolved.json", p.cfg)):
+        body = {"task": c.TASK, "data": p.spec, **config_lib.to_dict(c)}
+        (p.run_dir / f"{name}.tmp").write_text(dumps(body, indent=2) + "\n")
+        (p.run_dir / f"{name}.tmp").replace(p.run_dir / name)
 
-    compiled: dict[int, Any] = {}
-    compile_s = 0.0
-    shuffler = data_lib.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
 
-    def chunk_fn(length: int, shuffles):
-        nonlocal compile_s
-        if length not in compiled:
+@dataclasses.dataclass
+class _Chunk:
+    """A dispatched chunk whose metrics have not been read yet."""
+
+    step: int  # the step it ends at
+    length: int
+    metrics: Any
+    finite: Any
+
+
+class Loop:
+    """One training run inside its locked run directory, in named phases: `restore`, then `run` (dispatch
+    chunk k+1 before `settle`-ing chunk k; at checkpoint steps `evaluate` and `checkpoint`), then
+    `summary`. Only process 0 writes logs (`sinks`); every process writes its checkpoint shards."""
+
+    def __init__(self, task: Task, cfg: config_lib.TrainConfig, run_dir: Path, data: dict, *, mesh, per_step):
+        self.task, self.cfg, self.run_dir, self.mesh, self.per_step = task, cfg, run_dir, mesh, per_step
+        self.train_np, self.test_np = data["train"], data["test"]
+        self.main = is_main_process()
+        self.state, self.train_dev, self.data_key, self.loop_key = place(task, cfg.seed, self.train_np, mesh)
+        self.shuffler = batches.EpochShuffles(
+            self.train_dev, self.data_key, per_step, NamedSharding(mesh, P())
+        )
+        self.ckpt = Checkpointer(run_dir, keep=cfg.keep, keep_every=cfg.keep_every)
+        self.compiled: dict[int, Any] = {}
+        self.compile_s = 0.0  # compilation, reported apart
+        self.paused_s = 0.0  # compilation, evaluation and checkpoints: not training time
+        self.start_step = self.step = self.steps_timed = 0
+        self.restored = False
+        self.stop_signal: int | None = None
+        self.sinks: Sinks | None = None
+        self.bar = None
+
+    # ---------------------------------------------------------------- phases
+
+    def restore(self) -> None:
+        """Continue from the newest good checkpoint, if any; trim the logs to it."""
+        restored = self.ckpt.restore_latest(_abstract(self.state))
+        if restored is not None:
+            self.state, self.start_step, _ = restored
+            self.step, self.restored = self.start_step, True
+            if self.main:
+                print(f"resuming from step {self.start_step}", file=sys.stderr, flush=True)
+        if self.main:  # the logs hold what the state holds: nothing past the step we start from
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.start_step)
+
+    def chunk_fn(self, length: int, shuffles: Any):
+        """The compiled chunk of `length` steps (compiled once per length)."""
+        if length not in self.compiled:
             t0 = time.perf_counter()
-            compiled[length] = compile_chunk(
-                task, per_step, length, mesh, state, train_dev, data_key, loop_key, shuffles
+            self.compiled[length] = compile_chunk(
+                self.task, self.per_step, length, self.mesh, self.state, self.train_dev, self.data_key,
+                self.loop_key, shuffles,
+            )  # fmt: skip
+            self.compile_s += time.perf_counter() - t0
+        return self.compiled[length]
+
+    def dispatch(self, length: int) -> _Chunk:
+        """Start the next chunk on the device (asynchronous) and advance the step counter."""
+        shuffles = self.shuffler.for_chunk(self.step, length)  # each epoch's shuffle computed once
+        t0 = time.perf_counter()
+        fn = self.chunk_fn(length, shuffles)
+        self.paused_s += time.perf_counter() - t0
+        self.state, metrics, finite = fn(self.state, self.train_dev, self.data_key, self.loop_key, shuffles)
+        self.steps_timed += length
+        self.step += length
+        return _Chunk(self.step, length, metrics, finite)
+
+    def settle(self, chunk: _Chunk) -> None:
+        """Read a dispatched chunk's metrics (waiting for it), log them; stop if it diverged."""
+        metrics, finite = jax.device_get((chunk.metrics, chunk.finite))  # the one host sync of the chunk
+        means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
+        self.bar.update(chunk.length)
+        self.bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in self.task.headline})
+        if self.sinks is not None:
+            self.sinks.write(chunk.step, means)
+            self.sinks.flush()
+        if not finite:
+            good = self.ckpt.steps()
+            last = f"checkpoint {good[-1]} is the last good one" if good else "no checkpoint was saved yet"
+            raise Diverged(
+                f"diverged: non-finite parameters or optimizer state after step {chunk.step} (nothing saved"
+                f" past it; {last}): lower lr (now {self.cfg.lr:g}) or fix the config, in another --workdir"
             )
-            compile_s += time.perf_counter() - t0
-        return compiled[length]
 
-    stop = {"signal": None}
+    def evaluate(self) -> None:
+        """At a checkpoint step: the task's snapshot and test evaluation, logged and synced to disk.
 
-    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
-        stop["signal"] = signum
+        Logged before the checkpoint lands: a kill in between resumes from the previous checkpoint and
+        trims these lines, so the log never misses a checkpoint's row."""
+        if self.sinks is None:
+            return
+        params = jax.device_get(self.state.params)
+        if hasattr(self.task, "snapshot"):
+            self.task.snapshot(params, self.step, self.run_dir)
+        if self.test_np is not None:
+            scores = self.task.evaluate(params, self.test_np, eval_key(self.cfg.seed))
+            self.sinks.write(self.step, {f"test/{k}": v for k, v in scores.items()})
+        self.sinks.flush(sync=True)
 
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks = Sinks(run_dir, start_step) if main else None
-    bar = _progress(progress and main, start_step, cfg.steps, task_name)
-    step, steps_timed = start_step, 0
-    try:
+    def checkpoint(self) -> None:
+        """Save the state at this step (every process: orbax writes each one's shards)."""
+        self.ckpt.save(self.step, self.state)
 
-        def settle(chunk: tuple) -> None:
-            """Read a dispatched chunk's metrics (waiting for it), log them; stop if it diverged."""
-            at, length, metrics, finite = chunk
-            metrics, finite = jax.device_get((metrics, finite))  # the one host sync of the chunk
-            means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
-            bar.update(length)
-            bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in task.headline})
-            if sinks is not None:
-                sinks.write(at, means)
-                sinks.flush()
-            if not finite:
-                good = ckpt.steps()
-                last = (
-                    f"checkpoint {good[-1]} is the last good one" if good else "no checkpoint was saved yet"
-                )
-                raise Diverged(
-                    f"diverged: non-finite parameters or optimizer state after step {at} (nothing saved"
-                    f" past it; {last}): lower lr (now {cfg.lr:g}) or fix the config, in another --workdir"
-                )
+    def run(self, progress: bool) -> float:
+        """Train to cfg.steps or a signal; returns the training seconds (no compile, eval or saves).
 
-        # Chunks are pipelined: chunk k+1 is dispatched before chunk k's metrics are read and logged, so the
-        # device never waits for the host's logging. A chunk is settled (read, logged, checked for
-        # divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved.
-        pending = None
-        t_loop, paused_s = time.perf_counter(), 0.0
-        while step < cfg.steps and stop["signal"] is None:
-            next_ckpt = (step // cfg.ckpt_every + 1) * cfg.ckpt_every
-            length = min(cfg.log_every, cfg.steps - step, next_ckpt - step)
-            shuffles = shuffler.for_chunk(step, length)  # each epoch's shuffle computed once
-            t0 = time.perf_counter()
-            fn = chunk_fn(length, shuffles)
-            paused_s += time.perf_counter() - t0  # compilation is reported apart
-            state, metrics, finite = fn(state, train_dev, data_key, loop_key, shuffles)  # asynchronous
-            steps_timed += length
-            step += length
+        Chunks are pipelined: chunk k+1 is dispatched before chunk k's metrics are read and logged, so the
+        device never waits for the host's logging. A chunk is settled (read, logged, checked for
+        divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved."""
+        cfg = self.cfg
+        self.sinks = Sinks(self.run_dir, self.start_step) if self.main else None
+        self.bar = _progress(progress and self.main, self.start_step, cfg.steps, self.task.name)
+        pending: _Chunk | None = None
+        t_loop = time.perf_counter()
+        while self.step < cfg.steps and self.stop_signal is None:
+            next_ckpt = (self.step // cfg.ckpt_every + 1) * cfg.ckpt_every
+            chunk = self.dispatch(min(cfg.log_every, cfg.steps - self.step, next_ckpt - self.step))
             if pending is not None:
-                settle(pending)
-            pending = (step, length, metrics, finite)
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                settle(pending)
+                self.settle(pending)
+            pending = chunk
+            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                self.settle(pending)
                 pending = None
                 t0 = time.perf_counter()
-                # Log the step's evaluation before its checkpoint lands: a kill in between resumes from
-                # the previous checkpoint and trims these lines, so the log never misses a checkpoint's row.
-                if sinks is not None:
-                    params = jax.device_get(state.params)
-                    if hasattr(task, "snapshot"):
-                        task.snapshot(params, step, run_dir)
-                    if test_np is not None:
-                        scores = task.evaluate(params, test_np, eval_key(cfg.seed))
-                        sinks.write(step, {f"test/{k}": v for k, v in scores.items()})
-                    sinks.flush(sync=True)
-                ckpt.save(step, state)  # every process: orbax writes each one's shards
-                paused_s += time.perf_counter() - t0
+                self.evaluate()
+                self.checkpoint()
+                self.paused_s += time.perf_counter() - t0
         if pending is not None:  # stopped by a signal between checkpoints
-            settle(pending)
-        run_s = time.perf_counter() - t_loop - paused_s  # training and its logging; no compile, eval, saves
-        if stop["signal"] is not None and step not in ckpt.steps():
-            ckpt.save(step, state)
-    finally:
-        bar.close()
-        if sinks is not None:
-            sinks.close()
-        ckpt.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    if stop["signal"] is not None:
-        raise Interrupted(f"interrupted at step {step} (checkpoint saved): run the same command to resume")
+            self.settle(pending)
+        run_s = time.perf_counter() - t_loop - self.paused_s
+        if self.stop_signal is not None and self.step not in self.ckpt.steps():
+            self.checkpoint()
+        return run_s
 
-    summary: dict[str, Any] = {
-        "task": task_name,
-        "step": step,
-        "num_devices": jax.device_count(),
-        "device": device_name(),
-        "wall_s": round(time.perf_counter() - t_start, 3),
-        "compile_s": round(compile_s, 3),
-        "samples_per_s": round(steps_timed * per_step / run_s, 1) if steps_timed else None,
-        "resumed_from": start_step if restored is not None else None,
-        "params_sha256": params_sha256(state.params),
-        "workdir": str(run_dir),
-    }
-    if not main:
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.sinks is not None:
+            self.sinks.close()
+        self.ckpt.close()
+
+    def summary(self, t_start: float, run_s: float) -> dict[str, Any]:
+        """The JSON summary the CLI prints (process 0 adds the last logged metrics)."""
+        summary: dict[str, Any] = {
+            "task": self.task.name,
+            "step": self.step,
+            "num_devices": jax.device_count(),
+            "device": device_name(),
+            "wall_s": round(time.perf_counter() - t_start, 3),
+            "compile_s": round(self.compile_s, 3),
+            "samples_per_s": round(self.steps_timed * self.per_step / run_s, 1) if self.steps_timed else None,
+            "resumed_from": self.start_step if self.restored else None,
+            "params_sha256": params_sha256(self.state.params),
+            "workdir": str(self.run_dir),
+        }
+        if self.main:
+            last = _last_metrics(self.run_dir / "metrics.jsonl")
+            summary.update(
+                {k.replace("/", "_"): _round(v) for k, v in last.items() if isinstance(v, (int, float))}
+            )
         return summary
-    last = _last_metrics(run_dir / "metrics.jsonl")
-    summary.update({k.replace("/", "_"): _round(v) for k, v in last.items() if isinstance(v, (int, float))})
-    if make_plots:
+
+    def plots(self) -> str:
+        """The run's figures (process 0), through the one plots.draw_run."""
         from jaxgen import plots
 
-        params = jax.device_get(state.params) if test_np is not None else None
-        plots.draw_run(run_dir, task, params, test_np, step)
-        summary["plots"] = str(run_dir / "plots")
+        params = jax.device_get(self.state.params) if self.test_np is not None else None
+        plots.draw_run(self.run_dir, self.task, params, self.test_np, self.step)
+        return str(self.run_dir / "plots")
+
+
+def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) -> dict[str, Any]:
+    loop = Loop(p.task, p.cfg, p.run_dir, p.data, mesh=p.mesh, per_step=p.per_step)
+    try:
+        loop.restore()
+    except BaseException:
+        loop.ckpt.close()
+        raise
+
+    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
+        loop.stop_signal = signum
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_s = loop.run(progress)
+    finally:
+        loop.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if loop.stop_signal is not None:
+        raise Interrupted(
+            f"interrupted at step {loop.step} (checkpoint saved): run the same command to resume"
+        )
+    summary = loop.summary(t_start, run_s)
+    if loop.main and make_plots:
+        summary["plots"] = loop.plots()
     return summary
 
 

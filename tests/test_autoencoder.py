@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgen import cli, data, models, runs, runtime, tasks, train
+from jaxgen.data import batches
 from jaxgen.errors import UserError
 from jaxgen.tasks.autoencoder import kl_to_standard_normal, pixel_bce
 
@@ -45,7 +46,7 @@ def test_loss_falls_on_one_batch(variational):
     task = build(hidden=(64,), latent_dim=8, augment=False, variational=variational, lr=3e-3)
     init_key, data_key, loop_key = runtime.split_keys(0)
     state = task.init(init_key)
-    batch = data.batch_at(jax.device_put(data.load("embedded").train), data_key, 0, 64)
+    batch = batches.batch_at(jax.device_put(data.load("embedded").train), data_key, 0, 64)
     step = jax.jit(task.step)
     losses = []
     for i in range(60):

@@ -1,6 +1,8 @@
 """The activation benchmark on a tiny configuration: its JSON schema, files, and two textbook facts."""
 
+import copy
 import json
+import math
 import subprocess
 import sys
 
@@ -9,8 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import bench_activations as bench
-from jaxgen import cli, data
+from jaxgen import cli, data, sinks
+from jaxgen.bench import activations as bench
+from jaxgen.bench import common
+from jaxgen.bench import report as activation_report
+from jaxgen.errors import UserError
 
 TINY = bench.BenchConfig(
     mode="test",
@@ -36,7 +41,7 @@ def tiny(tmp_path_factory):
 
 def test_json_schema_and_files(tiny):
     out, report = tiny
-    assert json.loads((out / "activations.json").read_text()) == json.loads(json.dumps(report))
+    assert json.loads((out / "activations.json").read_text()) == json.loads(sinks.dumps(report))
     for key in (
         "device",
         "backend",
@@ -70,6 +75,40 @@ def test_json_schema_and_files(tiny):
     assert {"grad_flow_init.png", "accuracy.png", "dead_saturated.png", "speed.png"} <= set(report["figures"])
     md = (out / "activations.md").read_text()
     assert "| activation |" in md and report["device"] in md and all(n in md for n in TINY.activations)
+
+
+def strict_loads(text: str):
+    """json.loads that refuses the bare NaN / Infinity Python's json writes by default."""
+
+    def refuse(name: str):
+        raise ValueError(f"bare {name} in the JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_strict_json_writes_non_finite_numbers_as_null(tmp_path):
+    with_nan = {"a": math.nan, "b": [1.0, math.inf], "c": {"d": -math.inf}}
+    with pytest.raises(ValueError, match="bare NaN"):
+        strict_loads(json.dumps(with_nan))  # what json.dumps writes: not JSON
+    text = common.write_json(tmp_path / "r.json", with_nan).read_text()
+    assert strict_loads(text) == {"a": None, "b": [1.0, None], "c": {"d": None}}
+
+
+def test_a_nan_in_the_activation_report_is_written_as_null(tiny, tmp_path):
+    doc = copy.deepcopy(tiny[1])
+    doc["activations"]["relu"]["samples_per_s_std"] = math.nan  # e.g. a timing lost in noise
+    activation_report.write(doc, tmp_path, 0.0, plots=False)
+    on_disk = strict_loads((tmp_path / "activations.json").read_text())
+    assert on_disk["activations"]["relu"]["samples_per_s_std"] is None
+    assert (tmp_path / "activations.md").read_text().startswith("## Activation benchmark")
+
+
+def test_out_that_cannot_be_a_directory_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for bad in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(UserError, match="name a directory"):
+            common.out_dir(bad)
+    assert common.out_dir(tmp_path / "a" / "b").is_dir()
 
 
 def test_sigmoid_gradients_vanish_where_relu_ones_do_not(tiny):
@@ -155,6 +194,6 @@ def test_benchmark_script_is_the_same_cli():
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=bench.Path(bench.__file__).resolve().parents[1],
+        cwd=bench.REPO,
     )
     assert proc.returncode == 2 and "--out" in proc.stderr and proc.stdout == ""

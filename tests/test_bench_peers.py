@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from jaxgen import bench_peers, cli
+from jaxgen import cli
+from jaxgen.bench import peers
 
-TINY = dataclasses.replace(
-    bench_peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1
-)
+TINY = dataclasses.replace(peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1)
 
 
 def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
@@ -27,8 +26,8 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
             assert cli.main([*args, "--workdir", str(workdir)]) == 0
         return time.perf_counter() - t0, json.loads(buf.getvalue().strip().splitlines()[-1])
 
-    monkeypatch.setattr(bench_peers, "_run_driver", in_process)
-    report = bench_peers.run(TINY, tmp_path / "out", log=lambda msg: None)
+    monkeypatch.setattr(peers, "_run_driver", in_process)
+    report = peers.run(TINY, tmp_path / "out", log=lambda msg: None)
     loops = report["loops"]
     assert {"driver", "jax_scan", "jax_step", "gemm_only"} <= set(loops)
     for name, row in loops.items():
@@ -40,14 +39,15 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     assert loops["jax_scan"]["vs_reference"] == 1.0  # ratios are taken within each round
     assert loops["driver"]["summary_samples_per_s"] > 0 and len(loops["driver"]["rounds"]) == 1
     assert report["ceiling"]["samples_per_s"] == pytest.approx(
-        report["ceiling"]["flops_per_s"] / bench_peers.flops_per_sample(32)
+        report["ceiling"]["flops_per_s"] / peers.flops_per_sample(32)
     )
-    assert bench_peers.executed_flops_per_sample(512) < bench_peers.flops_per_sample(512)
+    assert peers.executed_flops_per_sample(512) < peers.flops_per_sample(512)
     # torch rows are measured or skipped with a reason, never silently absent
     for k in ("torch_eager", "torch_graph"):
         assert (k in loops) != (k in report["skipped"])
     assert report["rounds_done"] == 1  # the report is rewritten after every round
-    on_disk = json.loads((tmp_path / "out" / "peers.json").read_text())
+    strict = {"parse_constant": lambda name: pytest.fail(f"bare {name} in peers.json")}  # NaN is null
+    on_disk = json.loads((tmp_path / "out" / "peers.json").read_text(), **strict)
     assert on_disk["loops"].keys() == loops.keys()
     md = (tmp_path / "out" / "peers.md").read_text()
     assert report["device"] in md and "PyTorch eager" in md and "matrix-product ceiling" in md

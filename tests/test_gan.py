@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxgen import cli, config, data, metrics, runtime, tasks, train
+from jaxgen.data import batches
 from jaxgen.errors import UserError
 from jaxgen.tasks import gan
 from jaxgen.tasks import gan as gan_task
@@ -70,7 +71,7 @@ def test_one_step_golden():
     task = tiny_gan(r1=0.5, d_steps=2)
     init_key, data_key, loop_key = runtime.split_keys(0)
     state = jax.jit(task.init)(init_key)
-    batch = data.batch_at(jax.device_put(task_data("toy:ring8")), data_key, 0, task.examples_per_step)
+    batch = batches.batch_at(jax.device_put(task_data("toy:ring8")), data_key, 0, task.examples_per_step)
     assert batch["image"].shape == (2 * 32, 2)  # d_steps real batches drawn at once
     new, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
     got = {k: round(float(m[k]), 8) for k in GOLDEN}

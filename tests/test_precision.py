@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgen import config, data, models, runtime, tasks, train
+from jaxgen.data import batches
 from jaxgen.errors import UserError
 from jaxgen.tasks import TASKS
 
@@ -38,7 +39,7 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(name):
     init_key, data_key, loop_key = runtime.split_keys(0)
     state = task.init(init_key)
     assert {x.dtype for x in jax.tree.leaves(state.params)} == {jnp.dtype("float32")}
-    batch = data.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
+    batch = batches.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
     hlo = jax.jit(task.step).lower(state, batch, loop_key).as_text()
     assert "bf16" in hlo  # the dense layers really run in bfloat16
     new, metrics = jax.jit(task.step)(state, batch, loop_key)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxgen import data, runs, runtime, tasks, train
+from jaxgen.data import batches
 from jaxgen.tasks import TASKS
 
 STEPS = {"steps": 12, "ckpt_every": 6, "log_every": 3}
@@ -32,7 +33,7 @@ def test_task_contract(name, tmp_path, capsys):
 
     init_key, data_key, loop_key = runtime.split_keys(cfg.seed)
     state = jax.jit(task.init)(init_key)
-    batch = data.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
+    batch = batches.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
     new_state, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
     assert int(new_state.step) == 1
     assert all(np.isfinite(np.asarray(v)).all() for v in m.values()), m

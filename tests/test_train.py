@@ -10,6 +10,7 @@ import pytest
 
 from jaxgen import data, models, runs, runtime, tasks, train
 from jaxgen.checkpoint import params_sha256
+from jaxgen.data import batches
 
 TINY = {"hidden": (32, 16), "steps": 20, "batch_size": 32, "ckpt_every": 5, "log_every": 5, "warmup_steps": 2}
 
@@ -38,7 +39,7 @@ def _one_step(cfg):
     init_key, data_key, loop_key = runtime.split_keys(cfg.seed)
     state = task.init(init_key)
     arrays = jax.device_put(ds.train)
-    batch = data.batch_at(arrays, data_key, 0, cfg.batch_size)
+    batch = batches.batch_at(arrays, data_key, 0, cfg.batch_size)
     return task, state, batch, loop_key
 
 

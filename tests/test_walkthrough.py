@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgen import walkthrough, walkthrough_md
+from jaxgen.lecture import markdown, walkthrough
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "walkthrough"
@@ -28,16 +28,16 @@ def _check_page(page: str, report: dict, page_dir: Path, prefix: str) -> None:
             assert f"]({prefix}/{fig})" in page, fig
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page)
     assert links and all((page_dir / link).exists() for link in links), links
-    assert page == walkthrough_md.render(report, prefix)
+    assert page == markdown.render(report, prefix)
     assert report["device"] in page and report["jax"] in page and report["device_repr"] in page
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The quick preset, run as the Makefile runs it (python -m jaxgen.walkthrough --quick), into tmp."""
+    """The quick preset, run as the Makefile runs it (python -m jaxgen.lecture --quick), into tmp."""
     out = tmp_path_factory.mktemp("walkthrough-quick")
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxgen.walkthrough", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "jaxgen.lecture", "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -52,9 +52,9 @@ def test_make_walkthrough_quick_is_this_command():
         pytest.skip("no make here")
     dry = subprocess.run(["make", "-n", "walkthrough", "QUICK=1"], capture_output=True, text=True, cwd=REPO)
     assert dry.returncode == 0, dry.stderr
-    assert "-m jaxgen.walkthrough --quick --out runs/walkthrough-quick" in dry.stdout
+    assert "-m jaxgen.lecture --quick --out runs/walkthrough-quick" in dry.stdout
     full = subprocess.run(["make", "-n", "walkthrough"], capture_output=True, text=True, cwd=REPO).stdout
-    assert "-m jaxgen.walkthrough --out docs/walkthrough --md docs/walkthrough.md" in full
+    assert "-m jaxgen.lecture --out docs/walkthrough --md docs/walkthrough.md" in full
 
 
 def test_quick_walkthrough_end_to_end(quick):
@@ -85,7 +85,7 @@ def test_quick_walkthrough_numbers(quick):
 def test_render_rewrites_the_page_from_the_json(quick, tmp_path):
     out, report = quick
     page = walkthrough.render(out, tmp_path / "page.md")
-    assert page.read_text() == walkthrough_md.render(report, os.path.relpath(out, tmp_path))
+    assert page.read_text() == markdown.render(report, os.path.relpath(out, tmp_path))
 
 
 def test_committed_walkthrough_is_its_json_rendered():
@@ -108,10 +108,12 @@ def test_walkthrough_mistakes_are_one_line(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
-def test_readme_quotes_the_committed_walkthrough():
-    """The README's summary of the walkthrough quotes docs/walkthrough/walkthrough.json, not older runs."""
-    readme = (REPO / "README.md").read_text()
-    assert "(docs/walkthrough.md)" in readme and "make walkthrough QUICK=1" in readme
+def test_results_page_quotes_the_committed_walkthrough():
+    """The results page's summary of the walkthrough quotes docs/walkthrough/walkthrough.json, not older
+    runs; the README links the walkthrough."""
+    assert "(docs/walkthrough.md)" in (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "results.md").read_text()
+    assert "(walkthrough.md)" in readme and "make walkthrough QUICK=1" in readme
     r = json.loads((DOCS / "walkthrough.json").read_text())
     s = r["sections"]
     fp, ae = s["discgen"]["far_probe"], s["autoencoder"]

@@ -1,7 +1,8 @@
 """The one list of tasks, TASKS = {name: (ConfigClass, TaskClass)}: the CLI resolves a task name here once,
 at its edge, and everything below it works with the config class (whose TASK names it back).
 
-Adding a task is one file in this folder (its Config class and its Task class) and one line in TASKS.
+Adding a task is one file in this folder (its Config class and its Task class, the contract in base.py)
+and one line in TASKS. Importing this registry loads no JAX: the task files load it at first use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from jaxgen.config import TrainConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
 from jaxgen.tasks.autoencoder import AEConfig, Autoencoder
-from jaxgen.tasks.base import State, Task
 from jaxgen.tasks.classifier import Classifier, MLPConfig
 from jaxgen.tasks.gan import GAN, GANConfig
 
@@ -23,7 +23,7 @@ TASKS: dict[str, tuple[type[TrainConfig], type]] = {
     "gan": (GANConfig, GAN),
 }
 
-__all__ = ["TASKS", "State", "Task", "build", "config_class", "make_config", "resolve", "task_class"]
+__all__ = ["TASKS", "build", "config_class", "make_config", "resolve", "task_class"]
 
 
 def config_class(name: str) -> type[TrainConfig]:
@@ -50,6 +50,6 @@ def resolve(cfg: TrainConfig, ds: Dataset) -> TrainConfig:
     return cfg if fn is None else fn(cfg, ds)
 
 
-def build(cfg: TrainConfig, ds: Dataset) -> Task:
+def build(cfg: TrainConfig, ds: Dataset) -> Any:
     """The task that runs `cfg` (resolved for `ds` first) on data shaped like `ds`."""
     return task_class(cfg)(resolve(cfg, ds), ds)

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgen import config, data, metrics
 from jaxgen.config import AugmentConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.models import AutoencoderNet, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State, in_batches, require_images, sampled_norm
-from jaxgen.tasks.classifier import normalise
+from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
+
+if TYPE_CHECKING:
+    from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_BATCH = 1000
 KNN_K = 5
@@ -91,18 +89,18 @@ class Autoencoder:
     headline = ("loss", "recon_bce")
 
     def __init__(self, cfg: AEConfig, ds: Dataset):
-        require_images(self.name, ds)
+        base.require_images(self.name, ds)
         self.cfg = cfg
         self.ds = ds
         self.examples_per_step = cfg.batch_size
-        self.model = AutoencoderNet(
+        self.model = models.AutoencoderNet(
             hidden=cfg.hidden,
             latent_dim=cfg.latent_dim,
             activation=cfg.activation,
             kernel_init=cfg.init,
             variational=cfg.variational,
             dropout=cfg.dropout,
-            dtype=compute_dtype(cfg.dtype),
+            dtype=models.compute_dtype(cfg.dtype),
         )
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
@@ -116,7 +114,7 @@ class Autoencoder:
     def init(self, key: jax.Array) -> State:
         """Fresh parameters and optimizer state at step 0."""
         params = self.model.init(key, jnp.zeros((1, 784), jnp.float32))
-        return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+        return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
 
     def loss(self, params: Any, x_BxD: jax.Array, target_BxD: jax.Array, key: jax.Array, train: bool):
         """(loss, metrics) of one batch: reconstruction (+ beta KL for a VAE), per pixel."""
@@ -143,11 +141,11 @@ class Autoencoder:
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
         """One AdamW step on the reconstruction loss of one (augmented, optionally noised) batch."""
         augment_key, noise_key, loss_key = jax.random.split(key, 3)
-        x_BxD = normalise(batch["image"])
+        x_BxD = batches.normalise(batch["image"])
         c = self.cfg
         if c.augment:
             x_BxD = jnp.clip(
-                data.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale), 0, 1
+                batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale), 0, 1
             )
         noisy = x_BxD
         if c.noise > 0:  # denoising: corrupt the input, reconstruct the clean image
@@ -162,7 +160,7 @@ class Autoencoder:
         metrics_ = {
             "loss": loss,
             **parts,
-            "grad_norm": sampled_norm(state.step, grads),
+            "grad_norm": base.sampled_norm(state.step, grads),
             "lr": self.schedule(state.step),
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics_
@@ -171,7 +169,9 @@ class Autoencoder:
 
     def encode_full(self, params: Any, images01: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(mean, log-variance or None) of q(z | x) for float images in [0, 1]."""
-        return in_batches(lambda x: self._encode(params, x), np.asarray(images01, np.float32), EVAL_BATCH)
+        return base.in_batches(
+            lambda x: self._encode(params, x), np.asarray(images01, np.float32), EVAL_BATCH
+        )
 
     def encode(self, params: Any, images01: np.ndarray) -> np.ndarray:
         """Codes (a VAE's posterior means) of float images in [0, 1]."""
@@ -179,7 +179,7 @@ class Autoencoder:
 
     def decode_logits(self, params: Any, codes: np.ndarray) -> np.ndarray:
         """Pixel logits of the images that codes decode to."""
-        return in_batches(lambda z: self._decode(params, z), np.asarray(codes, np.float32), EVAL_BATCH)
+        return base.in_batches(lambda z: self._decode(params, z), np.asarray(codes, np.float32), EVAL_BATCH)
 
     def decode(self, params: Any, codes: np.ndarray) -> np.ndarray:
         """Pixel probabilities in [0, 1] of the images that codes decode to."""

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgen import config, data
 from jaxgen.config import AugmentConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.models import MLP, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State, in_batches, sampled_norm
+from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
+
+if TYPE_CHECKING:
+    from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_BATCH = 1000
 
@@ -57,14 +56,6 @@ class MLPConfig(AugmentConfig):
             )
 
 
-def normalise(images: jax.Array) -> jax.Array:
-    """uint8 pixels (kept as uint8 on the device) -> float32 in [0, 1], inside the jitted step; float
-    inputs (toy points) are used as they are."""
-    if jnp.issubdtype(images.dtype, jnp.integer):
-        return images.astype(jnp.float32) / 255.0
-    return images.astype(jnp.float32)
-
-
 class Classifier:
     """`jaxgen train mlp`: image (or toy point) -> class logits."""
 
@@ -84,24 +75,26 @@ class Classifier:
         self.augment = cfg.augment and ds.kind == "image"
         self.num_classes = ds.num_classes
         self.examples_per_step = cfg.batch_size
-        self.model = MLP(
+        self.model = models.MLP(
             hidden=cfg.hidden,
             num_outputs=ds.num_classes,
             activation=cfg.activation,
             kernel_init=cfg.init,
             dropout=cfg.dropout,
-            dtype=compute_dtype(cfg.dtype),
+            dtype=models.compute_dtype(cfg.dtype),
         )
         self.schedule = optax.warmup_cosine_decay_schedule(
             init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup, decay_steps=cfg.steps
         )
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
-        self._apply = jax.jit(lambda params, images: self.model.apply(params, normalise(images), train=False))
+        self._apply = jax.jit(
+            lambda params, images: self.model.apply(params, batches.normalise(images), train=False)
+        )
 
     def init(self, key: jax.Array) -> State:
         """Fresh parameters and optimizer state at step 0."""
         params = self.model.init(key, jnp.zeros((1, self.input_dim), jnp.float32))
-        return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+        return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
 
     def loss(self, logits_BxC: jax.Array, labels_B: jax.Array, smoothing: float = 0.0) -> jax.Array:
         """Mean softmax cross-entropy against (optionally smoothed) one-hot labels."""
@@ -111,10 +104,10 @@ class Classifier:
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
         """One AdamW step on the cross-entropy of one (augmented) batch."""
         augment_key, dropout_key = jax.random.split(key)
-        x_BxD = normalise(batch["image"])
+        x_BxD = batches.normalise(batch["image"])
         if self.augment:
             c = self.cfg
-            x_BxD = data.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale)
+            x_BxD = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale)
 
         def loss_fn(params):
             logits = self.model.apply(params, x_BxD, train=True, rngs={"dropout": dropout_key})
@@ -126,14 +119,14 @@ class Classifier:
         metrics = {
             "loss": loss,
             "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-            "grad_norm": sampled_norm(state.step, grads),
+            "grad_norm": base.sampled_norm(state.step, grads),
             "lr": self.schedule(state.step),
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     def logits(self, params: Any, images: np.ndarray) -> np.ndarray:
         """Eval-mode logits for any number of images (or toy points), in fixed-size jitted batches."""
-        return in_batches(lambda chunk: self._apply(params, chunk), images, EVAL_BATCH)
+        return base.in_batches(lambda chunk: self._apply(params, chunk), images, EVAL_BATCH)
 
     def probs(self, params: Any, x: np.ndarray) -> np.ndarray:
         """p(y | x), float64[N, C]: the softmax of the eval-mode logits."""

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgen import metrics as metrics_lib
 from jaxgen.config import NetConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.models import Discriminator, Generator, compute_dtype
-from jaxgen.tasks.base import Batch, Metrics, State, sampled_norm
+from jaxgen.tasks.deps import base, jax, jnp, models, optax
+
+if TYPE_CHECKING:
+    from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
 SNAPSHOT_IMAGES, SNAPSHOT_POINTS = 64, 1000  # fixed-noise samples saved at each checkpoint
@@ -55,7 +54,7 @@ class GANConfig(NetConfig):
     pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
     r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
-    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * MLP(z)
+    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
 
     TASK: ClassVar[str] = "gan"
@@ -180,11 +179,11 @@ class GAN:
         # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
         # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
         scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
-        dtype = compute_dtype(cfg.dtype)
-        self.g_model = Generator(
+        dtype = models.compute_dtype(cfg.dtype)
+        self.g_model = models.Generator(
             cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear", scale, dtype
         )
-        self.d_model = Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
+        self.d_model = models.Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
 
         def schedule(peak: float):
             return (
@@ -224,7 +223,7 @@ class GAN:
         if self.cfg.ema > 0:
             params["g_ema"] = jax.tree.map(jnp.copy, g)
         opt_state = {"g": self.g_tx.init(g), "d": self.d_tx.init(d)}
-        return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
+        return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
 
     def prep(self, x: jax.Array) -> jax.Array:
         """Real data as D sees it: uint8 pixels / 255, toy points as they are."""
@@ -257,7 +256,10 @@ class GAN:
             fake_BxD = self.g_model.apply(g_params, z_BxZ)  # D's gradient only: G is a constant here
             grads, aux = jax.grad(self.d_objective, has_aux=True)(d_params, real_BxD, fake_BxD)
             updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
-            return (optax.apply_updates(d_params, updates), d_opt), (*aux, sampled_norm(state.step, grads))
+            return (optax.apply_updates(d_params, updates), d_opt), (
+                *aux,
+                base.sampled_norm(state.step, grads),
+            )
 
         (d_params, d_opt), (losses, penalties, real_logits, fake_logits, d_norms) = jax.lax.scan(
             d_update,
@@ -288,7 +290,7 @@ class GAN:
             "d_fake": jax.nn.sigmoid(fake_logits).mean(),  # mean D(G(z)), ½ at equilibrium
             "r1_penalty": penalties.mean(),
             "d_grad_norm": d_norms.mean(),
-            "g_grad_norm": sampled_norm(state.step, g_grads),
+            "g_grad_norm": base.sampled_norm(state.step, g_grads),
             "lr": self.g_schedule(state.step),
         }
         new_state = state.replace(step=state.step + 1, params=params, opt_state={"g": g_opt, "d": d_opt})

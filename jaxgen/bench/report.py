@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxgen import runtime
+from jaxgen.bench import common
 
 # Colours fixed per activation so every figure reads the same way.
 _COLOURS = {
@@ -58,113 +57,149 @@ DEFINITIONS = {
 }
 
 
-def claims(report: dict) -> list[dict[str, str]]:
-    """Each textbook claim the numbers speak to: supported or contradicted (or info), and the evidence."""
-    acts, cfg = report["activations"], report["config"]
-    depth = cfg["depth"]
-    out: list[dict[str, str]] = []
+def _claim(claim: str, ok: bool | None, evidence: str) -> dict[str, str]:
+    verdict = "info" if ok is None else ("supported" if ok else "contradicted")
+    return {"claim": claim, "verdict": verdict, "evidence": evidence}
 
-    def add(claim: str, ok: bool | None, evidence: str) -> None:
-        verdict = "info" if ok is None else ("supported" if ok else "contradicted")
-        out.append({"claim": claim, "verdict": verdict, "evidence": evidence})
 
+def _claims_linear(report: dict) -> list[dict[str, str]]:
     col = report.get("linear_collapse")
-    if col:
-        d, s = col["deep_linear_accuracy"], col["softmax_regression_accuracy"]
-        margin = 2 * math.hypot(d["std"], s["std"]) + 0.005
-        shape = "x".join(str(v) for v in col["composed_map_shape"])
-        add(
+    if not col:
+        return []
+    d, s = col["deep_linear_accuracy"], col["softmax_regression_accuracy"]
+    margin = 2 * math.hypot(d["std"], s["std"]) + 0.005
+    shape = "x".join(str(v) for v in col["composed_map_shape"])
+    depth, rel = report["config"]["depth"], col["composed_logits_max_rel_diff"]
+    return [
+        _claim(
             "without a non-linearity, stacked layers collapse into one linear map",
-            d["mean"] <= s["mean"] + margin and col["composed_logits_max_rel_diff"] < 1e-3,
+            d["mean"] <= s["mean"] + margin and rel < 1e-3,
             f"a {depth}-layer linear net reaches {_acc(d)}, softmax regression (no hidden layer, lr "
             f"{col['softmax_regression_lr']:g}) {_acc(s)}; the deep net's weights multiplied out into one "
-            f"{shape} map reproduce its logits to a relative {col['composed_logits_max_rel_diff']:.1e}",
+            f"{shape} map reproduce its logits to a relative {rel:.1e}",
         )
-    if "sigmoid" in acts and "relu" in acts:
-        s, r = acts["sigmoid"], acts["relu"]
-        rs, rr = s["grad_ratio_first_last"], r["grad_ratio_first_last"]
-        orders = math.log10(rr / rs) if rs > 0 and rr > 0 else float("inf")
-        add(
+    ]
+
+
+def _claims_sigmoid(acts: dict, cfg: dict) -> list[dict[str, str]]:
+    if "sigmoid" not in acts or "relu" not in acts:
+        return []
+    s, r, depth = acts["sigmoid"], acts["relu"], cfg["depth"]
+    rs, rr = s["grad_ratio_first_last"], r["grad_ratio_first_last"]
+    orders = math.log10(rr / rs) if rs > 0 and rr > 0 else float("inf")
+    return [
+        _claim(
             "sigmoid's gradients shrink layer by layer (its derivative is at most 1/4)",
             orders >= 2,
             f"at depth {depth}, at initialisation, the first/last hidden-layer gradient-norm ratio is "
             f"{rs:.1e} for sigmoid ({s['init']}) and {rr:.2g} for relu ({r['init']}), {orders:.1f} orders "
             "of magnitude apart",
-        )
-        add(
+        ),
+        _claim(
             "deep sigmoid nets barely train",
             s["test_accuracy"]["mean"] < r["test_accuracy"]["mean"] - 0.1,
             f"after {cfg['steps']} AdamW steps at depth {depth}: sigmoid {_acc(s['test_accuracy'])}, "
             f"relu {_acc(r['test_accuracy'])}",
-        )
-    if "tanh" in acts and "sigmoid" in acts:
-        t, s = acts["tanh"], acts["sigmoid"]
-        add(
+        ),
+    ]
+
+
+def _claims_tanh(acts: dict) -> list[dict[str, str]]:
+    if "tanh" not in acts or "sigmoid" not in acts:
+        return []
+    t, s = acts["tanh"], acts["sigmoid"]
+    return [
+        _claim(
             "tanh (zero-centred) trains better than sigmoid",
             t["test_accuracy"]["mean"] > s["test_accuracy"]["mean"],
             f"tanh {_acc(t['test_accuracy'])}, sigmoid {_acc(s['test_accuracy'])}",
-        )
-        add(
+        ),
+        _claim(
             "tanh still saturates (here: >= 5% of (unit, example) pairs in the flat region after training)",
             (t["saturated_pair_fraction"] or 0) >= 0.05,
             f"{_pct(t['saturated_pair_fraction'])} of tanh's (unit, example) pairs are in the flat region, "
             f"{_pct(t['saturated_fraction'])} of its units on >= 99% of probes (sigmoid: "
             f"{_pct(s['saturated_pair_fraction'])} and {_pct(s['saturated_fraction'])}; at initialisation "
             f"{_pct(t['saturated_fraction_init'])} and {_pct(s['saturated_fraction_init'])} of units)",
-        )
-    if "relu" in acts and "leaky_relu" in acts:
-        r, lk = acts["relu"], acts["leaky_relu"]
-        rows = [(r, lk)] + ([(r["high_lr"], lk["high_lr"])] if "high_lr" in r and "high_lr" in lk else [])
-        text = "; ".join(
-            f"lr {a['lr']:g}: relu {_pct(a['dead_fraction'])} dead ({_pct(a['dead_fraction_init'])} "
-            f"already at initialisation), leaky_relu {_pct(b['dead_fraction'])} dead with "
-            f"{_pct(b['never_positive_fraction'])} never positive but still learning"
-            for a, b in rows
-        )
-        died = any(a["dead_fraction"] > 0 for a, _ in rows)
-        if not died:
-            text += "; in this setting no ReLU unit died"
-        add("ReLU units can die; Leaky ReLU's slope keeps every unit alive",
-            died and all(b["dead_fraction"] == 0 for _, b in rows), text)  # fmt: skip
+        ),
+    ]
+
+
+def _claims_dead_relu(acts: dict) -> list[dict[str, str]]:
+    if "relu" not in acts or "leaky_relu" not in acts:
+        return []
+    r, lk = acts["relu"], acts["leaky_relu"]
+    rows = [(r, lk)] + ([(r["high_lr"], lk["high_lr"])] if "high_lr" in r and "high_lr" in lk else [])
+    text = "; ".join(
+        f"lr {a['lr']:g}: relu {_pct(a['dead_fraction'])} dead ({_pct(a['dead_fraction_init'])} "
+        f"already at initialisation), leaky_relu {_pct(b['dead_fraction'])} dead with "
+        f"{_pct(b['never_positive_fraction'])} never positive but still learning"
+        for a, b in rows
+    )
+    died = any(a["dead_fraction"] > 0 for a, _ in rows)
+    if not died:
+        text += "; in this setting no ReLU unit died"
+    return [_claim("ReLU units can die; Leaky ReLU's slope keeps every unit alive",
+                   died and all(b["dead_fraction"] == 0 for _, b in rows), text)]  # fmt: skip
+
+
+def _claims_overall(acts: dict) -> list[dict[str, str]]:
     ranked = sorted(acts, key=lambda n: -acts[n]["test_accuracy"]["mean"])
-    add("accuracy ranking (mean ± std over seeds)", None,
-        ", ".join(f"{n} {_acc(acts[n]['test_accuracy'])}" for n in ranked))  # fmt: skip
     err = max(a["softmax_max_sum_err"] for a in acts.values())
-    add("softmax turns logits into a distribution", err < 1e-5,
-        f"every trained net's test logits through activations.softmax sum to 1 within {err:.1e}")  # fmt: skip
+    out = [
+        _claim("accuracy ranking (mean ± std over seeds)", None,
+               ", ".join(f"{n} {_acc(acts[n]['test_accuracy'])}" for n in ranked)),
+        _claim("softmax turns logits into a distribution", err < 1e-5,
+               f"every trained net's test logits through activations.softmax sum to 1 within {err:.1e}"),
+    ]  # fmt: skip
     if "relu" in acts:
         base = acts["relu"]["elementwise_ms_median"]
         ordered = sorted(acts, key=lambda n: acts[n]["elementwise_ms_median"])
         rates = [a["samples_per_s"] for a in acts.values()]
-        add(
-            "what each activation costs",
-            None,
-            "forward + backward of the activation alone, median time relative to relu: "
-            + ", ".join(f"{n} {acts[n]['elementwise_ms_median'] / base:.2f}x" for n in ordered)
-            + f"; whole training steps differ far less (samples/s from {min(rates):.0f} to {max(rates):.0f}, "
-            f"{100 * (max(rates) / min(rates) - 1):.0f}% apart): the matmuls dominate",
+        out.append(
+            _claim(
+                "what each activation costs",
+                None,
+                "forward + backward of the activation alone, median time relative to relu: "
+                + ", ".join(f"{n} {acts[n]['elementwise_ms_median'] / base:.2f}x" for n in ordered)
+                + f"; whole training steps differ far less (samples/s from {min(rates):.0f} to "
+                f"{max(rates):.0f}, {100 * (max(rates) / min(rates) - 1):.0f}% apart): the matmuls dominate",
+            )
         )
     return out
 
 
-def markdown(report: dict) -> str:
-    """The README section: setup, table, verdicts, definitions, figures."""
+def claims(report: dict) -> list[dict[str, str]]:
+    """Each textbook claim the numbers speak to: supported or contradicted (or info), and the evidence."""
+    acts, cfg = report["activations"], report["config"]
+    return [
+        *_claims_linear(report),
+        *_claims_sigmoid(acts, cfg),
+        *_claims_tanh(acts),
+        *_claims_dead_relu(acts),
+        *_claims_overall(acts),
+    ]
+
+
+def _setup(report: dict) -> str:
+    cfg = report["config"]
+    return (
+        f"`jaxgen bench activations{' --quick' if report['mode'] == 'quick' else ''} --out DIR` "
+        f"({report['mode']} mode) on {common.machine(report)}: {report['wall_s']:.0f} s wall time. MLP with "
+        f"{cfg['depth']} hidden layers of {cfg['width']} units, AdamW (peak lr {cfg['lr']:g}, cosine decay, "
+        f"no warm-up, weight decay 1e-4), {cfg['steps']} steps of {cfg['batch_size']} images from the "
+        f"{report['train_data']['n']} embedded training images, no dropout, augmentation or label smoothing; "
+        f"{cfg['seeds']} seeds trained as one vmapped program. Test accuracy on {report['test_data']['n']} "
+        f"held-out digits (`{_short(report['test_data']['spec'])}`)."
+    )
+
+
+def _table(report: dict) -> list[str]:
+    """The table's lines: one row per activation, then softmax regression when it was trained."""
     acts, cfg = report["activations"], report["config"]
     high = any("high_lr" in a for a in acts.values())
     single = all("samples_per_s_single_seed" in a for a in acts.values())
     lines = [
-        "## Activation benchmark",
-        "",
-        f"`jaxgen bench activations{' --quick' if report['mode'] == 'quick' else ''} --out DIR` "
-        f"({report['mode']} mode) on **{report['device']}** (backend `{report['backend']}`, jax "
-        f"{report['env']['jax']}): {report['wall_s']:.0f} s wall time. MLP with {cfg['depth']} hidden layers "
-        f"of {cfg['width']} units, AdamW (peak lr {cfg['lr']:g}, cosine decay, no warm-up, weight decay "
-        "1e-4), "
-        f"{cfg['steps']} steps of {cfg['batch_size']} images from the {report['train_data']['n']} embedded "
-        f"training images, no dropout, augmentation or label smoothing; {cfg['seeds']} seeds trained as one "
-        f"vmapped program. Test accuracy on {report['test_data']['n']} held-out digits "
-        f"(`{_short(report['test_data']['spec'])}`).",
-        "",
         "| activation | init | grad ratio first/last | dead units | "
         + (f"dead at lr {cfg['high_lr']:g} | " if high else "")
         + "saturated units (pairs) | test accuracy | samples/s (all seeds) | compile s | "
@@ -191,21 +226,24 @@ def markdown(report: dict) -> str:
         cells = [f"*softmax regression, lr {col['softmax_regression_lr']:g}*", "glorot_uniform"]
         cells += ["–"] * (3 + high) + [_acc(col["softmax_regression_accuracy"])] + ["–"] * (3 + single)
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "What the measurements say about the textbook story:", ""]
-    for c in report["claims"]:
-        verdict = "" if c["verdict"] == "info" else f" — **{c['verdict']}**"
-        lines.append(f"- *{c['claim']}*{verdict}: {c['evidence']}.")
-    if cfg["depths"]:
-        lines += ["", "Test accuracy against depth (same budget, mean ± std over seeds):", "",
-                  "| activation | " + " | ".join(f"depth {d}" for d in cfg["depths"]) + " |",
-                  "|---" * (1 + len(cfg["depths"])) + "|"]  # fmt: skip
-        for name, a in acts.items():
-            by = a["accuracy_by_depth"]
-            lines.append(
-                f"| {name} | " + " | ".join(_acc(by[str(d)]["test_accuracy"]) for d in cfg["depths"]) + " |"
-            )
-    lines += [
-        "",
+    return lines
+
+
+def _depth_table(report: dict) -> list[str]:
+    acts, depths = report["activations"], report["config"]["depths"]
+    if not depths:
+        return []
+    lines = ["", "Test accuracy against depth (same budget, mean ± std over seeds):", "",
+             "| activation | " + " | ".join(f"depth {d}" for d in depths) + " |",
+             "|---" * (1 + len(depths)) + "|"]  # fmt: skip
+    for name, a in acts.items():
+        by = a["accuracy_by_depth"]
+        lines.append(f"| {name} | " + " | ".join(_acc(by[str(d)]["test_accuracy"]) for d in depths) + " |")
+    return lines
+
+
+def _how_to_read(cfg: dict) -> str:
+    return (
         "How to read it. *grad ratio*: ||dL/dW|| of the first hidden layer over that of the last hidden "
         "layer at initialisation, with each activation's usual initialiser (the `init` column), on a fixed "
         "training batch, mean over seeds. A unit is *dead* when its output is exactly 0 on every one of "
@@ -215,9 +253,18 @@ def markdown(report: dict) -> str:
         "excluded, `block_until_ready`, mean ± std over timed chunks. *elementwise*: forward + backward of "
         f"the activation alone on {cfg['elementwise_size']:,} float32s, median (mean ± std) over "
         f"{cfg['elementwise_reps']} calls. Speeds compare activations within one run on one machine; on a "
-        "shared CPU they are noisy. Every number here comes from `activations.json` beside this file.",
-        "",
-    ]
+        "shared CPU they are noisy. Every number here comes from `activations.json` beside this file."
+    )
+
+
+def markdown(report: dict) -> str:
+    """The README section: setup, table, verdicts, definitions, figures."""
+    lines = ["## Activation benchmark", "", _setup(report), "", *_table(report)]
+    lines += ["", "What the measurements say about the textbook story:", ""]
+    for c in report["claims"]:
+        verdict = "" if c["verdict"] == "info" else f" — **{c['verdict']}**"
+        lines.append(f"- *{c['claim']}*{verdict}: {c['evidence']}.")
+    lines += [*_depth_table(report), "", _how_to_read(report["config"]), ""]
     lines += [f"![{fig}]({fig})" for fig in report.get("figures", [])]
     lines.append("")
     return "\n".join(lines)
@@ -229,42 +276,34 @@ def _short(spec: str) -> str:
 
 
 # ---------------------------------------------------------------- figures
+# One function per figure: (report, plt) -> the figure, or None when the report lacks its measurements.
 
 
-def figures(report: dict, out: Path) -> list[Path]:
-    """PNGs of gradient flow, accuracy, dead/saturated units, speed (and accuracy vs depth, full mode)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def fig_grad_flow_init(report: dict, plt) -> Any:
+    """Gradient norm by layer at initialisation: usual initialisers (and one shared initialiser)."""
     acts, cfg, dev = report["activations"], report["config"], report["device"]
-    names = list(acts)
-    paths = []
-
-    def save(fig, name: str) -> None:
-        fig.savefig(out / name, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(out / name)
-
     panels = [("grad_norm_by_layer", "usual initialisation")]
     if all("grad_norm_by_layer_shared_init" in a for a in acts.values()):
         panels.append(("grad_norm_by_layer_shared_init", f"all {cfg['shared_init']}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels, strict=True):
-        for n in names:
-            y = acts[n][key]
+        for n, a in acts.items():
+            y = a[key]
             ax.semilogy(range(1, len(y) + 1), y, "o-", ms=3, color=_colour(n), label=n)
         ax.set_xlabel(f"layer (1 = first hidden, {cfg['depth'] + 1} = readout)")
         ax.set_ylabel("||dL/dW|| at initialisation")
         ax.set_title(f"gradient norm by layer, depth {cfg['depth']}, {label}\n{dev}", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, ncol=2)
-    save(fig, "grad_flow_init.png")
+    return fig
 
+
+def fig_grad_flow_training(report: dict, plt) -> Any:
+    """First/last gradient ratio and test accuracy as training goes."""
+    acts, depth, dev = report["activations"], report["config"]["depth"], report["device"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for n in names:
-        h = acts[n]["history"]
+    for n, a in acts.items():
+        h = a["history"]
         axes[0].semilogy(h["steps"], h["grad_ratio_first_last"], "o-", ms=3, color=_colour(n), label=n)
         axes[1].plot(h["steps"], h["test_accuracy"], "o-", ms=3, color=_colour(n), label=n)
     axes[0].set_ylabel("||dL/dW first hidden|| / ||dL/dW last hidden||")
@@ -272,12 +311,16 @@ def figures(report: dict, out: Path) -> list[Path]:
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0].set_title(f"gradient ratio as training goes, depth {cfg['depth']}\n{dev}", fontsize=10)
+    axes[0].set_title(f"gradient ratio as training goes, depth {depth}\n{dev}", fontsize=10)
     axes[1].set_title(f"test accuracy as training goes\n{dev}", fontsize=10)
     axes[0].legend(fontsize=7, ncol=2)
-    save(fig, "grad_flow_training.png")
+    return fig
 
-    bars = [(n, acts[n]["test_accuracy"]) for n in names]
+
+def fig_accuracy(report: dict, plt) -> Any:
+    """Test accuracy per activation (and softmax regression), mean ± std with every seed as a dot."""
+    acts, cfg = report["activations"], report["config"]
+    bars = [(n, a["test_accuracy"]) for n, a in acts.items()]
     if report.get("linear_collapse"):
         bars.append(("softmax regr.", report["linear_collapse"]["softmax_regression_accuracy"]))
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -291,12 +334,15 @@ def figures(report: dict, out: Path) -> list[Path]:
     ax.set_ylim(0, 1)
     ax.set_title(
         f"test accuracy after {cfg['steps']} steps, depth {cfg['depth']}, mean ± std over "
-        f"{cfg['seeds']} seeds\n{dev}",
+        f"{cfg['seeds']} seeds\n{report['device']}",
         fontsize=10,
     )
-    save(fig, "accuracy.png")
+    return fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [3, 1]})
+
+def _dead_panel(ax, report: dict) -> None:
+    acts, cfg = report["activations"], report["config"]
+    names = list(acts)
     xs = np.arange(len(names))
     high = {n: acts[n].get("high_lr", {}) for n in names}
     series = [
@@ -311,25 +357,42 @@ def figures(report: dict, out: Path) -> list[Path]:
     w = 0.8 / len(series)
     for j, (label, values, err) in enumerate(series):
         offset = (j - (len(series) - 1) / 2) * w
-        axes[0].bar(xs + offset, values, w, yerr=err, capsize=2, label=label)
-    axes[0].set_xticks(xs, names, rotation=30, ha="right")
-    axes[0].set_ylabel("fraction of hidden units")
-    axes[0].set_title(f"dead units (output 0 on every probe) after training, depth {cfg['depth']}\n{dev}",
-                      fontsize=10)  # fmt: skip
-    axes[0].legend(fontsize=8)
-    sat = [n for n in names if acts[n].get("saturated_fraction") is not None]
+        ax.bar(xs + offset, values, w, yerr=err, capsize=2, label=label)
+    ax.set_xticks(xs, names, rotation=30, ha="right")
+    ax.set_ylabel("fraction of hidden units")
+    ax.set_title(f"dead units (output 0 on every probe) after training, depth {cfg['depth']}\n"
+                 f"{report['device']}", fontsize=10)  # fmt: skip
+    ax.legend(fontsize=8)
+
+
+def _saturated_panel(ax, report: dict) -> None:
+    acts = report["activations"]
+    sat = [n for n, a in acts.items() if a.get("saturated_fraction") is not None]
     sat_series = (
         ("units, at initialisation", "saturated_fraction_init"),
         ("units", "saturated_fraction"),
         ("(unit, example) pairs", "saturated_pair_fraction"),
     )
     for j, (label, key) in enumerate(sat_series):
-        axes[1].bar(np.arange(len(sat)) + (j - 1) * 0.27, [acts[n][key] for n in sat], 0.27, label=label)
-    axes[1].set_xticks(np.arange(len(sat)), sat)
-    axes[1].set_title(f"saturated after training\n{dev}", fontsize=10)
-    axes[1].legend(fontsize=8)
-    save(fig, "dead_saturated.png")
+        ax.bar(np.arange(len(sat)) + (j - 1) * 0.27, [acts[n][key] for n in sat], 0.27, label=label)
+    ax.set_xticks(np.arange(len(sat)), sat)
+    ax.set_title(f"saturated after training\n{report['device']}", fontsize=10)
+    ax.legend(fontsize=8)
 
+
+def fig_dead_saturated(report: dict, plt) -> Any:
+    """Dead (and never-positive) units per activation; saturated sigmoid / tanh units."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [3, 1]})
+    _dead_panel(axes[0], report)
+    _saturated_panel(axes[1], report)
+    return fig
+
+
+def fig_speed(report: dict, plt) -> Any:
+    """Training samples/s (all seeds; one seed when measured) and the activation's own elementwise cost."""
+    acts, cfg, dev = report["activations"], report["config"], report["device"]
+    names = list(acts)
+    xs = np.arange(len(names))
     panels = [("samples_per_s", f"training samples/s, {cfg['seeds']} seeds vmapped")]
     if all("samples_per_s_single_seed" in a for a in acts.values()):
         panels.append(("samples_per_s_single_seed", "training samples/s, one seed"))
@@ -341,25 +404,57 @@ def figures(report: dict, out: Path) -> list[Path]:
         ax.set_xticks(xs, names, rotation=30, ha="right")
         ax.set_title(f"{label}\n{dev}", fontsize=10)
     axes[0].set_ylabel(f"depth {cfg['depth']}, width {cfg['width']}, batch {cfg['batch_size']}")
-    save(fig, "speed.png")
+    return fig
 
-    if all("accuracy_by_depth" in a for a in acts.values()):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for n in names:
-            by = acts[n]["accuracy_by_depth"]
-            ds = sorted(by, key=int)
-            ax.errorbar([int(d) for d in ds], [by[d]["test_accuracy"]["mean"] for d in ds],
-                        yerr=[by[d]["test_accuracy"]["std"] for d in ds], fmt="o-", ms=3, capsize=3,
-                        color=_colour(n), label=n)  # fmt: skip
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("hidden layers")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(
-            f"accuracy against depth, {cfg['steps']} steps, {cfg['seeds']} seeds\n{dev}", fontsize=10
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-        save(fig, "accuracy_vs_depth.png")
+
+def fig_accuracy_vs_depth(report: dict, plt) -> Any:
+    """Test accuracy against depth (full mode); None when the depths were not trained."""
+    acts, cfg = report["activations"], report["config"]
+    if not all("accuracy_by_depth" in a for a in acts.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for n, a in acts.items():
+        by = a["accuracy_by_depth"]
+        ds = sorted(by, key=int)
+        ax.errorbar([int(d) for d in ds], [by[d]["test_accuracy"]["mean"] for d in ds],
+                    yerr=[by[d]["test_accuracy"]["std"] for d in ds], fmt="o-", ms=3, capsize=3,
+                    color=_colour(n), label=n)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("hidden layers")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(
+        f"accuracy against depth, {cfg['steps']} steps, {cfg['seeds']} seeds\n{report['device']}", fontsize=10
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+FIGURES = {
+    "grad_flow_init.png": fig_grad_flow_init,
+    "grad_flow_training.png": fig_grad_flow_training,
+    "accuracy.png": fig_accuracy,
+    "dead_saturated.png": fig_dead_saturated,
+    "speed.png": fig_speed,
+    "accuracy_vs_depth.png": fig_accuracy_vs_depth,
+}
+
+
+def figures(report: dict, out: Path) -> list[Path]:
+    """PNGs of gradient flow, accuracy, dead/saturated units, speed (and accuracy vs depth, full mode)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name, draw in FIGURES.items():
+        fig = draw(report, plt)
+        if fig is None:
+            continue
+        fig.savefig(out / name, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out / name)
     return paths
 
 
@@ -369,33 +464,5 @@ def write(report: dict, out: Path, t_start: float, *, plots: bool = True) -> dic
     report["claims"] = claims(report)
     report["figures"] = [p.name for p in figures(report, out)] if plots else []
     report["wall_s"] = round(time.perf_counter() - t_start, 2)
-    (out / "activations.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "activations.md").write_text(markdown(report))
+    common.write_report(out, "activations", report, markdown(report))
     return report
-
-
-def header(bench: str, mode: str, out: Path) -> dict[str, Any]:
-    """What every benchmark report starts with: which benchmark, where, and on which machine."""
-    import jax
-
-    return {
-        "bench": bench,
-        "mode": mode,
-        "out": str(Path(out).absolute()),
-        "device": runtime.device_name(),
-        "backend": jax.default_backend(),
-        "num_devices": jax.device_count(),
-        "env": runtime.env_info(),
-    }
-
-
-def summary_line(report: dict) -> dict[str, Any]:
-    """The CLI's last stdout line."""
-    return {
-        "bench": report["bench"],
-        "mode": report["mode"],
-        "out": report["out"],
-        "device": report["device"],
-        "backend": report["backend"],
-        "wall_s": report["wall_s"],
-    }

@@ -3,14 +3,13 @@ saturated units, held-out accuracy over seeds, and speed, on the machine at hand
 
 Training reuses the classifier task and `train.run_chunk`: the seeds of one activation are one
 `jax.vmap`-ed compiled program, run in a few timed chunks so per-layer gradient norms can be read as
-training goes. Results: DIR/activations.json, DIR/activations.md and PNG figures (jaxgen.bench_report).
+training goes. Results: DIR/activations.json, DIR/activations.md and PNG figures (jaxgen.bench.report).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgen import activations, data, models, runtime, tasks, train
+from jaxgen.bench import common
+from jaxgen.data import batches
 from jaxgen.errors import UserError
-from jaxgen.tasks.classifier import normalise
 
-TEST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test5k"  # beside the repo
+REPO = Path(__file__).resolve().parents[2]
+TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"  # beside the repo
 
 # Flat regions of the saturating units: derivative below ~8% of its maximum there.
 SIGMOID_FLAT = 0.02  # sigmoid(x) < 0.02 or > 0.98: sigmoid' < 0.0196 = 7.8% of 1/4
@@ -87,10 +88,6 @@ FULL = BenchConfig(
 )
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def load_data(test_dir: Path | None = None) -> dict[str, Any]:
     """Train on the embedded sample; test on the real held-out digits when they are beside the repo."""
     test_dir = TEST5K if test_dir is None else Path(test_dir)
@@ -135,12 +132,12 @@ def make_analysis(task, name: str, depth: int, probe_size: int, *, logits: bool 
 
     def one(params, grad_batch, test_x, test_y):
         def loss_fn(p):
-            return task.loss(model.apply(p, normalise(grad_batch["image"])), grad_batch["label"])
+            return task.loss(model.apply(p, batches.normalise(grad_batch["image"])), grad_batch["label"])
 
         grads = jax.grad(loss_fn)(params)["params"]
         out = {"grad_norms": jnp.stack([jnp.linalg.norm(grads[n]["kernel"]) for n in layer_names(depth)])}
         logits_NxC, inter = model.apply(
-            params, normalise(test_x), capture_intermediates=hidden, mutable=["intermediates"]
+            params, batches.normalise(test_x), capture_intermediates=hidden, mutable=["intermediates"]
         )
         if depth:
             pre = jnp.stack([inter["intermediates"][f"hidden_{i}"]["__call__"][0] for i in range(depth)])
@@ -252,21 +249,33 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
         "_analyse": analyse,
     }
     if depth:
-        ratio = lambda h: h["grad_norms"][:, 0] / h["grad_norms"][:, depth - 1]
-        res["grad_ratio_first_last"] = float(ratio(init).mean())
-        res["grad_ratio_first_last_seeds"] = ratio(init).tolist()
-        res["history"]["grad_ratio_first_last"] = [float(ratio(h).mean()) for h in history]
-        for key, src in (("dead_fraction", "dead"), ("never_positive_fraction", "never_positive")):
-            per_seed = final[src].mean(1)
-            res[key] = float(per_seed.mean())
-            res[key + "_std"] = float(per_seed.std(ddof=1)) if cfg.seeds > 1 else 0.0
-            res[key + "_seeds"] = per_seed.tolist()
-            res[key + "_by_layer"] = final[src].mean(0).tolist()
-            res[key + "_init"] = float(init[src].mean())
-        sat = "saturated" in final
-        res["saturated_fraction"] = float(final["saturated"].mean()) if sat else None
-        res["saturated_pair_fraction"] = float(final["saturated_pairs"].mean()) if sat else None
-        res["saturated_fraction_init"] = float(init["saturated"].mean()) if sat else None
+        hidden = hidden_layer_results(history, depth, cfg.seeds)
+        res["history"].update(hidden.pop("history"))
+        res.update(hidden)
+    return res
+
+
+def hidden_layer_results(history: list[dict], depth: int, seeds: int) -> dict[str, Any]:
+    """What the hidden layers say, from a training run's analyses (initialisation first): first/last
+    gradient ratio (and its history), dead and never-positive units, saturation."""
+    init, final = history[0], history[-1]
+    ratio = lambda h: h["grad_norms"][:, 0] / h["grad_norms"][:, depth - 1]
+    res: dict[str, Any] = {
+        "grad_ratio_first_last": float(ratio(init).mean()),
+        "grad_ratio_first_last_seeds": ratio(init).tolist(),
+        "history": {"grad_ratio_first_last": [float(ratio(h).mean()) for h in history]},
+    }
+    for key, src in (("dead_fraction", "dead"), ("never_positive_fraction", "never_positive")):
+        per_seed = final[src].mean(1)
+        res[key] = float(per_seed.mean())
+        res[key + "_std"] = float(per_seed.std(ddof=1)) if seeds > 1 else 0.0
+        res[key + "_seeds"] = per_seed.tolist()
+        res[key + "_by_layer"] = final[src].mean(0).tolist()
+        res[key + "_init"] = float(init[src].mean())
+    sat = "saturated" in final
+    res["saturated_fraction"] = float(final["saturated"].mean()) if sat else None
+    res["saturated_pair_fraction"] = float(final["saturated_pairs"].mean()) if sat else None
+    res["saturated_fraction_init"] = float(init["saturated"].mean()) if sat else None
     return res
 
 
@@ -368,15 +377,8 @@ _HIGH_LR_KEYS = ("lr", "test_accuracy", "dead_fraction", "dead_fraction_std", "d
 _DEPTH_KEYS = ("test_accuracy", "grad_ratio_first_last", "dead_fraction", "samples_per_s")
 
 
-def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, plots: bool = True) -> dict:
-    """Measure every activation in `cfg`, write DIR/activations.{json,md} and figures; return the JSON."""
-    t_start = time.perf_counter()
-    cfg.check()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out_dir} is a file: name a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    loaded = load_data(test_dir)
+def make_context(cfg: BenchConfig, loaded: dict[str, Any]) -> Context:
+    """The run's shared state: training data, gradient batch and test set on the device."""
     train_np, test_np = loaded["train"], loaded["test"]
     if cfg.batch_size > len(train_np["label"]):
         raise UserError(f"batch_size {cfg.batch_size} exceeds the {len(train_np['label'])} training images")
@@ -385,30 +387,55 @@ def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, 
         "grad_batch": jax.device_put({k: v[: cfg.grad_batch] for k, v in train_np.items()}),
         "test": jax.device_put(dict(test_np)),
     }
-    ctx = Context(cfg, data.load("embedded"), arrays)
-    _log(f"bench activations ({cfg.mode}) on {runtime.device_name()}: {', '.join(cfg.activations)}")
+    return Context(cfg, data.load("embedded"), arrays)
+
+
+def measure_activation(ctx: Context, name: str) -> dict[str, Any]:
+    """Every measurement of one activation: training at the config's depth and lr, gradient flow under the
+    shared initialiser, speed, and (as configured) a high lr and other depths."""
+    cfg = ctx.cfg
+    res = train_seeds(ctx, name, cfg.depth, cfg.lr)
+    if cfg.shared_init is not None:
+        res.update(shared_init=cfg.shared_init, **shared_init_grad_norms(ctx, name, res["_analyse"]))
+    if cfg.single_seed_speed:
+        res.update(single_seed_speed(ctx, name))
+    res.update(elementwise_speed(name, cfg.elementwise_size, cfg.elementwise_reps))
+    if cfg.high_lr is not None and name in cfg.high_lr_activations:
+        high = train_seeds(ctx, name, cfg.depth, cfg.high_lr)
+        res["high_lr"] = {k: high[k] for k in _HIGH_LR_KEYS}
+    if cfg.depths:
+        by_depth = [train_seeds(ctx, name, d, cfg.lr, chunks=1) for d in cfg.depths]
+        res["accuracy_by_depth"] = {
+            str(d): {k: r[k] for k in _DEPTH_KEYS} for d, r in zip(cfg.depths, by_depth, strict=True)
+        }
+    return res
+
+
+def _progress(res: dict[str, Any]) -> str:
+    acc = res["test_accuracy"]
+    return (
+        f"accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, grad ratio {res['grad_ratio_first_last']:.2e}, "
+        f"dead {res['dead_fraction']:.3f}, {res['samples_per_s']:.0f} samples/s, "
+        f"compile {res['compile_s']:.2f} s"
+    )
+
+
+def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, plots: bool = True) -> dict:
+    """Measure every activation in `cfg`, write DIR/activations.{json,md} and figures; return the JSON."""
+    from jaxgen.bench import report
+
+    t_start = time.perf_counter()
+    cfg.check()
+    out = common.out_dir(out_dir)
+    loaded = load_data(test_dir)
+    ctx = make_context(cfg, loaded)
+    common.log(f"bench activations ({cfg.mode}) on {runtime.device_name()}: {', '.join(cfg.activations)}")
     results: dict[str, dict] = {}
     for i, name in enumerate(cfg.activations):
         t0 = time.perf_counter()
-        res = results[name] = train_seeds(ctx, name, cfg.depth, cfg.lr)
-        if cfg.shared_init is not None:
-            res.update(shared_init=cfg.shared_init, **shared_init_grad_norms(ctx, name, res["_analyse"]))
-        if cfg.single_seed_speed:
-            res.update(single_seed_speed(ctx, name))
-        res.update(elementwise_speed(name, cfg.elementwise_size, cfg.elementwise_reps))
-        if cfg.high_lr is not None and name in cfg.high_lr_activations:
-            high = train_seeds(ctx, name, cfg.depth, cfg.high_lr)
-            res["high_lr"] = {k: high[k] for k in _HIGH_LR_KEYS}
-        if cfg.depths:
-            by_depth = [train_seeds(ctx, name, d, cfg.lr, chunks=1) for d in cfg.depths]
-            res["accuracy_by_depth"] = {
-                str(d): {k: r[k] for k in _DEPTH_KEYS} for d, r in zip(cfg.depths, by_depth, strict=True)
-            }
-        acc = res["test_accuracy"]
-        _log(
-            f"  [{i + 1}/{len(cfg.activations)}] {name}: accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, "
-            f"grad ratio {res['grad_ratio_first_last']:.2e}, dead {res['dead_fraction']:.3f}, "
-            f"{res['samples_per_s']:.0f} samples/s, compile {res['compile_s']:.2f} s "
+        results[name] = measure_activation(ctx, name)
+        common.log(
+            f"  [{i + 1}/{len(cfg.activations)}] {name}: {_progress(results[name])} "
             f"({time.perf_counter() - t0:.1f} s, total {time.perf_counter() - t_start:.0f} s)"
         )
     collapse = None
@@ -417,17 +444,14 @@ def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, 
         collapse = linear_collapse(results["linear"], soft, ctx)
     for res in results.values():
         del res["_params"], res["_analyse"], res["_logits"]
-
-    from jaxgen import bench_report
-
-    report = {
-        **bench_report.header("activations", cfg.mode, out),
+    doc = {
+        **common.header("activations", cfg.mode, out),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()},
-        "train_data": {"spec": "embedded", "n": int(len(train_np["label"]))},
-        "test_data": {"spec": loaded["test_spec"], "n": int(len(test_np["label"]))},
+        "train_data": {"spec": "embedded", "n": int(len(loaded["train"]["label"]))},
+        "test_data": {"spec": loaded["test_spec"], "n": int(len(loaded["test"]["label"]))},
         "seeds": list(range(cfg.seeds)),
         "layers": layer_names(cfg.depth),
         "activations": results,
         "linear_collapse": collapse,
     }
-    return bench_report.write(report, out, t_start, plots=plots)
+    return report.write(doc, out, t_start, plots=plots)

@@ -28,23 +28,17 @@ def _mins(seconds: float) -> str:
     return f"{seconds / 60:.1f} min ({seconds:.0f} s)"
 
 
-def render(report: dict[str, Any], figdir: str) -> str:
-    """The walkthrough page; `figdir` is the figures folder relative to the page."""
-    s = report["sections"]
-    bp, nl, act, dist, dg, gan, ae = (
-        s[k]
-        for k in ("backprop", "nonlinear", "activations", "distributions", "discgen", "gan", "autoencoder")
-    )
-    quick = report["preset"] != "full"
-    out: list[str] = []
-    add = out.append
-    add("# The lecture, run: a walkthrough\n")
-    if quick:
-        add("> **QUICK preset**: tiny runs that check the path end to end; the numbers below are *not* the "
-            "lecture's results. `make walkthrough` (no QUICK) writes those.\n")  # fmt: skip
-    add(
+def _header(report: dict, figdir: str) -> list[str]:
+    """The title, the QUICK warning, and what ran where (device, jax, total time, test data)."""
+    out: list[str] = ["# The lecture, run: a walkthrough\n"]
+    if report["preset"] != "full":
+        out.append(
+            "> **QUICK preset**: tiny runs that check the path end to end; the numbers below are *not* the "
+            "lecture's results. `make walkthrough` (no QUICK) writes those.\n"
+        )
+    out.append(
         f"Every claim of the classic lecture on backpropagation, activations, distributions and generative "
-        f"models, shown on runs of this repository. `{report['command']}` (`python -m jaxgen.walkthrough`) "
+        f"models, shown on runs of this repository. `{report['command']}` (`python -m jaxgen.lecture`) "
         f"ran every command below, wrote every figure into `{figdir}/` and every number into "
         f"[`walkthrough.json`]({figdir}/walkthrough.json); this page is rendered from that JSON alone. "
         f"Device: **{report['device']}** (`jax.devices()[0]` = `{report['device_repr']}`), jax "
@@ -52,8 +46,14 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"figures use the test split of `{report['mnist_test']}`. Each command's wall time is beside it "
         "(training, evaluation and figures; the CPU may have been shared).\n"
     )
+    return out
 
-    # 1 ------------------------------------------------------------------
+
+def _backprop(report: dict, figdir: str) -> list[str]:
+    """1. The chain rule on the 2-2-2 network against jax.grad, with the command's first lines."""
+    bp = report["sections"]["backprop"]
+    out: list[str] = []
+    add = out.append
     add("## 1. Backpropagation: the chain rule on the 2-2-2 network\n")
     add(
         "**Claim.** Backpropagation is the chain rule applied from the output back: each weight's gradient "
@@ -75,8 +75,14 @@ def render(report: dict[str, Any], figdir: str) -> str:
     head = bp["text"].splitlines()[:32]
     add("```\n" + "\n".join(head) + "\n```\n")
     add(_figs(report, "backprop", figdir))
+    return out
 
-    # 2 ------------------------------------------------------------------
+
+def _nonlinear(report: dict, figdir: str) -> list[str]:
+    """2. Linear against ReLU on the moons; the deep linear MNIST net against softmax regression."""
+    nl = report["sections"]["nonlinear"]
+    out: list[str] = []
+    add = out.append
     add("## 2. Why a network needs a non-linearity\n")
     add(
         "**Claim.** Without an activation function a stack of layers is one affine map (W3(W2(W1 x + b1) + "
@@ -102,9 +108,15 @@ def render(report: dict[str, Any], figdir: str) -> str:
         )
     add("\n")
     add(_figs(report, "nonlinear", figdir))
+    return out
 
-    # 3 ------------------------------------------------------------------
+
+def _activations(report: dict, figdir: str) -> list[str]:
+    """3. The activation benchmark: its table and its own verdicts."""
+    act = report["sections"]["activations"]
     c = act["config"]
+    out: list[str] = []
+    add = out.append
     add("## 3. Activation functions: gradient flow, dead units, accuracy\n")
     add(
         "**Claim.** Sigmoid's derivative is at most ¼, so in a deep net its gradients shrink layer by layer "
@@ -128,25 +140,38 @@ def render(report: dict[str, Any], figdir: str) -> str:
             f"| {name} | {a['init']} | {a['grad_ratio_first_last']:.2e} | {_pct(a['dead_fraction'], 1)} | "
             f"{_pct(a['saturated_pair_fraction'], 1)} | {_acc(a['test_accuracy'])} |"
         )
-    add("\nWhat the benchmark concludes from these numbers (its own verdicts, from the same JSON):\n")
+    out += _activation_verdicts(act)
+    add("")
+    add(_figs(report, "activations", figdir))
+    return out
+
+
+def _activation_verdicts(act: dict) -> list[str]:
+    """The benchmark's claims with their verdicts; a note on those this configuration does not support."""
+    out = ["\nWhat the benchmark concludes from these numbers (its own verdicts, from the same JSON):\n"]
     for cl in act["claims"]:
         verdict = "" if cl["verdict"] == "info" else f" — **{cl['verdict']}**"
-        add(f"- *{cl['claim']}*{verdict}: {cl['evidence']}.")
+        out.append(f"- *{cl['claim']}*{verdict}: {cl['evidence']}.")
     full = act["full_mode"]
     contradicted = [cl["claim"].split(" (")[0] for cl in act["claims"] if cl["verdict"] == "contradicted"]
     if contradicted:
-        add(
+        out.append(
             f"\nIn this {act['mode']} configuration the benchmark does not support: "
             + "; ".join(f"*{c}*" for c in contradicted)
             + ". Such verdicts depend on depth and budget: the benchmark's full mode (`jaxgen bench "
             f"activations --out DIR`: {full['depth']} layers, {full['seeds']} seeds, {full['steps']} steps "
             "and a depth sweep, too long for this walkthrough) is reported in the README."
         )
-    add("")
-    add(_figs(report, "activations", figdir))
+    return out
 
-    # 4 ------------------------------------------------------------------
+
+def _distributions(report: dict, figdir: str) -> list[str]:
+    """4. A coin and a Gaussian against samples; digits as points, in pixels and as 2-D codes."""
+    dist = report["sections"]["distributions"]
     coin, g, dg_pts = dist["coin"], dist["gaussian"], dist["digits"]
+    knn = dg_pts["knn5_accuracy"]
+    out: list[str] = []
+    add = out.append
     add("## 4. Probability distributions, and data as points in a space\n")
     add(
         "**Claim.** A discrete distribution gives each outcome a probability (a fair coin: P(X = 1) = ½); a "
@@ -155,8 +180,8 @@ def render(report: dict[str, Any], figdir: str) -> str:
         "kind lie near each other, and a 2-D code can keep much of that structure.\n"
     )
     add(
-        "The coin and the Gaussian are drawn with `jax.random` by `python -m jaxgen.walkthrough` "
-        "(`jaxgen/plots_walkthrough.py`); the 2-D codes come from the latent-2 autoencoder of section 7:\n"
+        "The coin and the Gaussian are drawn with `jax.random` by `python -m jaxgen.lecture` "
+        "(`jaxgen/lecture/figures.py`); the 2-D codes come from the latent-2 autoencoder of section 7:\n"
     )
     add(_cmds(report, "autoencoder", "ae-latent2"))
     runs = ", ".join(f"{int(k):,} flips: {v:.4f}" for k, v in coin["running"].items())
@@ -166,16 +191,21 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"{g['sample_mean']:.4f}, std {g['sample_std']:.4f}; the largest gap between the {g['bins']}-bin "
         f"histogram and the pdf is {g['hist_pdf_max_abs_diff']:.3f} (the pdf's peak is {g['pdf_peak']:.3f}). "
         f"Digits as points ({dg_pts['n_test']:,} test digits, {dg_pts['n_train']:,} training digits as "
-        f"neighbours): the 5-nearest-neighbour digit accuracy is {dg_pts['knn5_accuracy']['pixels']:.3f} in "
-        f"the 784 pixel dimensions, {dg_pts['knn5_accuracy']['ae2']:.3f} on the autoencoder's 2-D codes and "
-        f"{dg_pts['knn5_accuracy']['pca2']:.3f} on PCA's 2-D projection: the learned 2-D code keeps "
-        f"{'more' if dg_pts['knn5_accuracy']['ae2'] > dg_pts['knn5_accuracy']['pca2'] else 'less'} of the "
+        f"neighbours): the 5-nearest-neighbour digit accuracy is {knn['pixels']:.3f} in "
+        f"the 784 pixel dimensions, {knn['ae2']:.3f} on the autoencoder's 2-D codes and "
+        f"{knn['pca2']:.3f} on PCA's 2-D projection: the learned 2-D code keeps "
+        f"{'more' if knn['ae2'] > knn['pca2'] else 'less'} of the "
         "digits' grouping than the best linear one.\n"
     )
     add(_figs(report, "distributions", figdir))
+    return out
 
-    # 5 ------------------------------------------------------------------
-    fp, gm = dg["far_probe"], dg["gan"]
+
+def _discgen(report: dict, figdir: str) -> list[str]:
+    """5. The classifier's confidence against the GAN's density on far probes: the claim and the table."""
+    fp = report["sections"]["discgen"]["far_probe"]
+    out: list[str] = []
+    add = out.append
     add("## 5. Discriminative versus generative, on the same data\n")
     add(
         "**Claim.** A discriminative model learns p(y | x): where the boundary between the classes lies, and "
@@ -188,7 +218,6 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"(the classifier is the ReLU MLP of section 2, `{fp['data']}`: two moons, 2-D points labelled by "
         "moon). \n"
     )
-    ratio = fp["density_gen_far_mean"] / fp["density_gen_data_mean"] if fp["density_gen_data_mean"] else 0.0
     add(
         f"**Measured.** Classifier test accuracy **{_pct(fp['classifier_test_accuracy'])}** "
         f"({fp['n_test']:,} test points). {fp['n_probes']} probe points on a circle of radius "
@@ -211,8 +240,17 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"| true density p(x) | {fp['density_true_far_mean']:.1e} (mean log10 "
         f"{fp['log10_density_true_far_mean']:.0f}) | {fp['density_true_data_mean']:.3f} |"
     )
+    add(_discgen_summary(report["sections"]["discgen"]))
+    add(_figs(report, "discgen", figdir))
+    return out
+
+
+def _discgen_summary(dg: dict) -> str:
+    """The far-probe comparison in words, and the moons GAN's own scores."""
+    fp, gm = dg["far_probe"], dg["gan"]
+    ratio = fp["density_gen_far_mean"] / fp["density_gen_data_mean"] if fp["density_gen_data_mean"] else 0.0
     far, near = fp["confidence_far_mean"], fp["confidence_data_mean"]
-    add(
+    return (
         f"\nOn the far probes the classifier's mean confidence is {far:.3f}, "
         f"{'at least as high as' if far >= near else 'below'} its {near:.3f} on real points, while the "
         f"GAN's density there is {ratio:.1e} times its density on the data. The GAN itself: "
@@ -220,10 +258,14 @@ def render(report: dict[str, Any], figdir: str) -> str:
         f"{_pct(gm['test_hq_fraction'], 1)} of 2,500 samples within 3 std of one, mean D(x) "
         f"{gm['test_d_real_mean']:.3f} and D(G(z)) {gm['test_d_fake_mean']:.3f} after {gm['step']:,} steps.\n"
     )
-    add(_figs(report, "discgen", figdir))
 
-    # 6 ------------------------------------------------------------------
+
+def _gan(report: dict, figdir: str) -> list[str]:
+    """6. The 2014 game: D(G(z)) -> ½ and D's loss -> log 4 on a 1-D Gaussian, and on MNIST."""
+    gan = report["sections"]["gan"]
     g1, mn = gan["gauss1d"], gan["mnist"]
+    out: list[str] = []
+    add = out.append
     add("## 6. The GAN (2014) and its equilibrium D(G(z)) = ½\n")
     add(
         "**Claim.** G and D play min_G max_D E[log D(x)] + E[log(1 − D(G(z)))]. For a fixed G the best D is "
@@ -242,9 +284,15 @@ def render(report: dict[str, Any], figdir: str) -> str:
         "come from one fixed z per column, saved at every checkpoint; the moons' progress is in section 5.\n"
     )
     add(_figs(report, "gan", figdir))
+    return out
 
-    # 7 ------------------------------------------------------------------
+
+def _autoencoder(report: dict, figdir: str) -> list[str]:
+    """7. The default and the latent-2 autoencoder against PCA: reconstruction, sharpness, codes by digit."""
+    ae = report["sections"]["autoencoder"]
     a32, a2 = ae["ae"], ae["ae-latent2"]
+    out: list[str] = []
+    add = out.append
     add("## 7. The MNIST autoencoder: codes by digit, blurry reconstructions, decoding likely codes\n")
     add(
         "**Claim.** An autoencoder squeezes each digit through a small code; the codes of one digit group "
@@ -267,12 +315,24 @@ def render(report: dict[str, Any], figdir: str) -> str:
         "likely codes); the latent-2 plane shows the decoder over the codes' density.\n"
     )
     add(_figs(report, "autoencoder", figdir))
+    return out
 
-    # ------------------------------------------------------------------
-    add("## What ran\n")
-    add("| section | command | wall s |")
-    add("|---|---|---|")
-    for cmd in report["commands"]:
-        add(f"| {cmd['section']} | `{cmd['command']}` | {cmd['wall_s']:.1f} |")
-    add(f"\nTotal: {_mins(report['wall_s'])} on {report['device']}.\n")
+
+def _what_ran(report: dict) -> list[str]:
+    """Every command with its section and wall time, and the total."""
+    out = ["## What ran\n", "| section | command | wall s |", "|---|---|---|"]
+    out += [f"| {c['section']} | `{c['command']}` | {c['wall_s']:.1f} |" for c in report["commands"]]
+    out.append(f"\nTotal: {_mins(report['wall_s'])} on {report['device']}.\n")
+    return out
+
+
+SECTIONS = (_backprop, _nonlinear, _activations, _distributions, _discgen, _gan, _autoencoder)
+
+
+def render(report: dict[str, Any], figdir: str) -> str:
+    """The walkthrough page; `figdir` is the figures folder relative to the page."""
+    out = _header(report, figdir)
+    for section in SECTIONS:
+        out += section(report, figdir)
+    out += _what_ran(report)
     return "\n".join(out)

@@ -8,8 +8,6 @@ ends in `block_until_ready`; mean ± std over repetitions. Writes DIR/throughput
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import data, models, runtime, tasks, train
+from jaxgen.bench import common
+from jaxgen.data import batches
 from jaxgen.errors import UserError
 
 
@@ -33,7 +33,7 @@ class ThroughputConfig:
     steps: int = 50  # optimizer steps per timed call (one compiled chunk)
     reps: int = 5  # timed calls after one warm-up call
     tasks: tuple[str, ...] = ("mlp", "ae", "gan")  # ae and gan at their default widths, on MNIST
-    ceiling_sizes: tuple[int, ...] = (1024, 2048)  # square matmuls timed for the matrix-product ceiling
+    ceiling_sizes: tuple[int, ...] = common.CEILING_SIZES  # square matmuls timed for the ceiling
     per_step: bool = True  # also time the same steps as a Python loop over a one-step program
 
 
@@ -45,27 +45,6 @@ FULL = ThroughputConfig(
     steps=100,
     reps=10,
 )
-
-
-def gemm_ceiling(sizes: tuple[int, ...], reps: int = 5) -> dict[str, float]:
-    """The best float32 matrix-product rate of this device through XLA (square n x n matmuls, each n of
-    `sizes` on the CPU, 4x larger on accelerators), under the current matmul precision."""
-    scale = 1 if jax.default_backend() == "cpu" else 4
-    best, best_n = 0.0, 0
-    for n in (scale * n for n in sizes):
-        a = jax.random.normal(jax.random.key(1), (n, n))
-        b = jax.random.normal(jax.random.key(2), (n, n))
-        f = jax.jit(lambda a, b: a @ b)
-        f(a, b).block_until_ready()
-        for _ in range(3):  # best of three: a ceiling, so noise from other jobs only lowers it
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                c = f(a, b)
-            c.block_until_ready()
-            rate = 2 * n**3 * reps / (time.perf_counter() - t0)
-            if rate > best:
-                best, best_n = rate, n
-    return {"flops_per_s": best, "n": best_n}
 
 
 def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.Dataset):
@@ -86,6 +65,26 @@ def _timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tup
     return state, step, time.perf_counter() - t0
 
 
+def step_flops(one_step) -> float:
+    """The FLOPs XLA counts in a compiled one-step program."""
+    cost = one_step.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", 0.0))
+
+
+def program_bytes(compiled) -> int | None:
+    """Device bytes a compiled program needs: arguments, outputs and temporaries, less what is donated."""
+    mem = compiled.memory_analysis()
+    if mem is None:
+        return None
+    return int(
+        mem.argument_size_in_bytes
+        + mem.output_size_in_bytes
+        + mem.temp_size_in_bytes
+        - mem.alias_size_in_bytes
+    )
+
+
 def measure(
     name: str, hidden: tuple[int, ...] | None, batch_size: int, cfg: ThroughputConfig, ds: data.Dataset,
     ceiling: dict[str, float] | None = None,
@@ -96,7 +95,7 @@ def measure(
     mesh = runtime.make_mesh()
     state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
     args = (train_dev, data_key, loop_key)
-    shuffler = data.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
+    shuffler = batches.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
 
     t0 = time.perf_counter()
     compiled = train.compile_chunk(
@@ -104,18 +103,7 @@ def measure(
     )
     compile_s = time.perf_counter() - t0
     one = train.compile_chunk(task, per_step, 1, mesh, state, *args, shuffler.for_chunk(0, 1))
-    cost = one.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops_per_step = float(cost.get("flops", 0.0))  # what XLA counts in one compiled step
-    mem = compiled.memory_analysis()
-    program_bytes = None
-    if mem is not None:
-        program_bytes = int(
-            mem.argument_size_in_bytes
-            + mem.output_size_in_bytes
-            + mem.temp_size_in_bytes
-            - mem.alias_size_in_bytes
-        )
+    flops_per_step = step_flops(one)
     state, step, _ = _timed(compiled, state, args, shuffler, 0, cfg.steps, 1)  # warm-up
     seconds = []
     for _ in range(cfg.reps):
@@ -145,44 +133,45 @@ def measure(
         "flops_per_sample": flops_per_step / batch_size,
         "tflops": model_flops_s / 1e12,
         "ceiling_fraction": model_flops_s / ceiling["flops_per_s"] if ceiling else None,
-        "program_bytes": program_bytes,
+        "program_bytes": program_bytes(compiled),
         "peak_device_bytes": stats.get("peak_bytes_in_use"),
     }
 
 
-def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
-    """Measure every (hidden, batch size) of `cfg`; write DIR/throughput.{json,md,png}; return the report."""
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out_dir} is a file: name a directory")
-    ds = data.load("embedded")
-    n_train = len(data.split(ds, "train")["label"])
+def usable_batch_sizes(cfg: ThroughputConfig, n_train: int) -> list[int]:
+    """The batch sizes of `cfg` that fit the training images and divide over the devices."""
     usable = [b for b in cfg.batch_sizes if b <= n_train and b % jax.device_count() == 0]
     if not usable:
         raise UserError(
             f"no batch size in {cfg.batch_sizes} fits {n_train} images on {jax.device_count()} devices"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    ceiling = gemm_ceiling(cfg.ceiling_sizes)
-    print(
-        f"  matrix-product ceiling: {ceiling['flops_per_s'] / 1e9:.1f} GFLOP/s", file=sys.stderr, flush=True
+    return usable
+
+
+def _progress(r: dict[str, Any]) -> str:
+    rate, shape = r["samples_per_s"], "-".join(map(str, r["hidden"]))
+    return (
+        f"  {r['task']} {shape} batch {r['batch_size']}: {rate['mean']:.0f} ± {rate['std']:.0f} samples/s, "
+        f"{r['ceiling_fraction']:.2f} of the ceiling, compile {r['compile_s']:.2f} s"
     )
+
+
+def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> dict[str, Any]:
+    """Measure every (hidden, batch size) of `cfg`; write DIR/throughput.{json,md,png}; return the report."""
+    t_start = time.perf_counter()
+    ds = data.load("embedded")
+    usable = usable_batch_sizes(cfg, len(data.split(ds, "train")["label"]))
+    out = common.out_dir(out_dir)
+    ceiling = common.gemm_ceiling(cfg.ceiling_sizes)
+    common.log(f"  matrix-product ceiling: {ceiling['flops_per_s'] / 1e9:.1f} GFLOP/s")
     results = []
     shapes = [(t, h) for t in cfg.tasks for h in (cfg.hidden if t == "mlp" else (None,))]
     for name, hidden in shapes:
         for b in usable:
-            r = measure(name, hidden, b, cfg, ds, ceiling)
-            results.append(r)
-            rate = r["samples_per_s"]
-            shape = "-".join(map(str, r["hidden"]))
-            msg = f"  {name} {shape} batch {b}: {rate['mean']:.0f} ± {rate['std']:.0f} samples/s"
-            tail = f"{r['ceiling_fraction']:.2f} of the ceiling, compile {r['compile_s']:.2f} s"
-            print(f"{msg}, {tail}", file=sys.stderr, flush=True)
-    from jaxgen import bench_report
-
+            results.append(measure(name, hidden, b, cfg, ds, ceiling))
+            common.log(_progress(results[-1]))
     report = {
-        **bench_report.header("throughput", cfg.mode, out),
+        **common.header("throughput", cfg.mode, out),
         "config": dataclasses.asdict(cfg),
         "ceiling": ceiling,
         "skipped_batch_sizes": [b for b in cfg.batch_sizes if b not in usable],
@@ -191,8 +180,7 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     if plots:
         report["figures"] = [_plot(report, out / "throughput.png")]
-    (out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "throughput.md").write_text(markdown(report))
+    common.write_report(out, "throughput", report, markdown(report))
     return report
 
 
@@ -202,9 +190,8 @@ def markdown(report: dict) -> str:
     lines = [
         "## Training throughput",
         "",
-        f"`jaxgen bench throughput` ({report['mode']} mode) on **{report['device']}** (backend "
-        f"`{report['backend']}`, {report['num_devices']} device(s), jax {report['env']['jax']}, matmul "
-        f"precision {report['env']['matmul_precision']}): {report['wall_s']:.0f} s wall time. Each task's "
+        f"`jaxgen bench throughput` ({report['mode']} mode) on {common.machine(report)}: "
+        f"{report['wall_s']:.0f} s wall time. Each task's "
         f"default training step as `jaxgen train` compiles it ({report['config']['steps']} steps per "
         "scan-fused chunk, batches drawn on the device, state donated), compilation excluded, mean ± std "
         f"over {report['config']['reps']} timed calls. FLOP/sample is what XLA counts in one compiled step; "

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import backprop, data, metrics, runs
+from jaxgen import backprop, data, metrics, runs, runtime
+from jaxgen.lecture.discgen import nearest_distance
 from jaxgen.plots import toy
 from jaxgen.plots.common import plt, save
 
@@ -33,6 +34,21 @@ def _jax_error(layers, x, target):
     return 0.5 * jnp.sum((target - h) ** 2)
 
 
+def _autodiff_run(layers, x, target, lr: float, iters: int) -> tuple[Any, np.ndarray]:
+    """jax.grad's gradients at the start, and E_total along `iters` SGD steps (float64, one lax.scan)."""
+    with jax.enable_x64(True):
+        params = jax.tree.map(jnp.asarray, layers)
+        grad_fn = jax.value_and_grad(_jax_error)
+        grads = jax.tree.map(np.asarray, grad_fn(params, jnp.asarray(x), jnp.asarray(target))[1])
+
+        def body(p, _):
+            e, g = grad_fn(p, jnp.asarray(x), jnp.asarray(target))
+            return jax.tree.map(lambda a, b: a - lr * b, p, g), e
+
+        curve = np.asarray(jax.jit(lambda p: jax.lax.scan(body, p, None, length=iters))(params)[1])
+    return grads, curve
+
+
 def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
     """SGD on the 2-2-2 example by the hand-written chain rule and by jax.grad (float64 both): the first
     step's gradients side by side, E_total over `iters` steps; the figure of both."""
@@ -42,16 +58,7 @@ def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
     for _ in range(iters):
         hand_layers, E, _ = backprop.sgd_step(hand_layers, x, target, lr)
         hand_E.append(float(E))
-    with jax.enable_x64(True):
-        params = jax.tree.map(jnp.asarray, layers)
-        grad_fn = jax.value_and_grad(_jax_error)
-        auto_grads = jax.tree.map(np.asarray, grad_fn(params, jnp.asarray(x), jnp.asarray(target))[1])
-
-        def body(p, _):
-            e, g = grad_fn(p, jnp.asarray(x), jnp.asarray(target))
-            return jax.tree.map(lambda a, b: a - lr * b, p, g), e
-
-        auto_E = np.asarray(jax.jit(lambda p: jax.lax.scan(body, p, None, length=iters))(params)[1])
+    auto_grads, auto_E = _autodiff_run(layers, x, target, lr, iters)
     hand_g, auto_g = _flat(hand_grads), _flat(auto_grads)
     first = backprop.sgd_step(layers, x, target, lr)[0]
     numbers = {
@@ -68,6 +75,13 @@ def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
         "hand_grads": hand_g.tolist(),
         "autodiff_grads": auto_g.tolist(),
     }
+    _backprop_figure(hand_E, auto_E, hand_g, auto_g, numbers, path)
+    return numbers
+
+
+def _backprop_figure(hand_E, auto_E, hand_g, auto_g, numbers: dict[str, Any], path: Path) -> None:
+    """Left: both E_total curves; right: the 12 first-step gradients, hand against jax.grad."""
+    iters = numbers["iters"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
     ax = axes[0]
     steps = np.arange(1, iters + 1)
@@ -99,7 +113,22 @@ def backprop_against_autodiff(iters: int, path: Path) -> dict[str, Any]:
         "backpropagation on the 2-2-2 sigmoid network (Mazur's example), jaxgen backprop", fontsize=10
     )
     save(fig, Path(path))
-    return numbers
+
+
+def _composed_linear(task, params, test: dict[str, Any]) -> dict[str, Any]:
+    """A linear MLP's layers multiplied out into one affine map (float64), checked against its logits."""
+    c = task.cfg
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)["params"]
+    names = [f"hidden_{i}" for i in range(len(c.hidden))] + ["out"]
+    w, b = p[names[0]]["kernel"], p[names[0]]["bias"]
+    for n in names[1:]:
+        w, b = w @ p[n]["kernel"], b @ p[n]["kernel"] + p[n]["bias"]
+    x = np.asarray(test["image"], np.float64)
+    logits = task.logits(params, test["image"])
+    return {
+        "composed_map_shape": list(w.shape),
+        "composed_logits_max_rel_diff": float(np.max(np.abs(x @ w + b - logits)) / np.max(np.abs(logits))),
+    }
 
 
 def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, Any]:
@@ -119,17 +148,7 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
             fontsize=9,
         )
         if c.activation == "linear":
-            p = jax.tree.map(lambda a: np.asarray(a, np.float64), state.params)["params"]
-            names = [f"hidden_{i}" for i in range(len(c.hidden))] + ["out"]
-            w, b = p[names[0]]["kernel"], p[names[0]]["bias"]
-            for n in names[1:]:
-                w, b = w @ p[n]["kernel"], b @ p[n]["kernel"] + p[n]["bias"]
-            x = np.asarray(ds.test["image"], np.float64)
-            logits = task.logits(state.params, ds.test["image"])
-            out["composed_map_shape"] = list(w.shape)
-            out["composed_logits_max_rel_diff"] = float(
-                np.max(np.abs(x @ w + b - logits)) / np.max(np.abs(logits))
-            )
+            out.update(_composed_linear(task, state.params, ds.test))
     fig.suptitle(
         f"why a network needs a non-linearity: the same MLP on {ds.spec}, p(y | x) and decision boundary\n"
         f"without one its {len(c.hidden) + 1} layers are one affine map (relative difference of the "
@@ -141,20 +160,27 @@ def linear_vs_relu(linear_dir: Path, relu_dir: Path, path: Path) -> dict[str, An
     return out
 
 
+GAUSS_MU, GAUSS_SIGMA = 4.0, 0.5  # the toy:gauss1d density of the GAN section
+GAUSS_BINS = 60
+
+
+def _gauss_pdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+
+
 def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) -> dict[str, Any]:
     """A fair coin, P(X=1) = ½, against the running frequency of flips; N(4, 0.5²)'s pdf against a
     histogram of samples."""
     coin_key, gauss_key = jax.random.split(key)
     flips = np.asarray(jax.random.bernoulli(coin_key, 0.5, (n_flips,)), np.float64)
-    n = np.arange(1, n_flips + 1)
-    running = np.cumsum(flips) / n
+    running = np.cumsum(flips) / np.arange(1, n_flips + 1)
     checkpoints = [k for k in (10, 100, 1000, 10_000, 100_000, 1_000_000) if k <= n_flips]
-    mu, sigma = 4.0, 0.5  # the toy:gauss1d density of the GAN section
+    mu, sigma = GAUSS_MU, GAUSS_SIGMA
     x = mu + sigma * np.asarray(jax.random.normal(gauss_key, (n_gauss,)), np.float64)
-    hist, edges = np.histogram(x, bins=60, range=(mu - 4 * sigma, mu + 4 * sigma), density=True)
+    hist, edges = np.histogram(x, bins=GAUSS_BINS, range=(mu - 4 * sigma, mu + 4 * sigma), density=True)
     hist *= np.mean((x >= edges[0]) & (x <= edges[-1]))  # density over all samples, not only those in range
     mids = 0.5 * (edges[1:] + edges[:-1])
-    pdf = np.exp(-0.5 * ((mids - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    pdf = _gauss_pdf(mids, mu, sigma)
     numbers = {
         "coin": {
             "n": n_flips,
@@ -171,59 +197,64 @@ def coin_and_gaussian(key: jax.Array, n_flips: int, n_gauss: int, path: Path) ->
             "sample_std": float(x.std(ddof=1)),
             "hist_pdf_max_abs_diff": float(np.max(np.abs(hist - pdf))),
             "pdf_peak": float(pdf.max()),
-            "bins": 60,
+            "bins": GAUSS_BINS,
         },
     }
     fig, axes = plt.subplots(1, 3, figsize=(16, 4), layout="constrained")
-    ax = axes[0]
-    ax.bar([0, 1], [1 - running[-1], running[-1]], 0.5, color="C0", label=f"frequency in {n_flips:,} flips")
-    ax.hlines([0.5, 0.5], [-0.35, 0.65], [0.35, 1.35], colors="k", lw=2, label="P(X = x) = ½")
-    ax.set_xticks([0, 1], ["X = 0 (tails)", "X = 1 (heads)"])
-    ax.set_ylim(0, 0.8)
-    ax.legend(fontsize=8, loc="upper center")
-    ax.set_title(
+    _coin_panels(axes[0], axes[1], running)
+    _gaussian_panel(axes[2], hist, edges, numbers["gaussian"])
+    fig.suptitle(f"probability distributions against samples (jax.random, {_device()})", fontsize=10)
+    save(fig, Path(path))
+    return numbers
+
+
+def _coin_panels(bars, curve, running: np.ndarray) -> None:
+    """The coin's two bars against ½; its running frequency converging, within 2 standard errors."""
+    n_flips = len(running)
+    n = np.arange(1, n_flips + 1)
+    bars.bar([0, 1], [1 - running[-1], running[-1]], 0.5, color="C0", label=f"frequency in {n_flips:,} flips")
+    bars.hlines([0.5, 0.5], [-0.35, 0.65], [0.35, 1.35], colors="k", lw=2, label="P(X = x) = ½")
+    bars.set_xticks([0, 1], ["X = 0 (tails)", "X = 1 (heads)"])
+    bars.set_ylim(0, 0.8)
+    bars.legend(fontsize=8, loc="upper center")
+    bars.set_title(
         f"a discrete distribution: a fair coin\nP(X = 1) = ½; measured {running[-1]:.4f}", fontsize=9
     )
-    ax = axes[1]
     se = 0.5 / np.sqrt(n)
-    ax.fill_between(n, 0.5 - 2 * se, 0.5 + 2 * se, color="0.85", label="½ ± 2 standard errors")
-    ax.semilogx(n, running, color="C0", lw=1, label="running frequency of X = 1")
-    ax.axhline(0.5, color="k", lw=1)
-    ax.set_ylim(0.2, 0.8)
-    ax.set_xlabel("flips")
-    ax.legend(fontsize=8)
-    ax.set_title("the frequency converges to the probability (law of large numbers)", fontsize=9)
-    ax = axes[2]
-    ax.bar(mids, hist, width=edges[1] - edges[0], color="0.75", label=f"histogram of {n_gauss:,} samples")
+    curve.fill_between(n, 0.5 - 2 * se, 0.5 + 2 * se, color="0.85", label="½ ± 2 standard errors")
+    curve.semilogx(n, running, color="C0", lw=1, label="running frequency of X = 1")
+    curve.axhline(0.5, color="k", lw=1)
+    curve.set_ylim(0.2, 0.8)
+    curve.set_xlabel("flips")
+    curve.legend(fontsize=8)
+    curve.set_title("the frequency converges to the probability (law of large numbers)", fontsize=9)
+
+
+def _gaussian_panel(ax, hist: np.ndarray, edges: np.ndarray, g: dict[str, Any]) -> None:
+    """The histogram of the Gaussian samples under the pdf."""
+    mu, sigma = g["mu"], g["sigma"]
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    ax.bar(mids, hist, width=edges[1] - edges[0], color="0.75", label=f"histogram of {g['n']:,} samples")
     fine = np.linspace(edges[0], edges[-1], 400)
-    ax.plot(fine, np.exp(-0.5 * ((fine - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)), color="C3",
-            label=f"pdf of N({mu:g}, {sigma:g}²)")  # fmt: skip
+    ax.plot(fine, _gauss_pdf(fine, mu, sigma), color="C3", label=f"pdf of N({mu:g}, {sigma:g}²)")
     ax.set_xlabel("x")
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
-    g = numbers["gaussian"]
     ax.set_title(
         f"a continuous distribution: a Gaussian pdf against samples\nmean {g['sample_mean']:.4f}, std "
         f"{g['sample_std']:.4f}; largest |histogram − pdf| {g['hist_pdf_max_abs_diff']:.3f} "
         f"(peak {g['pdf_peak']:.3f})",
         fontsize=9,
     )
-    fig.suptitle(f"probability distributions against samples (jax.random, {_device()})", fontsize=10)
-    save(fig, Path(path))
-    return numbers
 
 
 def _device() -> str:
-    from jaxgen.train import device_name
-
-    return device_name()
+    return runtime.device_name()
 
 
 def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
     """Digits as points in 784 dimensions (5-NN digit accuracy there), and their 2-D views: PCA-2 of the
     pixels and the 2-D codes of the latent-2 autoencoder."""
-    from jaxgen.plots.autoencoder import DIGIT_COLORS
-
     task, state, step, _, ds, *_ = runs.restore_for_eval(ae2_dir, spec)
     test = data.split(ds, "test")
     x, y = np.asarray(test["image"], np.float32) / 255.0, np.asarray(test["label"])
@@ -237,6 +268,15 @@ def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
     knn = {k: metrics.knn_accuracy(a, train_y, b, y) for k, (a, b) in views.items()}
     numbers = {"test_data": spec, "n_test": int(len(x)), "n_train": int(len(train_x)), "knn5_accuracy": knn,
                "ae_step": int(step)}  # fmt: skip
+    _digits_figure(x, y, {k: b for k, (_, b) in views.items()}, knn, spec, path)
+    return numbers
+
+
+def _digits_figure(x, y, test_views: dict[str, np.ndarray], knn: dict[str, float], spec: str, path: Path):
+    """Top: three digits as images and as 784 values; bottom: the test digits in PCA-2 and in the 2-D
+    codes."""
+    from jaxgen.plots.autoencoder import DIGIT_COLORS
+
     fig = plt.figure(figsize=(16, 8.5), layout="constrained")
     grid = fig.add_gridspec(2, 4, height_ratios=[1, 1.6])
     picks = [int(np.flatnonzero(y == d)[0]) for d in (0, 1, 7)]
@@ -256,7 +296,7 @@ def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
         (("pca2", "PCA-2 of the pixels"), ("ae2", "the autoencoder's 2-D codes"))
     ):
         ax = fig.add_subplot(grid[1, 2 * j : 2 * j + 2])
-        pts = views[key][1]
+        pts = test_views[key]
         for d in range(10):
             m = y == d
             ax.scatter(
@@ -271,7 +311,6 @@ def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
         fontsize=10,
     )
     save(fig, Path(path))
-    return numbers
 
 
 def discgen_figure(
@@ -286,17 +325,26 @@ def discgen_figure(
 ) -> Path:
     """Three panels: (a) p(y | x); (b) the GAN's samples and their KDE density over the true density;
     (c) the classifier's confidence and both densities against distance to the nearest training point."""
-    from jaxgen.discgen import nearest_distance
-
     probes = arrays["probes"]
     ring, radius = probes["points"], probes["radius"]
     c0 = probes["centre"]
     extent = (c0[0] - radius - 0.5, c0[0] + radius + 0.5, c0[1] - radius - 0.5, c0[1] + radius + 0.5)
     fig, axes = plt.subplots(1, 3, figsize=(18, 5.6), layout="constrained")
+    _classifier_panel(axes[0], classifier, clf_params, ds, ring, extent, numbers)
+    pts, log_gen, log_true = _density_panel(axes[1], arrays, ds, ring, extent, grid, numbers)
+    _distance_panel(axes[2], classifier, clf_params, ds, pts, log_gen, log_true, numbers)
+    return save(fig, Path(path))
 
-    ax = axes[0]
+
+def _ring_line(ring: np.ndarray) -> np.ndarray:
+    """The probe ring closed on itself, as (x, y) rows for ax.plot."""
+    return np.append(ring, ring[:1], 0).T
+
+
+def _classifier_panel(ax, classifier, clf_params, ds, ring, extent, numbers: dict[str, Any]) -> None:
+    """(a) the classifier's p(y | x) with the far probes."""
     toy.probability_panel(ax, classifier, clf_params, ds.test, extent)
-    ax.plot(*np.append(ring, ring[:1], 0).T, "x--", color="k", ms=4, lw=0.6, label="far probes")
+    ax.plot(*_ring_line(ring), "x--", color="k", ms=4, lw=0.6, label="far probes")
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title(
         f"(a) discriminative: mlp's p(y | x); test accuracy {numbers['classifier_test_accuracy']:.4f}\n"
@@ -305,7 +353,10 @@ def discgen_figure(
         fontsize=9,
     )
 
-    ax = axes[1]
+
+def _density_panel(ax, arrays, ds, ring, extent, grid: int, numbers: dict[str, Any]):
+    """(b) the KDE of the GAN's samples over the grid, the true density's contours, the samples and the
+    probes; returns (grid points, log10 p̂ on them, log10 p on them) for panel (c)."""
     pts, (xx, yy) = toy.grid_points(extent, grid)
     log_gen = arrays["kde"].logpdf(pts.astype(np.float64).T).reshape(xx.shape) / np.log(10)
     name = ds.spec.split(":", 1)[1]
@@ -317,7 +368,7 @@ def discgen_figure(
     ax.contour(xx, yy, log_true, levels=[-2, -1, 0], colors="c", linewidths=0.8)
     s = arrays["samples"][:1500]
     ax.scatter(s[:, 0], s[:, 1], s=1.5, color="C0", alpha=0.6, edgecolors="none", label="GAN samples")
-    ax.plot(*np.append(ring, ring[:1], 0).T, "x--", color="w", ms=4, lw=0.6, label="far probes")
+    ax.plot(*_ring_line(ring), "x--", color="w", ms=4, lw=0.6, label="far probes")
     ax.plot([], [], color="c", lw=0.8, label="true density, log10 p = -2, -1, 0")
     ax.legend(fontsize=8, loc="lower left", markerscale=4, facecolor="0.3", labelcolor="w")
     ax.set_xlim(extent[0], extent[1])
@@ -331,8 +382,11 @@ def discgen_figure(
         f"{numbers['log10_density_gen_far_mean']:.0f}), true p = {numbers['density_true_far_mean']:.1e}",
         fontsize=9,
     )
+    return pts, log_gen, log_true
 
-    ax = axes[2]
+
+def _distance_panel(ax, classifier, clf_params, ds, pts, log_gen, log_true, numbers: dict[str, Any]) -> None:
+    """(c) the classifier's confidence and both log densities, binned by distance to the training data."""
     dist = nearest_distance(pts, ds.train["image"][:5000])
     conf = classifier.probs(clf_params, pts).max(1)
     bins = np.linspace(0, dist.max(), 30)
@@ -362,4 +416,3 @@ def discgen_figure(
     ax.set_title(
         f"(c) away from the data: confidence stays, density falls\n{ds.spec}, {_device()}", fontsize=9
     )
-    return save(fig, Path(path))

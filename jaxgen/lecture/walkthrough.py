@@ -1,6 +1,6 @@
 """The runnable lecture walkthrough: every claim of the lecture shown on real runs, with the command.
 
-    python -m jaxgen.walkthrough [--quick] [--out DIR] [--md FILE] [--reuse]
+    python -m jaxgen.lecture [--quick] [--out DIR] [--md FILE] [--reuse]
     make walkthrough            # figures and walkthrough.json in docs/walkthrough/, docs/walkthrough.md
     make walkthrough QUICK=1    # the same path on a tiny preset, into runs/walkthrough-quick/
 
@@ -8,7 +8,7 @@ Each section runs its `jaxgen ...` commands in this process through `jaxgen.cli.
 script's own code), reads the JSON line each prints, adds the measurements no command makes (the hand
 chain rule against jax.grad, a coin and a Gaussian against samples, the far probe of the classifier
 against the GAN's density), copies the figures into DIR and writes DIR/walkthrough.json. The markdown is
-rendered from that JSON alone (jaxgen.walkthrough_md), so its numbers are the JSON's.
+rendered from that JSON alone (jaxgen.lecture.markdown), so its numbers are the JSON's.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgen import bench_activations, cli, runs, runtime
+from jaxgen import cli, runs, runtime
+from jaxgen.bench import activations as bench_activations
 from jaxgen.errors import UserError
+from jaxgen.lecture import markdown
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"  # real MNIST test digits, when beside the repo
 TOY = "toy:moons"
 TOY_MLP = ["--set", "hidden=64,64", "--set", "dropout=0", "--set", "label_smoothing=0"]
@@ -152,25 +154,23 @@ def test_spec() -> str:
 
 def section_backprop(r: Runner) -> dict:
     """The 2-2-2 worked example by hand (`jaxgen backprop`) against jax.grad, and its error over training."""
-    from jaxgen import plots_walkthrough
+    from jaxgen.lecture import figures
 
     text = r.jaxgen("backprop", "backprop", "--iters", str(r.preset.backprop_iters))
-    numbers = plots_walkthrough.backprop_against_autodiff(r.preset.backprop_iters, r.out / "backprop.png")
+    numbers = figures.backprop_against_autodiff(r.preset.backprop_iters, r.out / "backprop.png")
     return {"text": text, **numbers, "figures": ["backprop.png"]}
 
 
 def section_nonlinear(r: Runner, bench: dict) -> dict:
     """The same MLP on two moons, linear against ReLU; the deep linear MNIST net against softmax
     regression (from the activation benchmark)."""
-    from jaxgen import plots_walkthrough
+    from jaxgen.lecture import figures
 
     steps = r.preset.mlp_toy_steps
     lin = r.train("nonlinear", "mlp", "mlp-moons-linear", "--data", TOY, *TOY_MLP,
                   "--set", "activation=linear", steps=steps, ckpt=False)  # fmt: skip
     relu = r.train("nonlinear", "mlp", "mlp-moons", "--data", TOY, *TOY_MLP, steps=steps, ckpt=False)
-    collapse = plots_walkthrough.linear_vs_relu(
-        Path(lin["workdir"]), Path(relu["workdir"]), r.out / "nonlinear.png"
-    )
+    collapse = figures.linear_vs_relu(Path(lin["workdir"]), Path(relu["workdir"]), r.out / "nonlinear.png")
     return {
         "linear": {k: lin[k] for k in ("test_accuracy", "test_loss", "step", "wall_s")},
         "relu": {k: relu[k] for k in ("test_accuracy", "test_loss", "step", "wall_s", "workdir")},
@@ -193,7 +193,7 @@ def section_activations(r: Runner) -> dict:
         r.commands.append(
             {"section": "activations", "command": shown, "wall_s": round(time.perf_counter() - t0, 2)}
         )
-    figures = [
+    figs = [
         r.figure(out / f, f"activations-{f}")
         for f in ("grad_flow_init.png", "dead_saturated.png", "accuracy.png")
     ]
@@ -209,26 +209,24 @@ def section_activations(r: Runner) -> dict:
         "linear_collapse": report.get("linear_collapse"),
         "bench_wall_s": report["wall_s"],
         "full_mode": {k: getattr(bench_activations.FULL, k) for k in ("depth", "seeds", "steps")},
-        "figures": figures,
+        "figures": figs,
     }
 
 
 def section_distributions(r: Runner, ae2: dict) -> dict:
     """A coin and a Gaussian against samples; digits as points in 784 dimensions and as 2-D codes."""
-    from jaxgen import plots_walkthrough
+    from jaxgen.lecture import figures
 
     key = jax.random.key(0)
-    coin = plots_walkthrough.coin_and_gaussian(key, r.preset.coin_flips, r.preset.gauss_samples,
-                                                 r.out / "distributions.png")  # fmt: skip
-    points = plots_walkthrough.digits_as_points(
-        Path(ae2["workdir"]), ae2["spec"], r.out / "digits_as_points.png"
-    )
+    coin = figures.coin_and_gaussian(key, r.preset.coin_flips, r.preset.gauss_samples,
+                                     r.out / "distributions.png")  # fmt: skip
+    points = figures.digits_as_points(Path(ae2["workdir"]), ae2["spec"], r.out / "digits_as_points.png")
     return {**coin, "digits": points, "figures": ["distributions.png", "digits_as_points.png"]}
 
 
 def section_discgen(r: Runner, mlp_dir: Path) -> dict:
     """The moons classifier's p(y | x) beside the GAN's density on the same data; the far probe."""
-    from jaxgen import discgen, plots_walkthrough
+    from jaxgen.lecture import discgen, figures
 
     gan = r.train("discgen", "gan", "gan-moons", "--data", TOY, steps=r.preset.gan_toy_steps)
     clf, clf_state, *_ = runs.restore_for_eval(mlp_dir)
@@ -236,7 +234,7 @@ def section_discgen(r: Runner, mlp_dir: Path) -> dict:
     numbers, arrays = discgen.measure(
         clf, clf_state.params, g, g_state.params, ds, runtime.eval_key(0), n_samples=r.preset.far_samples
     )
-    plots_walkthrough.discgen_figure(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
+    figures.discgen_figure(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
     figs = [
         "discgen.png",
         r.figure(Path(gan["workdir"]) / "plots" / "progress.png", "gan-moons-progress.png"),
@@ -295,20 +293,10 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
 # ---------------------------------------------------------------- driver
 
 
-def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse: bool = False) -> dict:
-    """Every section, in an order that lets later ones reuse earlier runs; writes JSON, markdown, figures."""
-    t_start = time.perf_counter()
-    out = Path(out).absolute()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: name a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    md_path = Path(md).absolute() if md else out / "walkthrough.md"
-    if md_path.suffix != ".md":
-        raise UserError(f"--md {md} must name a .md file")
-    runs = (REPO / "runs" / "walkthrough") if preset.name == "full" else out / "runs"
-    r = Runner(out, runs, preset, reuse)
+def _report_head(preset: Preset) -> dict[str, Any]:
+    """What the page names before the sections: the preset, the device, jax, the test data, the command."""
     d = jax.devices()[0]
-    report: dict[str, Any] = {
+    return {
         "preset": preset.name,
         "device": runtime.device_name(),
         "device_repr": str(d),
@@ -319,9 +307,14 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
         "command": "make walkthrough" + (" QUICK=1" if preset.name != "full" else ""),
         "sections": {},
     }
-    s = report["sections"]
+
+
+def run_sections(r: Runner) -> dict[str, dict]:
+    """Every section, in an order that lets later ones reuse earlier runs, from the repository root (the
+    commands name paths relative to the repository, as the reader runs them)."""
+    s: dict[str, dict] = {}
     cwd = os.getcwd()
-    os.chdir(REPO)  # the commands name paths relative to the repository, as the reader runs them
+    os.chdir(REPO)
     try:
         s["backprop"] = section_backprop(r)
         s["activations"] = section_activations(r)
@@ -332,6 +325,23 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
         s["gan"] = section_gan(r)
     finally:
         os.chdir(cwd)
+    return s
+
+
+def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse: bool = False) -> dict:
+    """Every section; writes OUT/walkthrough.json, the markdown and the figures."""
+    t_start = time.perf_counter()
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: name a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    md_path = Path(md).absolute() if md else out / "walkthrough.md"
+    if md_path.suffix != ".md":
+        raise UserError(f"--md {md} must name a .md file")
+    run_root = (REPO / "runs" / "walkthrough") if preset.name == "full" else out / "runs"
+    r = Runner(out, run_root, preset, reuse)
+    report = _report_head(preset)
+    report["sections"] = run_sections(r)
     report["commands"] = r.commands
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     (out / "walkthrough.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -342,21 +352,19 @@ def run(preset: Preset, out: str | Path, md: str | Path | None = None, *, reuse:
 
 def render(out: str | Path, md: str | Path | None = None) -> Path:
     """Write the markdown from OUT/walkthrough.json alone (figure links relative to the markdown file)."""
-    from jaxgen import walkthrough_md
-
     out = Path(out).absolute()
     source = out / "walkthrough.json"
     if not source.exists():
-        raise UserError(f"{source} not found: run python -m jaxgen.walkthrough (or make walkthrough) first")
+        raise UserError(f"{source} not found: run python -m jaxgen.lecture (or make walkthrough) first")
     md_path = Path(md).absolute() if md else out / "walkthrough.md"
     report = json.loads(source.read_text())
-    md_path.write_text(walkthrough_md.render(report, os.path.relpath(out, md_path.parent)))
+    md_path.write_text(markdown.render(report, os.path.relpath(out, md_path.parent)))
     return md_path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m jaxgen.walkthrough`: returns the exit status (2 and one line for a mistake)."""
-    p = cli._Parser(prog="python -m jaxgen.walkthrough", description=__doc__.splitlines()[0])
+    """`python -m jaxgen.lecture`: returns the exit status (2 and one line for a mistake)."""
+    p = cli._Parser(prog="python -m jaxgen.lecture", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="the tiny preset (a few minutes on a 2-core CPU)")
     p.add_argument("--out", default=None, help="figures and walkthrough.json (default: docs/walkthrough, "
                    "or runs/walkthrough-quick with --quick)")  # fmt: skip
@@ -374,7 +382,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxgen walkthrough: error: {err}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

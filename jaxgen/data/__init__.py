@@ -1,0 +1,40 @@
+"""Data: where examples come from (sources: a spec -> host arrays and splits) and how they reach the device
+(batches: pure functions of (seed, step), epoch shuffles, augmentation, normalisation).
+
+`jaxgen.data.load(spec)` and the other source functions are re-exported here (host side, no JAX);
+device batching is `from jaxgen.data import batches`.
+"""
+
+from jaxgen.data.sources import (
+    IMAGE_DIM,
+    IMAGE_SIDE,
+    MOON_COMPONENTS,
+    SPEC_FORMS,
+    TOY_CLASSES,
+    TOYS,
+    Dataset,
+    load,
+    parse_spec,
+    read_idx,
+    split,
+    toy_classes,
+    toy_logpdf,
+    write_idx,
+)
+
+__all__ = [
+    "IMAGE_DIM",
+    "IMAGE_SIDE",
+    "MOON_COMPONENTS",
+    "SPEC_FORMS",
+    "TOYS",
+    "TOY_CLASSES",
+    "Dataset",
+    "load",
+    "parse_spec",
+    "read_idx",
+    "split",
+    "toy_classes",
+    "toy_logpdf",
+    "write_idx",
+]
