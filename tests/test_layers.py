@@ -72,3 +72,16 @@ def test_cli_edge_answers_without_jax(argv, tmp_path):
     assert out["status"] in (0, 2), proc.stderr
     if out["status"] == 2:  # a mistake: one line naming the fix, no traceback
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("jaxgen: error: "), proc.stderr
+
+
+def test_every_lazy_jaxgen_module_is_also_a_visible_import():
+    """jaxgen.lazy hides an import from import-linter; each lazy("jaxgen.X") must sit beside a
+    TYPE_CHECKING import of X in the same file, so the layers contract still sees the arrow."""
+    import re
+
+    for path in (REPO / "jaxgen").rglob("*.py"):
+        text = path.read_text()
+        for target in re.findall(r'lazy\("(jaxgen[\w.]*)"\)', text):
+            package, _, name = target.rpartition(".")
+            visible = f"from {package} import {name}" in text or f"import {target}" in text
+            assert visible, f"{path.relative_to(REPO)}: lazy({target!r}) has no TYPE_CHECKING import"
