@@ -20,7 +20,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--workdir", required=True, help="run directory (config, metrics, checkpoints, plots)")
-    t.add_argument("--data", default=None, help="embedded (default) | idx:PATH | tfds:NAME | toy:NAME")
+    t.add_argument(
+        "--data", default=None, help="embedded (default) | fashion | mnist | idx:PATH | tfds:NAME | toy:NAME"
+    )
     t.add_argument("--config", default=None, metavar="FILE", help="start from a saved config.json")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -83,6 +85,12 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     bn.add_argument("name", choices=["activations", "throughput", "peers"])
     bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
     bn.add_argument("--batch-size", type=int, default=None, help="peers only: the batch size (default 128)")
+    bn.add_argument("--data", default=None, metavar="SPEC", help="activations only: train and test on SPEC "
+                    "(default: the embedded sample, tested on ../shared/data/mnist-test5k when present; "
+                    "--preset uva: fashion)")  # fmt: skip
+    bn.add_argument("--preset", choices=["uva"], default=None, help="activations only: uva = UvA DL "
+                    "tutorial 3 on Fashion-MNIST (MLP 784-512-256-256-128-10, SGD, early stopping, 5 seeds) "
+                    "beside its figures; --quick: a subsample, under a minute on a 2-core CPU")  # fmt: skip
     bn.add_argument("--out", required=True, help="output directory")
 
     b = sub.add_parser("backprop", help="walk the classic 2-2-2 backpropagation example step by step")
@@ -147,7 +155,8 @@ def cmd_eval(args) -> dict:
     r = runs.restore_for_eval(run_dir, args.data)
     with runtime.precision_scope(r.cfg.precision):  # the run's matmul precision, as in training
         key = runtime.eval_key(r.cfg.seed)
-        metrics = r.task.evaluate(r.state.params, data.split(r.dataset, "test"), key, judge=judge)
+        # the full form (kNN against the whole training split, ...), where checkpoints use subsamples
+        metrics = r.task.evaluate(r.state.params, data.split(r.dataset, "test"), key, judge=judge, full=True)
     return {
         "task": r.task.name,
         "step": r.step,
@@ -228,12 +237,27 @@ def cmd_bench(args) -> dict:
 
     if args.batch_size is not None and args.name != "peers":
         raise UserError(f"--batch-size applies to `jaxgen bench peers`, not {args.name}")
+    for flag, value in (("--data", args.data), ("--preset", args.preset)):
+        if value is not None and args.name != "activations":
+            raise UserError(f"{flag} applies to `jaxgen bench activations`, not {args.name}")
+    if args.data is not None and args.data != "fashion":  # fashion: the preset names how to install it
+        from jaxgen import data
+
+        data.parse_spec(args.data)
     if args.name == "throughput":
         from jaxgen.bench import throughput as bench
     elif args.name == "peers":
         from jaxgen.bench import peers as bench
+    elif args.preset == "uva":
+        from jaxgen.bench import uva
+
+        cfg = uva.UVA_QUICK if args.quick else uva.UVA
+        return common.summary_line(uva.run_uva(cfg, args.out, spec=args.data))
     else:
         from jaxgen.bench import activations as bench
+
+        cfg = bench.QUICK if args.quick else bench.FULL
+        return common.summary_line(bench.run(cfg, args.out, data_spec=args.data))
     cfg = bench.QUICK if args.quick else bench.FULL
     if args.batch_size is not None:
         if not 1 <= args.batch_size <= 65536:

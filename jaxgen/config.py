@@ -34,6 +34,7 @@ class TrainConfig:
     keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this forever; 0 = none
     precision: str = "default"  # matmul precision: default (TF32 on NVIDIA GPUs), high, highest (full fp32)
     dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
+    val: int = 0  # training examples held out (a fixed choice) as the validation split, scored at checkpoints
 
     TASK: ClassVar[str] = ""  # the task's name in jaxgen.tasks.TASKS (config.json's "task")
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
@@ -58,6 +59,8 @@ class TrainConfig:
             raise UserError(f"steps must be a positive integer{also['steps']}, got {self.steps}")
         if not (self.lr > 0 or (self.lr == 0 and "lr" in self.FOR_DATA)):
             raise UserError(f"lr must be > 0{also['lr']}, got {self.lr}")
+        if self.val < 0:
+            raise UserError(f"val must be >= 0 training examples to hold out (0 = none), got {self.val}")
         if not 0 <= self.seed < 2**31:
             raise UserError(f"seed must be in [0, 2**31), got {self.seed}")
 
@@ -85,17 +88,33 @@ class AugmentConfig(NetConfig):
 
     augment: bool = True  # random affine distortion of each training image, fresh every step (not toys)
     max_shift: float = 2.0  # translation, pixels
-    max_rotate: float = 10.0  # rotation, degrees
-    max_scale: float = 0.1  # zoom in [1 - max_scale, 1 + max_scale]
+    max_rotate: float = -1.0  # rotation, degrees; -1 = for the data (digits 10, clothes 0)
+    max_scale: float = -1.0  # zoom range 1 +- max_scale; -1 = for the data (digits 0.1, clothes 0)
+    hflip: float = -1.0  # probability of a left-right mirror; -1 = for the data (digits 0, clothes 0.5)
 
     def check(self) -> None:
         super().check()
         if not 0 <= self.max_shift <= 8:
             raise UserError(f"max_shift must be in [0, 8] pixels, got {self.max_shift}")
-        if not 0 <= self.max_rotate <= 180:
-            raise UserError(f"max_rotate must be in [0, 180] degrees, got {self.max_rotate}")
-        if not 0 <= self.max_scale < 1:
-            raise UserError(f"max_scale must be in [0, 1), got {self.max_scale}")
+        if not (0 <= self.max_rotate <= 180 or self.max_rotate == -1):
+            raise UserError(f"max_rotate must be in [0, 180] (-1: for the data), got {self.max_rotate:g}")
+        if not (0 <= self.max_scale < 1 or self.max_scale == -1):
+            raise UserError(f"max_scale must be in [0, 1) (-1: for the data), got {self.max_scale}")
+        if not (0 <= self.hflip <= 1 or self.hflip == -1):
+            raise UserError(f"hflip must be a probability in [0, 1] (-1: for the data), got {self.hflip}")
+
+    # "Chosen for the data": affine distortions that keep a digit a digit (no mirror: a mirrored 2 is
+    # no 2) and, for clothes, mirrors and small shifts only (a rotated or zoomed garment is not what the
+    # camera saw; Fashion-MNIST's images are centred and upright).
+    AUGMENT_FOR_DATA: ClassVar[dict[str, dict[str, float]]] = {
+        "digits": {"max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
+        "clothes": {"max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
+    }
+
+    def resolve_augment(self, family: str) -> dict[str, float]:
+        """The augmentation fields left at -1, filled in for data of `family`."""
+        chosen = self.AUGMENT_FOR_DATA.get(family, self.AUGMENT_FOR_DATA["digits"])
+        return {k: v for k, v in chosen.items() if getattr(self, k) == -1}
 
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
@@ -282,3 +301,12 @@ def from_dict(cls: type[TrainConfig], raw: dict[str, Any]) -> TrainConfig:
         raise UserError(f"config.json has keys this jaxgen does not know: {sorted(unknown)}; upgrade jaxgen")
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     return make(cls, vals)
+
+
+def steps_for_data(ds: Any, batch_size: int, fixed: dict[str, int], epochs: float) -> int:
+    """Optimizer steps "chosen for the data": `fixed[spec]` where the spec has a measured choice (the
+    embedded sample, toys), else `epochs` passes over the training split at `batch_size`."""
+    for spec, steps in fixed.items():
+        if ds.spec == spec or (spec.endswith(":") and ds.spec.startswith(spec)):
+            return steps
+    return max(1, math.ceil(epochs * len(ds.train["label"]) / batch_size))

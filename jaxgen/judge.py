@@ -40,7 +40,8 @@ class Judge:
             raise UserError(
                 f"--judge {run_dir} was trained on {spec}: the judge must be an mlp run on digits"
             )
-        task, state, step, digest, *_ = runs.restore_for_eval(run_dir, run=run)
+        task, state, step, digest, ds, *_ = runs.restore_for_eval(run_dir, run=run)
+        self.class_names = tuple(ds.class_names)
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest
         self.params = state.params
         model = task.model
@@ -58,7 +59,8 @@ class Judge:
     def report(self, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> dict[str, Any]:
         """How the judge sees generated digits, beside real ones.
 
-        digit_fraction[k]: share of samples the judge calls k; judge_confidence: mean top probability;
+        digit_fraction[k]: share of samples the judge calls class k (named class_names[k]);
+        judge_confidence: mean top probability;
         judge_frechet: Fréchet distance (judge features) of m samples against half A of the real images,
         judge_frechet_real: the same between real halves B and A (m = half the real set, so the sizes match).
         """
@@ -71,7 +73,8 @@ class Judge:
         return {
             "judge": self.run_dir,
             "judge_step": self.step,
-            "digit_fraction": [round(float(f), 4) for f in fractions],
+            "digit_fraction": [round(float(f), 4) for f in fractions],  # by class index (digits or not)
+            "class_names": list(self.class_names),
             "min_digit_fraction": round(float(fractions.min()), 4),
             "judge_confidence": round(float(probs.max(1).mean()), 4),
             "judge_confidence_real": round(float(real_probs.max(1).mean()), 4),

@@ -52,25 +52,41 @@ def mse(a_NxD: np.ndarray, b_NxD: np.ndarray) -> float:
 # ---------------------------------------------------------------- neighbours
 
 
-def knn_predict(
-    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, k: int = 5, chunk: int = 1000
-) -> np.ndarray:
-    """Majority label of each query's k nearest training points (Euclidean); ties go to the nearest."""
+def knn_neighbours(train_x: np.ndarray, query_x: np.ndarray, k: int = 5, chunk: int = 10000) -> np.ndarray:
+    """Indices [Q, min(k, N)] of each query's k nearest training points (exact Euclidean, float64), nearest
+    first: scikit-learn's brute-force search (one GEMM per block and a k-heap per query, multi-threaded),
+    `chunk` queries per call. Training points at exactly equal distance are ranked as scikit-learn ranks
+    them (the earlier training index is kept when such a tie straddles the k-th place)."""
+    from sklearn.neighbors import NearestNeighbors
+
     train_x = np.asarray(train_x, np.float64)
+    k = min(int(k), len(train_x))
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(train_x)
+    out = [
+        nn.kneighbors(np.asarray(query_x[i : i + chunk], np.float64), return_distance=False)
+        for i in range(0, len(query_x), chunk)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
+
+
+def knn_predict(
+    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, k: int = 5, chunk: int = 10000
+) -> np.ndarray:
+    """Majority label of each query's k nearest training points (Euclidean, knn_neighbours). Each vote
+    weighs 1 + 1e-3 (k - rank), rank 0 the nearest: a tied count goes to the label whose neighbours have
+    the smaller rank sum (the nearer ones). scikit-learn's KNeighborsClassifier.predict would give it to
+    the lower label instead, hence the neighbours from scikit-learn and the vote here."""
     train_y = np.asarray(train_y)
-    sq_train = (train_x**2).sum(1)
-    num_classes = int(train_y.max()) + 1
-    out = []
-    for i in range(0, len(query_x), chunk):
-        q = np.asarray(query_x[i : i + chunk], np.float64)
-        d2 = (q**2).sum(1)[:, None] - 2 * q @ train_x.T + sq_train[None, :]
-        nearest = np.argsort(d2, axis=1, kind="stable")[:, :k]
-        labels = train_y[nearest]  # [Q, k], nearest first
-        votes = np.zeros((len(q), num_classes))
-        for j in range(k):  # a tiny weight per rank breaks ties towards the nearer neighbours
-            np.add.at(votes, (np.arange(len(q)), labels[:, j]), 1.0 + 1e-3 * (k - j))
-        out.append(votes.argmax(1))
-    return np.concatenate(out) if out else np.zeros((0,), np.int64)
+    nearest = knn_neighbours(train_x, query_x, k, chunk)
+    if len(nearest) == 0:
+        return np.zeros((0,), np.int64)
+    labels = train_y[nearest]  # [Q, k], nearest first
+    k = labels.shape[1]
+    votes = np.zeros((len(labels), int(train_y.max()) + 1))
+    rows = np.arange(len(labels))
+    for j in range(k):  # a tiny weight per rank breaks ties towards the nearer neighbours
+        np.add.at(votes, (rows, labels[:, j]), 1.0 + 1e-3 * (k - j))
+    return votes.argmax(1)
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 5) -> float:

@@ -97,8 +97,10 @@ def restore_for_eval(
     _, run_spec, cfg = run if run is not None else load_run(run_dir)
     ds = data_lib.load(spec or run_spec)
     # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
-    # its training split); `ds` is only what it is evaluated on.
-    trained_on = ds if ds.spec == run_spec else data_lib.load(run_spec)
+    # its training split, without the validation examples); `ds` is only what it is evaluated on.
+    trained_on = data_lib.with_validation(ds if ds.spec == run_spec else data_lib.load(run_spec), cfg.val)
+    if ds.spec == run_spec:
+        ds = trained_on
     cfg = tasks.resolve(cfg, trained_on)
     task = tasks.build(cfg, trained_on)
     init_key, _, _ = runtime.split_keys(cfg.seed)

@@ -154,3 +154,56 @@ class Sinks:
         self.jsonl.close()
         if self.tb is not None:
             self.tb.close()
+
+
+class Progress:
+    """What a training run shows on stderr as it goes (stdout stays clean for the JSON summary).
+
+    On a terminal, a tqdm bar; elsewhere (a log file, a pipe, a batch job), one plain line per chunk:
+    step, epoch, the headline metrics, samples/s and the time left, so a redirected log reads well.
+    """
+
+    def __init__(self, enabled: bool, start: int, total: int, name: str, epoch_steps: float, per_step: int):
+        self.enabled, self.step, self.total, self.name = enabled, start, total, name
+        self.epoch_steps, self.per_step = epoch_steps, per_step
+        self.tty = enabled and sys.stderr.isatty()
+        self.bar = None
+        if self.tty:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc=name, unit="step", file=sys.stderr)
+        self.t_last, self.step_last = time.perf_counter(), start
+
+    def chunk(self, step: int, length: int, headline: dict[str, float]) -> None:
+        """A chunk ending at `step` was read; `headline`: its mean headline metrics."""
+        self.step = step
+        if not self.enabled:
+            return
+        shown = {k: f"{v:.4f}" for k, v in headline.items()}
+        if self.bar is not None:
+            self.bar.update(length)
+            self.bar.set_postfix(shown)
+            return
+        now = time.perf_counter()
+        rate = (step - self.step_last) / max(now - self.t_last, 1e-9)  # steps/s, compile and eval included
+        self.t_last, self.step_last = now, step
+        left = (self.total - step) / rate if rate > 0 else float("nan")
+        metrics = " ".join(f"{k} {v}" for k, v in shown.items())
+        print(
+            f"{self.name} step {step}/{self.total} epoch {step / self.epoch_steps:.2f} {metrics}"
+            f" {rate * self.per_step:,.0f} samples/s {_duration(left)} left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    """e.g. 3m05s, 1h02m, or ? when unknown."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -35,7 +35,7 @@ from jaxgen.runtime import (
     precision_scope,
     split_keys,
 )
-from jaxgen.sinks import Sinks, dumps, metric_rows, truncate_metrics
+from jaxgen.sinks import Progress, Sinks, dumps, metric_rows, truncate_metrics
 from jaxgen.tasks.base import State, Task, chunk_means
 
 
@@ -120,7 +120,7 @@ class Plan:
     asked: config_lib.TrainConfig  # what the user asked for: config.json (rerunning it resumes)
     cfg: config_lib.TrainConfig  # what runs, resolved for the data: resolved.json
     task: Task
-    data: dict[str, Any]  # host arrays: "train", "test" (None where the source has no test split)
+    data: dict[str, Any]  # host arrays: "train", "val" (None unless cfg.val), "test" (None if absent)
     mesh: jax.sharding.Mesh
     per_step: int  # examples the driver draws per step (GAN: d_steps batches)
 
@@ -135,7 +135,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
         raise UserError(f"--workdir {workdir} is a file: name a directory")
     if (run_dir / "config.json").exists():
         runs.check_same_run(run_dir, spec, cfg)
-    ds = data_lib.load(spec)
+    ds = data_lib.with_validation(data_lib.load(spec), cfg.val)  # ds.train: what the model trains on
     train_np = data_lib.split(ds, "train")
     resolved = tasks.resolve(cfg, ds)  # "chosen for the data" defaults filled in (the GAN's steps, ...)
     task = tasks.build(resolved, ds)
@@ -154,7 +154,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
             f"{run_dir} is already at step {on_disk[-1]}, past steps={resolved.steps}: pass --set"
             f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
         )
-    data = {"train": train_np, "test": ds.test}
+    data = {"train": train_np, "val": ds.val, "test": ds.test}
     return Plan(run_dir, spec, cfg, resolved, task, data, mesh, per_step)
 
 
@@ -214,7 +214,7 @@ class Loop:
 
     def __init__(self, task: Task, cfg: config_lib.TrainConfig, run_dir: Path, data: dict, *, mesh, per_step):
         self.task, self.cfg, self.run_dir, self.mesh, self.per_step = task, cfg, run_dir, mesh, per_step
-        self.train_np, self.test_np = data["train"], data["test"]
+        self.train_np, self.val_np, self.test_np = data["train"], data["val"], data["test"]
         self.main = is_main_process()
         self.state, self.train_dev, self.data_key, self.loop_key = place(task, cfg.seed, self.train_np, mesh)
         self.shuffler = batches.EpochShuffles(
@@ -269,8 +269,8 @@ class Loop:
         """Read a dispatched chunk's metrics (waiting for it), log them; stop if it diverged."""
         metrics, finite = jax.device_get((chunk.metrics, chunk.finite))  # the one host sync of the chunk
         means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
-        self.bar.update(chunk.length)
-        self.bar.set_postfix({k: f"{means.get(f'train/{k}', float('nan')):.4f}" for k in self.task.headline})
+        headline = {k: means.get(f"train/{k}", float("nan")) for k in self.task.headline}
+        self.bar.chunk(chunk.step, chunk.length, headline)
         if self.sinks is not None:
             self.sinks.write(chunk.step, means)
             self.sinks.flush()
@@ -292,9 +292,10 @@ class Loop:
         params = jax.device_get(self.state.params)
         if hasattr(self.task, "snapshot"):
             self.task.snapshot(params, self.step, self.run_dir)
-        if self.test_np is not None:
-            scores = self.task.evaluate(params, self.test_np, eval_key(self.cfg.seed))
-            self.sinks.write(self.step, {f"test/{k}": v for k, v in scores.items()})
+        for split, arrays in (("val", self.val_np), ("test", self.test_np)):
+            if arrays is not None:  # choices are made on val; test is only reported
+                scores = self.task.evaluate(params, arrays, eval_key(self.cfg.seed))
+                self.sinks.write(self.step, {f"{split}/{k}": v for k, v in scores.items()})
         self.sinks.flush(sync=True)
 
     def checkpoint(self) -> None:
@@ -309,7 +310,10 @@ class Loop:
         divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved."""
         cfg = self.cfg
         self.sinks = Sinks(self.run_dir, self.start_step) if self.main else None
-        self.bar = _progress(progress and self.main, self.start_step, cfg.steps, self.task.name)
+        epoch_steps = len(self.train_np["label"]) / self.per_step
+        self.bar = Progress(
+            progress and self.main, self.start_step, cfg.steps, self.task.name, epoch_steps, self.per_step
+        )
         pending: _Chunk | None = None
         t_loop = time.perf_counter()
         while self.step < cfg.steps and self.stop_signal is None:
@@ -414,10 +418,3 @@ def _last_metrics(path: Path) -> dict[str, Any]:
         last.update(row)
     last.pop("step", None)
     return last
-
-
-def _progress(enabled: bool, start: int, total: int, desc: str):
-    """A tqdm bar on stderr (stdout stays clean for the JSON summary)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc=desc, unit="step", disable=not enabled, file=sys.stderr)

@@ -179,3 +179,38 @@ def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys
     assert "must be an mlp run" in capsys.readouterr().err
     assert cli.main(["eval", str(wd), "--judge", str(tmp_path / "nowhere")]) == 2
     assert "no jaxgen run there" in capsys.readouterr().err
+
+
+def test_checkpoint_evaluation_subsamples_the_reference_and_full_uses_all(monkeypatch):
+    from jaxgen.tasks import autoencoder
+
+    monkeypatch.setattr(autoencoder, "REFERENCE_N", 1000)
+    fits = []
+    pca_fit = autoencoder.metrics.pca_fit
+    monkeypatch.setattr(autoencoder.metrics, "pca_fit", lambda x, k: fits.append(len(x)) or pca_fit(x, k))
+    task = build(hidden=(16,), latent_dim=2)
+    params = task.init(jax.random.key(0)).params
+    test = {k: v[:100] for k, v in task.ds.test.items()}
+    n_train = len(task.ds.train["label"])
+    ckpt = task.evaluate(params, test, jax.random.key(1))
+    full = task.evaluate(params, test, jax.random.key(1), full=True)
+    assert ckpt["knn_reference_n"] == 1000 < n_train == full["knn_reference_n"]
+    assert fits == [1000] and ckpt["pca_fit_n"] == full["pca_fit_n"] == 1000  # PCA fitted once per task
+    assert ckpt["pca_recon_bce"] == full["pca_recon_bce"] and ckpt["recon_bce"] == full["recon_bce"]
+    # the subsample: fixed (whatever the task object), distinct training rows in training order
+    x, y = task.train_images(1000)
+    again, _ = build(hidden=(16,), latent_dim=2).train_images(1000)
+    np.testing.assert_array_equal(x, again)
+    all_x, all_y = task.train_images()
+    rows = {r.tobytes(): i for i, r in enumerate(all_x)}
+    idx = [rows[r.tobytes()] for r in x]
+    assert len(set(idx)) == 1000 and idx == sorted(idx) and np.array_equal(all_y[idx], y)
+
+
+def test_reference_is_the_whole_split_in_order_when_it_is_small_enough():
+    from jaxgen.tasks import autoencoder
+
+    task = build(hidden=(16,), latent_dim=2)
+    assert len(task.ds.train["label"]) <= autoencoder.REFERENCE_N
+    for a, b in zip(task.train_images(autoencoder.REFERENCE_N), task.train_images(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -15,6 +15,7 @@ TINY = bench.ThroughputConfig(
     reps=2,
     tasks=("mlp",),
     ceiling_sizes=(256,),
+    sizes=(),
 )
 
 
@@ -48,7 +49,7 @@ def test_cli_names_the_benchmarks(capsys, tmp_path):
 
 def test_every_task_is_measured(tmp_path):
     cfg = bench.ThroughputConfig(
-        mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False
+        mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False, sizes=()
     )
     report = bench.run(cfg, tmp_path, plots=False)
     assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan"]
@@ -59,7 +60,14 @@ def test_a_nan_in_the_report_is_written_as_null(tmp_path, monkeypatch):
     """A ceiling that could not be measured (NaN) makes every ceiling fraction NaN: null in the JSON."""
     monkeypatch.setattr(common, "gemm_ceiling", lambda sizes: {"flops_per_s": math.nan, "n": 0})
     cfg = bench.ThroughputConfig(
-        mode="test", hidden=((32,),), batch_sizes=(16,), steps=2, reps=1, tasks=("mlp",), per_step=False
+        mode="test",
+        hidden=((32,),),
+        batch_sizes=(16,),
+        steps=2,
+        reps=1,
+        tasks=("mlp",),
+        per_step=False,
+        sizes=(),
     )
     report = bench.run(cfg, tmp_path, plots=False)
     assert math.isnan(report["results"][0]["ceiling_fraction"])
@@ -69,3 +77,25 @@ def test_a_nan_in_the_report_is_written_as_null(tmp_path, monkeypatch):
 
     on_disk = json.loads((tmp_path / "throughput.json").read_text(), parse_constant=refuse)
     assert on_disk["results"][0]["ceiling_fraction"] is None and on_disk["ceiling"]["flops_per_s"] is None
+
+
+def test_scratch_memory_does_not_grow_with_the_training_set(tmp_path):
+    """The same chunk on 4,500 and on 20,000 training images (the sample repeated where Fashion-MNIST is
+    absent): XLA's scratch memory is the same; the speed is in the report (timing is not tested)."""
+    cfg = bench.ThroughputConfig(
+        mode="test",
+        hidden=((32,),),
+        batch_sizes=(16,),
+        steps=2,
+        reps=1,
+        tasks=("mlp",),
+        per_step=False,
+        ceiling_sizes=(128,),
+        sizes=(4500, 20000),
+    )
+    report = bench.run(cfg, tmp_path, plots=False)
+    small, large = report["size_scaling"]
+    assert (small["train_examples"], large["train_examples"]) == (4500, 20000)
+    assert large["data"] == "embedded repeated to 20,000"
+    assert small["temp_bytes"] == large["temp_bytes"] and large["samples_per_s"]["mean"] > 0
+    assert "### The training set's size" in (tmp_path / "throughput.md").read_text()

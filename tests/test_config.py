@@ -39,7 +39,7 @@ def test_bad_sets_rejected(item, match):
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        ({"steps": 0}, "steps must be a positive"),
+        ({"steps": -1}, "steps must be a positive"),
         ({"lr": -1.0}, "lr must be > 0"),
         ({"dropout": 1.0}, "dropout must be in"),
         ({"activation": "relu7"}, "unknown activation"),
@@ -47,7 +47,10 @@ def test_bad_sets_rejected(item, match):
         ({"hidden": (0,)}, "hidden"),
         ({"batch_size": -2}, "batch_size"),
         ({"init": "zeros"}, "unknown init"),
-        ({"warmup_steps": 5000}, "warmup_steps"),
+        ({"warmup_steps": 5000, "steps": 2000}, "warmup_steps"),
+        ({"val": -1}, "val must be >= 0"),
+        ({"hflip": 2.0}, "hflip must be a probability"),
+        ({"max_rotate": -2.0}, "max_rotate must be in"),
     ],
 )
 def test_bad_values_rejected(overrides, match):
@@ -69,3 +72,11 @@ def test_required_keys_exist():
         "dropout",
         "augment",
     } <= keys
+
+
+def test_warmup_is_checked_against_the_steps_chosen_for_the_data():
+    from jaxgen import data
+
+    cfg = tasks.make_config("mlp", {"warmup_steps": 5000})  # steps 0: not known until the data is
+    with pytest.raises(UserError, match="warmup_steps 5000 must be below the 2000 steps"):
+        tasks.resolve(cfg, data.load("embedded"))

@@ -37,7 +37,9 @@ def test_parse_spec_accepts(spec, expected):
     assert data.parse_spec(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["", "foo", "mnist", "idx", "idx:", "tfds:", "toy:", "csv:x", "Embedded"])
+@pytest.mark.parametrize(
+    "spec", ["", "foo", "fashion-mnist", "idx", "idx:", "tfds:", "toy:", "csv:x", "Embedded"]
+)
 def test_parse_spec_rejects_with_valid_forms(spec):
     with pytest.raises(UserError) as e:
         data.parse_spec(spec)

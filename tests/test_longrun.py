@@ -265,7 +265,7 @@ def _nonfinite_on_disk(wd: Path) -> list[int]:
     bad = []
     ckpt = checkpoint.Checkpointer(wd, writer=False)
     cfg, spec = cfg_of("mlp", MLP)
-    abstract = jax.eval_shape(Classifier(cfg, data.load(spec)).init, jax.random.key(0))
+    abstract = jax.eval_shape(tasks.build(cfg, data.load(spec)).init, jax.random.key(0))
     for step in ckpt.steps():
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
         if not bool(train.all_finite(ckpt.manager.restore(step, args=args)["state"])):

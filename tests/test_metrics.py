@@ -42,6 +42,41 @@ def test_knn_on_a_separable_toy():
     assert metrics.knn_accuracy(train_x, rng.permutation(train_y), test_x, test_y, k=5) < 0.8
 
 
+def _brute_knn(train_x, train_y, query_x, k):
+    """Reference: full sort of every distance; majority label, a tied count to the smaller rank sum
+    (integer scores 1000 + k - rank per vote), then the lower label. Also returns the neighbours and
+    whether each query's vote was an exact tie (a tied count and a tied rank sum)."""
+    d2 = np.stack([((train_x - q) ** 2).sum(-1) for q in query_x])
+    nearest = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    scores = np.zeros((len(query_x), int(train_y.max()) + 1), np.int64)
+    for j in range(k):
+        np.add.at(scores, (np.arange(len(query_x)), train_y[nearest[:, j]]), 1000 + k - j)
+    top2 = np.sort(scores, axis=1)[:, -2:]
+    return scores.argmax(1), nearest, top2[:, 0] == top2[:, 1]
+
+
+@pytest.mark.parametrize("n, k", [(2000, 5), (60000, 5), (300, 1), (300, 8)])
+def test_knn_agrees_with_brute_force_numpy(n, k):
+    rng = np.random.default_rng(n + k)
+    train_x = rng.standard_normal((n, 32))
+    train_y = rng.integers(0, 10, n)
+    query_x = rng.standard_normal((150, 32))
+    ref, ref_nearest, exact_tie = _brute_knn(train_x, train_y, query_x, k)
+    np.testing.assert_array_equal(metrics.knn_neighbours(train_x, query_x, k, chunk=64), ref_nearest)
+    pred = metrics.knn_predict(train_x, train_y, query_x, k, chunk=64)
+    assert exact_tie.mean() < 0.2  # the tie rule is exercised on the rest: many counts tie at k=5 of 10
+    np.testing.assert_array_equal(pred[~exact_tie], ref[~exact_tie])
+    acc = metrics.knn_accuracy(train_x, train_y, query_x, ref, k)
+    assert acc == pytest.approx(1 - np.mean(pred != ref))
+
+
+def test_knn_with_k_above_the_reference_size_votes_over_all():
+    train_x = np.array([[0.0], [1.0], [2.0]])
+    assert metrics.knn_neighbours(train_x, np.array([[1.9]]), k=5).tolist() == [[2, 1, 0]]
+    # a tie of counts (one each) goes to the nearest
+    assert metrics.knn_predict(train_x, np.array([0, 1, 2]), np.array([[0.2], [1.9]]), k=5).tolist() == [0, 2]
+
+
 def test_sharpness_ratio_is_one_for_identical_and_below_for_blurred():
     rng = np.random.default_rng(2)
     imgs = (rng.random((5, 784)) > 0.7).astype(np.float64)

@@ -3,7 +3,9 @@ saturated units, held-out accuracy over seeds, and speed, on the machine at hand
 
 Training reuses the classifier task and `train.run_chunk`: the seeds of one activation are one
 `jax.vmap`-ed compiled program, run in a few timed chunks so per-layer gradient norms can be read as
-training goes. Results: DIR/activations.json, DIR/activations.md and PNG figures (jaxgen.bench.report).
+training goes (the measurements: jaxgen.bench.measures). Results: DIR/activations.json, DIR/activations.md
+(jaxgen.bench.report) and PNG figures (jaxgen.bench.figures). `--data SPEC` trains and tests on SPEC.
+`--preset uva`, UvA DL tutorial 3's setting: jaxgen.bench.uva.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ import numpy as np
 
 from jaxgen import activations, data, models, runtime, tasks, train
 from jaxgen.bench import common
-from jaxgen.data import batches
+from jaxgen.bench.measures import (
+    composed_linear_map,
+    hidden_layer_results,
+    layer_names,
+    make_analysis,
+    seed_keys,
+    summary,
+)
 from jaxgen.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"  # beside the repo
-
-# Flat regions of the saturating units: derivative below ~8% of its maximum there.
-SIGMOID_FLAT = 0.02  # sigmoid(x) < 0.02 or > 0.98: sigmoid' < 0.0196 = 7.8% of 1/4
-TANH_FLAT = 0.96  # |tanh(x)| > 0.96: tanh' = 1 - tanh^2 < 0.078
-SATURATED_EXAMPLES = 0.99  # a unit is saturated if it sits in the flat region on >= 99% of probe examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,67 +92,22 @@ FULL = BenchConfig(
 )
 
 
-def load_data(test_dir: Path | None = None) -> dict[str, Any]:
-    """Train on the embedded sample; test on the real held-out digits when they are beside the repo."""
+def load_data(test_dir: Path | None = None, spec: str | None = None) -> dict[str, Any]:
+    """Train and test on SPEC's splits (`--data SPEC`); without one, train on the embedded sample and test
+    on the real held-out digits when they are beside the repo."""
+    if spec is not None:
+        ds = data.load(spec)
+        train_np, test_np = data.split(ds, "train"), data.split(ds, "test")
+        return {"ds": ds, "train": train_np, "test": test_np, "train_spec": spec, "test_spec": spec}
     test_dir = TEST5K if test_dir is None else Path(test_dir)
     found = any((test_dir / f"t10k-images-idx3-ubyte{gz}").exists() for gz in ("", ".gz"))
-    spec = f"idx:{test_dir}" if found else "embedded"
-    train_np = data.split(data.load("embedded"), "train")
-    return {"train": train_np, "test": data.split(data.load(spec), "test"), "test_spec": spec}
+    test_spec = f"idx:{test_dir}" if found else "embedded"
+    ds = data.load("embedded")
+    return {"ds": ds, "train": data.split(ds, "train"), "test": data.split(data.load(test_spec), "test"),
+            "train_spec": "embedded", "test_spec": test_spec}  # fmt: skip
 
 
 # ---------------------------------------------------------------- measurement
-
-
-def layer_names(depth: int) -> list[str]:
-    """Dense layers of models.MLP, first first; `out` is the linear readout."""
-    return [f"hidden_{i}" for i in range(depth)] + ["out"]
-
-
-def unit_stats(name: str, pre: jax.Array) -> dict[str, jax.Array]:
-    """Fractions of the units of pre-activations [..., P examples, W units] that are dead, never positive,
-    saturated (sigmoid, tanh), per leading index."""
-    post = activations.get(name)(pre)
-    base = name.partition(":")[0]
-    out = {
-        "dead": jnp.mean(jnp.all(post == 0, axis=-2), axis=-1),  # output 0 everywhere: gradient 0 for ever
-        "never_positive": jnp.mean(jnp.all(pre <= 0, axis=-2), axis=-1),  # would be dead under ReLU
-    }
-    if base in ("sigmoid", "tanh"):
-        if base == "sigmoid":
-            flat = (post < SIGMOID_FLAT) | (post > 1 - SIGMOID_FLAT)
-        else:
-            flat = jnp.abs(post) > TANH_FLAT
-        out["saturated"] = jnp.mean(jnp.mean(flat, axis=-2) >= SATURATED_EXAMPLES, axis=-1)
-        out["saturated_pairs"] = jnp.mean(flat, axis=(-2, -1))
-    return out
-
-
-def make_analysis(task, name: str, depth: int, probe_size: int, *, logits: bool = False) -> Callable:
-    """jit(vmap over seeds) of (params, grad batch, test set) -> per-layer grad norms on the batch; unit
-    stats per hidden layer on the first `probe_size` test images; test accuracy; softmax sum check."""
-    model = task.model
-    hidden = lambda mdl, _method: mdl.name is not None and mdl.name.startswith("hidden_")
-
-    def one(params, grad_batch, test_x, test_y):
-        def loss_fn(p):
-            return task.loss(model.apply(p, batches.normalise(grad_batch["image"])), grad_batch["label"])
-
-        grads = jax.grad(loss_fn)(params)["params"]
-        out = {"grad_norms": jnp.stack([jnp.linalg.norm(grads[n]["kernel"]) for n in layer_names(depth)])}
-        logits_NxC, inter = model.apply(
-            params, batches.normalise(test_x), capture_intermediates=hidden, mutable=["intermediates"]
-        )
-        if depth:
-            pre = jnp.stack([inter["intermediates"][f"hidden_{i}"]["__call__"][0] for i in range(depth)])
-            out.update(unit_stats(name, pre[:, :probe_size]))
-        out["accuracy"] = jnp.mean(jnp.argmax(logits_NxC, -1) == test_y)
-        out["softmax_sum_err"] = jnp.max(jnp.abs(jnp.sum(activations.softmax(logits_NxC), -1) - 1))
-        if logits:
-            out["logits"] = logits_NxC
-        return out
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
 
 
 def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Dataset, init: str = "auto"):
@@ -161,19 +120,6 @@ def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Data
         # Softmax regression: the same loss, optimizer and step on a model with no hidden layer.
         task.model = models.MLP(hidden=(), num_outputs=ds.num_classes, activation="linear")
     return task
-
-
-def seed_keys(seeds: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(init, data, loop) keys of seeds 0..seeds-1, stacked, exactly as `jaxgen train` splits them."""
-    keys = [runtime.split_keys(s) for s in range(seeds)]
-    return tuple(jnp.stack([k[i] for k in keys]) for i in range(3))
-
-
-def _summary(values: np.ndarray) -> dict[str, Any]:
-    """mean, sample std (ddof 1; 0 for one seed) and the per-seed values."""
-    values = np.asarray(values, np.float64)
-    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(values.mean()), "std": std, "seeds": values.tolist()}
 
 
 @dataclasses.dataclass
@@ -231,8 +177,8 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
         "depth": depth,
         "lr": lr,
         "init": activations.default_init(name),
-        "test_accuracy": _summary(final["accuracy"]),
-        "train_loss_last_chunk": _summary(np.asarray(metrics["loss"]).mean(axis=1)),
+        "test_accuracy": summary(final["accuracy"]),
+        "train_loss_last_chunk": summary(np.asarray(metrics["loss"]).mean(axis=1)),
         "softmax_max_sum_err": float(np.max(final["softmax_sum_err"])),
         "samples_per_s": float(np.mean(rates)),
         "samples_per_s_std": float(np.std(rates)),
@@ -255,30 +201,6 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
     return res
 
 
-def hidden_layer_results(history: list[dict], depth: int, seeds: int) -> dict[str, Any]:
-    """What the hidden layers say, from a training run's analyses (initialisation first): first/last
-    gradient ratio (and its history), dead and never-positive units, saturation."""
-    init, final = history[0], history[-1]
-    ratio = lambda h: h["grad_norms"][:, 0] / h["grad_norms"][:, depth - 1]
-    res: dict[str, Any] = {
-        "grad_ratio_first_last": float(ratio(init).mean()),
-        "grad_ratio_first_last_seeds": ratio(init).tolist(),
-        "history": {"grad_ratio_first_last": [float(ratio(h).mean()) for h in history]},
-    }
-    for key, src in (("dead_fraction", "dead"), ("never_positive_fraction", "never_positive")):
-        per_seed = final[src].mean(1)
-        res[key] = float(per_seed.mean())
-        res[key + "_std"] = float(per_seed.std(ddof=1)) if seeds > 1 else 0.0
-        res[key + "_seeds"] = per_seed.tolist()
-        res[key + "_by_layer"] = final[src].mean(0).tolist()
-        res[key + "_init"] = float(init[src].mean())
-    sat = "saturated" in final
-    res["saturated_fraction"] = float(final["saturated"].mean()) if sat else None
-    res["saturated_pair_fraction"] = float(final["saturated_pairs"].mean()) if sat else None
-    res["saturated_fraction_init"] = float(init["saturated"].mean()) if sat else None
-    return res
-
-
 def shared_init_grad_norms(ctx: Context, name: str, analyse: Callable) -> dict[str, Any]:
     """Gradient norms at initialisation when every activation gets the same initialiser."""
     cfg = ctx.cfg
@@ -291,19 +213,11 @@ def shared_init_grad_norms(ctx: Context, name: str, analyse: Callable) -> dict[s
     }
 
 
-def composed_linear_map(params: Any, depth: int) -> tuple[Any, Any]:
-    """(W[784, C], b[C]) of a deep linear MLP: its layers multiplied out into one affine map."""
-    p = params["params"]
-    w, b = p["hidden_0"]["kernel"], p["hidden_0"]["bias"]
-    for name in layer_names(depth)[1:]:
-        w, b = w @ p[name]["kernel"], b @ p[name]["kernel"] + p[name]["bias"]
-    return w, b
-
-
 def linear_collapse(deep: dict, soft: dict, ctx: Context) -> dict[str, Any]:
     """The deep linear net against softmax regression, and its product map against its own logits."""
     params = jax.tree.map(lambda a: np.asarray(a, np.float64), jax.device_get(deep["_params"]))
-    x = np.asarray(ctx.arrays["test"]["image"], np.float64) / 255.0
+    x = np.asarray(ctx.arrays["test"]["image"], np.float64)
+    x = x / 255.0 if ctx.ds.kind == "image" else x  # as batches.normalise scales what the net saw
     rel, same = [], []
     for seed, logits in enumerate(deep["_logits"]):  # the trained net's own float32 test logits
         w, b = composed_linear_map(jax.tree.map(lambda a, s=seed: a[s], params), ctx.cfg.depth)
@@ -387,7 +301,7 @@ def make_context(cfg: BenchConfig, loaded: dict[str, Any]) -> Context:
         "grad_batch": jax.device_put({k: v[: cfg.grad_batch] for k, v in train_np.items()}),
         "test": jax.device_put(dict(test_np)),
     }
-    return Context(cfg, data.load("embedded"), arrays)
+    return Context(cfg, loaded["ds"], arrays)
 
 
 def measure_activation(ctx: Context, name: str) -> dict[str, Any]:
@@ -420,14 +334,21 @@ def _progress(res: dict[str, Any]) -> str:
     )
 
 
-def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, plots: bool = True) -> dict:
+def run(
+    cfg: BenchConfig,
+    out_dir: str | Path,
+    *,
+    test_dir: Path | None = None,
+    plots: bool = True,
+    data_spec: str | None = None,
+) -> dict:
     """Measure every activation in `cfg`, write DIR/activations.{json,md} and figures; return the JSON."""
     from jaxgen.bench import report
 
     t_start = time.perf_counter()
     cfg.check()
     out = common.out_dir(out_dir)
-    loaded = load_data(test_dir)
+    loaded = load_data(test_dir, data_spec)
     ctx = make_context(cfg, loaded)
     common.log(f"bench activations ({cfg.mode}) on {runtime.device_name()}: {', '.join(cfg.activations)}")
     results: dict[str, dict] = {}
@@ -447,7 +368,7 @@ def run(cfg: BenchConfig, out_dir: str | Path, *, test_dir: Path | None = None, 
     doc = {
         **common.header("activations", cfg.mode, out),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()},
-        "train_data": {"spec": "embedded", "n": int(len(loaded["train"]["label"]))},
+        "train_data": {"spec": loaded["train_spec"], "n": int(len(loaded["train"]["label"]))},
         "test_data": {"spec": loaded["test_spec"], "n": int(len(loaded["test"]["label"]))},
         "seeds": list(range(cfg.seeds)),
         "layers": layer_names(cfg.depth),

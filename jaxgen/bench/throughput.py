@@ -35,6 +35,7 @@ class ThroughputConfig:
     tasks: tuple[str, ...] = ("mlp", "ae", "gan")  # ae and gan at their default widths, on MNIST
     ceiling_sizes: tuple[int, ...] = common.CEILING_SIZES  # square matmuls timed for the ceiling
     per_step: bool = True  # also time the same steps as a Python loop over a one-step program
+    sizes: tuple[int, ...] = (4500, 60000)  # training-set sizes timed side by side (batch 128, each task)
 
 
 QUICK = ThroughputConfig()
@@ -83,6 +84,48 @@ def program_bytes(compiled) -> int | None:
         + mem.temp_size_in_bytes
         - mem.alias_size_in_bytes
     )
+
+
+def _temp_bytes(compiled) -> int | None:
+    """XLA's scratch memory of a compiled program: what must not grow with the training set."""
+    mem = compiled.memory_analysis()
+    return None if mem is None else int(mem.temp_size_in_bytes)
+
+
+def sized_sets(sizes: tuple[int, ...]) -> list[tuple[data.Dataset, str]]:
+    """Training sets of each size: the embedded sample (4,500), Fashion-MNIST's 60,000 where it is on this
+    machine, else the embedded images repeated to the size (the same shapes and dtype: what the speed of a
+    step could depend on)."""
+    small = data.load("embedded")
+    out = []
+    for n in sizes:
+        if n == len(small.train["label"]):
+            out.append((small, "embedded"))
+            continue
+        try:
+            big = data.load("fashion")
+            if len(big.train["label"]) == n:
+                out.append((big, "fashion"))
+                continue
+        except UserError:
+            pass
+        reps = -(-n // len(small.train["label"]))
+        train = {k: np.concatenate([v] * reps)[:n] for k, v in small.train.items()}
+        out.append((dataclasses.replace(small, train=train), f"embedded repeated to {n:,}"))
+    return out
+
+
+def size_scaling(cfg: ThroughputConfig, ceiling: dict[str, float]) -> list[dict[str, Any]]:
+    """Each task at batch 128 on every training-set size of cfg.sizes, measured one after the other."""
+    rows = []
+    sets = sized_sets(cfg.sizes)
+    for name in cfg.tasks:
+        for ds, source in sets:
+            r = measure(name, None, 128, dataclasses.replace(cfg, per_step=False), ds, ceiling)
+            rows.append({**r, "data": source})
+            rate = r["samples_per_s"]["mean"]
+            common.log(f"  {name} on {r['train_examples']:,} images ({source}): {rate:.0f} samples/s")
+    return rows
 
 
 def measure(
@@ -134,6 +177,8 @@ def measure(
         "tflops": model_flops_s / 1e12,
         "ceiling_fraction": model_flops_s / ceiling["flops_per_s"] if ceiling else None,
         "program_bytes": program_bytes(compiled),
+        "temp_bytes": _temp_bytes(compiled),
+        "train_examples": int(len(data.split(ds, "train")["label"])),
         "peak_device_bytes": stats.get("peak_bytes_in_use"),
     }
 
@@ -176,6 +221,7 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
         "ceiling": ceiling,
         "skipped_batch_sizes": [b for b in cfg.batch_sizes if b not in usable],
         "results": results,
+        "size_scaling": size_scaling(cfg, ceiling) if cfg.sizes else [],
     }
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     if plots:
@@ -218,8 +264,37 @@ def markdown(report: dict) -> str:
     if report["skipped_batch_sizes"]:
         lines += ["", f"Skipped batch sizes (larger than the data or not a multiple of the devices): "
                       f"{report['skipped_batch_sizes']}"]  # fmt: skip
+    lines += _size_table(report.get("size_scaling", []))
     lines += ["", "![throughput.png](throughput.png)", ""] if report.get("figures") else [""]
     return "\n".join(lines)
+
+
+def _size_table(rows: list[dict]) -> list[str]:
+    """Samples/s and scratch memory of each task on a small and a large training set, side by side."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "### The training set's size",
+        "",
+        "The same compiled chunk (batch 128) on training sets of different sizes, one after the other in this"
+        " run: samples/s and XLA's scratch memory (`temp`, what a step allocates beyond its arguments) must"
+        " not depend on the size; the arguments hold the training set itself.",
+        "",
+        "| task | training images | data | samples/s | ratio to the first | temp MB | program MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    first: dict[str, float] = {}
+    for r in rows:
+        rate, std = r["samples_per_s"]["mean"], r["samples_per_s"]["std"]
+        base = first.setdefault(r["task"], rate)
+        temp, prog = r.get("temp_bytes"), r.get("program_bytes")
+        lines.append(
+            f"| {r['task']} | {r['train_examples']:,} | {r['data']} | {rate:,.0f} ± {std:,.0f}"
+            f" | {rate / base:.2f} | {'–' if temp is None else f'{temp / 2**20:.2f}'} |"
+            f" {'–' if prog is None else f'{prog / 2**20:.1f}'} |"
+        )
+    return lines
 
 
 def _plot(report: dict, path: Path) -> str:

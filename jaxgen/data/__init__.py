@@ -19,6 +19,7 @@ from jaxgen.data.sources import (
     split,
     toy_classes,
     toy_logpdf,
+    with_validation,
     write_idx,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "split",
     "toy_classes",
     "toy_logpdf",
+    "with_validation",
     "write_idx",
 ]

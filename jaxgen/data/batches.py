@@ -109,9 +109,15 @@ def batch_at(
 
 
 def affine_images(
-    key: jax.Array, images_Bx784: jax.Array, max_shift: float, max_rotate: float, max_scale: float
+    key: jax.Array,
+    images_Bx784: jax.Array,
+    max_shift: float,
+    max_rotate: float,
+    max_scale: float,
+    hflip: float = 0.0,
 ) -> jax.Array:
-    """Random per-image rotation (degrees), isotropic scale (1 +- max_scale) and translation (pixels).
+    """Random per-image rotation (degrees), isotropic scale (1 +- max_scale), translation (pixels) and,
+    with probability `hflip`, a left-right mirror (clothes; never digits).
 
     Bilinear resampling about the image centre with zero fill; returns float32 in the input's range.
     """
@@ -134,4 +140,9 @@ def affine_images(
         src = inv @ (grid_2xP - shift[:, None]) + centre
         return jax.scipy.ndimage.map_coordinates(img.reshape(side, side), list(src), order=1, cval=0.0)
 
-    return jax.vmap(warp)(images_Bx784.astype(jnp.float32), theta_B, scale_B, shift_Bx2)
+    images = images_Bx784.astype(jnp.float32)
+    if hflip > 0:  # its own key (fold_in), so the other draws are the same bits with or without flips
+        flip_B = jax.random.uniform(jax.random.fold_in(key, 3), (b,)) < hflip
+        mirrored = images.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
+        images = jnp.where(flip_B[:, None], mirrored, images)
+    return jax.vmap(warp)(images, theta_B, scale_B, shift_Bx2)

@@ -7,18 +7,16 @@ import dataclasses
 import functools
 import gzip
 import importlib.util
-import math
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from jaxgen.data import idx, named
+from jaxgen.data.idx import IMAGE_DIM, IMAGE_SIDE, read_idx, write_idx  # noqa: F401  (re-exported)
 from jaxgen.errors import UserError
 
-SPEC_FORMS = "embedded, idx:PATH, tfds:NAME or toy:NAME"
-IMAGE_SIDE = 28
-IMAGE_DIM = IMAGE_SIDE * IMAGE_SIDE
+SPEC_FORMS = "embedded, fashion, mnist, idx:PATH, tfds:NAME or toy:NAME"
 
 # Fixed seeds, independent of any run seed: the same spec must give the same split in every run and on
 # every machine, so held-out numbers are comparable across runs.
@@ -73,12 +71,21 @@ class Dataset:
     test: dict[str, np.ndarray] | None  # same, None if absent
     num_classes: int  # 10 for MNIST; toys: number of mixture modes (moons: 2, one class per moon)
     info: dict  # toy: {"centers", "std", "dim", "classes" (class of each mode)}; image: {"shape": (28, 28)}
+    class_names: tuple[str, ...] = ()  # what figures and reports call each class (digits: "0".."9")
+    family: str = "digits"  # "digits", "clothes" or "toy": what "chosen for the data" defaults key on
+    val: dict[str, np.ndarray] | None = None  # carved from the training split (with_validation); else None
+
+    def name_of(self, label: int) -> str:
+        """The class name of integer `label`."""
+        return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split SPEC into (source, argument) without loading anything; UserError on a malformed spec."""
     if spec == "embedded":
         return "embedded", ""
+    if spec in named.NAMED:
+        return "named", spec
     source, sep, arg = spec.partition(":")
     valid = f"use {SPEC_FORMS} (toy names: {', '.join(TOYS)})"
     if not sep or source not in ("idx", "tfds", "toy"):
@@ -100,25 +107,71 @@ def load(spec: str = "embedded") -> Dataset:
         centers, std = TOYS[arg]
         classes = toy_classes(arg)
         info = {"centers": centers, "std": std, "dim": int(centers.shape[1]), "classes": classes}
-        return Dataset(spec, "toy", train, test, int(classes.max()) + 1, info)
+        k = int(classes.max()) + 1
+        return Dataset(spec, "toy", train, test, k, info, tuple(str(c) for c in range(k)), "toy")
+    info = {"shape": (IMAGE_SIDE, IMAGE_SIDE)}
+    if source == "named":
+        return _load_named(spec)
     if source == "embedded":
         train, test = _embedded_splits()
         num_classes = 10
     elif source == "idx":
-        train, test = _idx_splits(Path(arg).expanduser())
+        train, test = idx.idx_splits(Path(arg).expanduser())
         num_classes = 10
     else:
         train, test, num_classes = _tfds_splits(arg)
-    return Dataset(spec, "image", train, test, num_classes, {"shape": (IMAGE_SIDE, IMAGE_SIDE)})
+        if arg == "fashion_mnist":
+            return Dataset(spec, "image", train, test, 10, info, named.CLOTHES, "clothes")
+    names = named.DIGITS if num_classes == 10 else tuple(str(c) for c in range(num_classes))
+    return Dataset(spec, "image", train, test, num_classes, info, names)
+
+
+def _load_named(name: str) -> Dataset:
+    """`fashion` or `mnist`: found on this machine (jaxgen.data.named), with its class names."""
+    how, where = named.locate(name)
+    if how == "idx":
+        train, test = idx.idx_splits(Path(where))
+    else:
+        train, test, _ = _tfds_splits(where)
+    named.require_train(name, train, where)
+    src = named.NAMED[name]
+    info = {"shape": (IMAGE_SIDE, IMAGE_SIDE), "found": f"{how}:{where}"}
+    return Dataset(name, "image", train, test, len(src.class_names), info, src.class_names, src.family)
+
+
+VAL_SEED = 7_000  # the validation split is a function of the data alone: the same in every run
+
+
+def with_validation(ds: Dataset, val: int) -> Dataset:
+    """DS with `val` training examples (a fixed random choice) moved to ds.val; 0 returns DS unchanged.
+
+    The rest stays the training split in its original order, so every run of the same spec and `val`
+    trains on the same examples and validates on the same others."""
+    if val == 0:
+        return ds
+    train = split(ds, "train")
+    n = len(train["label"])
+    if not 0 < val < n:
+        raise UserError(f"val {val} must be below the {n} training examples of {ds.spec}: lower --set val")
+    chosen = np.random.default_rng(VAL_SEED).permutation(n)[:val]
+    held = np.zeros(n, bool)
+    held[np.sort(chosen)] = True
+    keep = _frozen({k: np.ascontiguousarray(v[~held]) for k, v in train.items()})
+    out = _frozen({k: np.ascontiguousarray(v[held]) for k, v in train.items()})
+    return dataclasses.replace(ds, train=keep, val=out)
 
 
 def split(ds: Dataset, name: str) -> dict[str, np.ndarray]:
-    """The 'train' or 'test' arrays of DS; UserError naming a source that has it when it is absent."""
-    if name not in ("train", "test"):
-        raise UserError(f"unknown split {name!r}: use 'train' or 'test'")
+    """The 'train', 'val' or 'test' arrays of DS; UserError naming a source that has it when it is absent."""
+    if name not in ("train", "val", "test"):
+        raise UserError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
+    if name == "val":
+        if ds.val is None:
+            raise UserError(f"data {ds.spec!r} has no validation split: pass --set val=N (e.g. 5000)")
+        return ds.val
     arrays = ds.train if name == "train" else ds.test
     if arrays is None:
-        stems = " and ".join(f"{s}[.gz]" for s in _IDX_FILES[name])
+        stems = " and ".join(f"{s}[.gz]" for s in idx.IDX_FILES[name])
         fix = f"add {stems} to that folder" if ds.spec.startswith("idx:") else "pick another source"
         raise UserError(f"data {ds.spec!r} has no {name} split: {fix}, or pass --data embedded")
     return arrays
@@ -166,83 +219,6 @@ def _embedded_splits() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
 
 
 # ---------------------------------------------------------------- IDX
-
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}  # fmt: skip
-_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}  # fmt: skip
-
-
-def _open(path: Path, mode: str):
-    return gzip.open(path, mode) if path.suffix == ".gz" else open(path, mode)
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (gzipped if its name ends in .gz) into a native-endian numpy array."""
-    path = Path(path)
-    try:
-        with _open(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise UserError(f"cannot read IDX file {path}: {e}; check the file or download it again") from None
-    # Header: two zero bytes, a dtype code, the number of dims, then each dim as a big-endian uint32.
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES or data[3] == 0:
-        raise UserError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}); download it again")
-    ndim, dtype = data[3], np.dtype(_IDX_DTYPES[data[2]])
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise UserError(f"{path} is truncated inside its IDX header; download it again")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + math.prod(shape) * dtype.itemsize
-    if len(data) != expected:
-        raise UserError(f"{path} has {len(data)} bytes, its header {shape} needs {expected}; get it again")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ARRAY as one IDX file (gzipped if PATH ends in .gz)."""
-    array = np.asarray(array)
-    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
-    code = codes.get(array.dtype.newbyteorder("="))
-    if code is None or not 1 <= array.ndim <= 255:
-        raise UserError(f"cannot write {array.dtype} {array.shape} as IDX: use (u)int8/int16/int32/float")
-    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    with _open(Path(path), "wb") as f:
-        f.write(header + array.astype(_IDX_DTYPES[code], copy=False).tobytes())
-
-
-def _find(folder: Path, stem: str) -> Path | None:
-    # Accept the official names, gzipped or not, and the common "train-images.idx3-ubyte" variant.
-    for name in (stem, stem.replace("-idx", ".idx")):
-        for candidate in (folder / f"{name}.gz", folder / name):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def _idx_splits(folder: Path) -> tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
-    expected = ", ".join(s for pair in _IDX_FILES.values() for s in pair)
-    if not folder.is_dir():
-        raise UserError(f"IDX folder {folder} not found: point idx:PATH at a folder of {expected} (.gz ok)")
-    splits = {}
-    for name, (images_stem, labels_stem) in _IDX_FILES.items():
-        images_path, labels_path = _find(folder, images_stem), _find(folder, labels_stem)
-        if images_path is None and labels_path is None:
-            splits[name] = None
-            continue
-        if images_path is None or labels_path is None:
-            missing = images_stem if images_path is None else labels_stem
-            raise UserError(f"{folder} has half of the {name} split: add {missing} (or .gz) beside the other")
-        images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise UserError(f"{images_path} holds {images.dtype}{list(images.shape)}: need uint8[N, 28, 28]")
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise UserError(f"{labels_path} has {list(labels.shape)} labels for {len(images)} images: fix it")
-        splits[name] = {"image": images.reshape(-1, IMAGE_DIM), "label": labels.astype(np.int32)}
-    if splits["train"] is None and splits["test"] is None:
-        raise UserError(f"IDX folder {folder} has no MNIST files: expected {expected} (each may end in .gz)")
-    return splits["train"], splits["test"]
-
 
 # ---------------------------------------------------------------- TFDS
 

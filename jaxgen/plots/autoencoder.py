@@ -33,6 +33,11 @@ def _title(task, at: str, what: str) -> str:
     return f"{what}\n{kind}, latent {c.latent_dim} ({at})"
 
 
+def _names(task) -> tuple[str, ...]:
+    """The class names of the task's data ("0".."9" for digits, "T-shirt/top", ... for clothes)."""
+    return tuple(getattr(task, "class_names", ())) or tuple(str(d) for d in range(10))
+
+
 def _pick(labels: np.ndarray, per_digit: int = 1) -> np.ndarray:
     """Indices of the first `per_digit` examples of each digit, digit-major."""
     return np.array([i for d in range(10) for i in np.flatnonzero(labels == d)[:per_digit]])
@@ -76,20 +81,22 @@ def latent_scatter(task, params, x, y, out: Path, at: str) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
     for d in range(10):
         m = y == d
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=DIGIT_COLORS[d], alpha=0.7, label=str(d), linewidths=0)
+        ax.scatter(
+            xy[m, 0], xy[m, 1], s=6, color=DIGIT_COLORS[d], alpha=0.7, label=_names(task)[d], linewidths=0
+        )
         cx, cy = np.median(xy[m], axis=0)
         ax.text(
             cx,
             cy,
-            str(d),
-            fontsize=13,
+            _names(task)[d],
+            fontsize=13 if len(_names(task)[d]) < 3 else 8,
             weight="bold",
             ha="center",
             va="center",
             color="black",
             bbox={"boxstyle": "circle,pad=0.2", "fc": DIGIT_COLORS[d], "alpha": 0.8, "lw": 0},
         )
-    ax.legend(title="digit", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.set_xlabel(lx)
     ax.set_ylabel(ly)
     knn = metrics.knn_accuracy(task.encode(params, task.train_images()[0]), task.train_images()[1], codes, y)
@@ -108,7 +115,12 @@ def digit_means(task, params, x, y, out: Path, at: str) -> Path:
     fig, axes = plt.subplots(1, 10, figsize=(10, 1.9), layout="constrained")
     for d, ax in enumerate(axes):
         ax.imshow(imgs[d].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(str(d), color=DIGIT_COLORS[d], fontsize=12, weight="bold")
+        ax.set_title(
+            _names(task)[d],
+            color=DIGIT_COLORS[d],
+            fontsize=9 if len(_names(task)[d]) > 2 else 12,
+            weight="bold",
+        )
         ax.axis("off")
     fig.suptitle(_title(task, at, "mean code of each digit's test images, decoded"), fontsize=10)
     return save(fig, out / "digit_means.png")
@@ -165,10 +177,12 @@ def latent_grid(task, params, x, y, out: Path, at: str, n: int = 20) -> Path:
     axes[0].set_title("decoded grid over the plane; colour: density of test codes", fontsize=9)
     for d in range(10):
         m = y == d
-        axes[1].scatter(codes[m, 0], codes[m, 1], s=5, color=DIGIT_COLORS[d], label=str(d), linewidths=0)
+        axes[1].scatter(
+            codes[m, 0], codes[m, 1], s=5, color=DIGIT_COLORS[d], label=_names(task)[d], linewidths=0
+        )
     axes[1].set_xlim(lo[0], hi[0])
     axes[1].set_ylim(lo[1], hi[1])
-    axes[1].legend(title="digit", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    axes[1].legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     axes[1].set_title("the same window: test codes by digit", fontsize=9)
     for ax in axes:
         ax.set_xlabel("z1")

@@ -24,6 +24,6 @@ def figures(
     images, labels = np.asarray(arrays["image"]), np.asarray(arrays["label"])
     pred = task.logits(params, images).argmax(-1)
     return [
-        prediction_grid(images[:64], labels[:64], pred[:64], out / "predictions.png"),
-        confusion(labels, pred, task.num_classes, out / "confusion.png"),
+        prediction_grid(images[:64], labels[:64], pred[:64], out / "predictions.png", task.class_names),
+        confusion(labels, pred, task.num_classes, out / "confusion.png", task.class_names),
     ]

@@ -103,13 +103,22 @@ def image_grid(
     return save(fig, path)
 
 
-def prediction_grid(images: np.ndarray, labels: np.ndarray, pred: np.ndarray, path: Path) -> Path:
-    """Test digits titled with the prediction; a wrong one shows 'pred≠true' in red."""
-    titles = [f"{p}" if p == t else f"{p}≠{t}" for p, t in zip(pred, labels, strict=True)]
+def prediction_grid(
+    images: np.ndarray, labels: np.ndarray, pred: np.ndarray, path: Path, names: tuple[str, ...] = ()
+) -> Path:
+    """Test images titled with the predicted class (by name where `names` are given); a wrong one shows
+    'pred≠true' in red."""
+
+    def n(c: int) -> str:
+        return names[c] if c < len(names) else str(c)
+
+    titles = [n(p) if p == t else f"{n(p)}≠{n(t)}" for p, t in zip(pred, labels, strict=True)]
     return image_grid(images, path, titles=titles)
 
 
-def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int, path: Path) -> Path:
+def confusion(
+    labels: np.ndarray, pred: np.ndarray, num_classes: int, path: Path, names: tuple[str, ...] = ()
+) -> Path:
     """Confusion matrix (rows: true class, columns: predicted) with counts."""
     m = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(m, (labels, pred), 1)
@@ -129,7 +138,8 @@ def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int, path: Path
                 )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_xticks(range(num_classes))
-    ax.set_yticks(range(num_classes))
+    ticks = [names[c] if c < len(names) else str(c) for c in range(num_classes)]
+    ax.set_xticks(range(num_classes), ticks, rotation=90 if max(map(len, ticks)) > 2 else 0, fontsize=7)
+    ax.set_yticks(range(num_classes), ticks, fontsize=7)
     ax.set_title(f"accuracy {np.trace(m) / max(m.sum(), 1):.4f} on {m.sum()} images")
     return save(fig, path)

@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 EVAL_BATCH = 1000
 KNN_K = 5
 JUDGE_SAMPLES = 2000
+# Training images behind the PCA baseline, the checkpoints' kNN reference set and the code mixture: all of
+# them up to REFERENCE_N, beyond that a fixed subsample (seed REFERENCE_SEED, whatever the run's seed), so
+# a checkpoint's evaluation costs seconds on 60,000 images. `jaxgen eval` (full=True) classifies by all.
+REFERENCE_N = 10_000
+REFERENCE_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class AEConfig(AugmentConfig):
     """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
 
-    steps: int = 10000
+    steps: int = 0  # optimizer steps; 0 = for the data (embedded sample 10000, else EPOCHS epochs)
     batch_size: int = 128
     lr: float = 2e-3
     ckpt_every: int = 2000
@@ -46,6 +51,9 @@ class AEConfig(AugmentConfig):
     mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
 
     TASK: ClassVar[str] = "ae"
+    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
+    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 10000}  # the measured choice on the sample
+    EPOCHS: ClassVar[float] = 20  # elsewhere (fashion, mnist, idx): epochs of the training split
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
 
     def check(self) -> None:
@@ -86,12 +94,22 @@ class Autoencoder:
     """`jaxgen train ae`: image -> code -> image."""
 
     name = "ae"
+
+    @staticmethod
+    def resolve(cfg: AEConfig, ds: Dataset) -> AEConfig:
+        """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
+        changes: dict[str, Any] = cfg.resolve_augment(ds.family)
+        if cfg.steps == 0:
+            changes["steps"] = config.steps_for_data(ds, cfg.batch_size, cfg.STEPS_FOR_DATA, cfg.EPOCHS)
+        return dataclasses.replace(cfg, **changes) if changes else cfg
+
     headline = ("loss", "recon_bce")
 
     def __init__(self, cfg: AEConfig, ds: Dataset):
         base.require_images(self.name, ds)
         self.cfg = cfg
         self.ds = ds
+        self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
         self.model = models.AutoencoderNet(
             hidden=cfg.hidden,
@@ -144,9 +162,8 @@ class Autoencoder:
         x_BxD = batches.normalise(batch["image"])
         c = self.cfg
         if c.augment:
-            x_BxD = jnp.clip(
-                batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale), 0, 1
-            )
+            moved = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale, c.hflip)
+            x_BxD = jnp.clip(moved, 0, 1)
         noisy = x_BxD
         if c.noise > 0:  # denoising: corrupt the input, reconstruct the clean image
             noisy = jnp.clip(x_BxD + c.noise * jax.random.normal(noise_key, x_BxD.shape), 0.0, 1.0)
@@ -185,26 +202,35 @@ class Autoencoder:
         """Pixel probabilities in [0, 1] of the images that codes decode to."""
         return _sigmoid(self.decode_logits(params, codes)).astype(np.float32)
 
-    def train_images(self) -> tuple[np.ndarray, np.ndarray]:
-        """(float images in [0, 1], labels) of the training split the run was trained on."""
+    def train_images(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(float images in [0, 1], labels) of the training split the run was trained on: all of it, or at
+        most n: the whole split in order when it has no more, else a fixed random n (seed REFERENCE_SEED)
+        in training order."""
         arrays = data.split(self.ds, "train")
-        return np.asarray(arrays["image"], np.float32) / 255.0, np.asarray(arrays["label"])
+        images, labels = arrays["image"], arrays["label"]
+        if n is not None and n < len(labels):
+            rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(len(labels), n, replace=False))
+            images, labels = images[rows], labels[rows]
+        return np.asarray(images, np.float32) / 255.0, np.asarray(labels)
 
     def pca(self) -> metrics.PCA:
-        """PCA with latent_dim components, fitted on the training split (computed once)."""
+        """PCA with latent_dim components, fitted once per task on train_images(REFERENCE_N)."""
         if self._pca is None:
-            self._pca = metrics.pca_fit(self.train_images()[0], self.cfg.latent_dim)
+            self._pca = metrics.pca_fit(self.train_images(REFERENCE_N)[0], self.cfg.latent_dim)
         return self._pca
 
     # ---------------------------------------------------------------- contract
 
     def evaluate(
-        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
+        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None, full: bool = False
     ) -> dict[str, Any]:
-        """Reconstruction error beside PCA with as many components, kNN digit accuracy of codes, sharpness."""
+        """Reconstruction error beside PCA with as many components, kNN digit accuracy of codes, sharpness.
+
+        kNN classifies by train_images(REFERENCE_N) at checkpoints, by the whole training split when
+        `full` (`jaxgen eval`); knn_reference_n says which, pca_fit_n what the PCA baseline was fitted on."""
         x = np.asarray(arrays["image"], np.float32) / 255.0
         y = np.asarray(arrays["label"])
-        train_x, train_y = self.train_images()
+        train_x, train_y = self.train_images(None if full else REFERENCE_N)
         mu, logvar = self.encode_full(params, x)
         logits = self.decode_logits(params, mu)
         recon = _sigmoid(logits)
@@ -221,6 +247,8 @@ class Autoencoder:
             "sharpness_ratio": metrics.sharpness_ratio(recon, x),
             "pca_sharpness_ratio": metrics.sharpness_ratio(pca_recon, x),
             "n": int(len(x)),
+            "knn_reference_n": int(len(train_y)),
+            "pca_fit_n": int(min(REFERENCE_N, len(data.split(self.ds, "train")["label"]))),
         }
         if self.cfg.variational:
             kl = np.asarray(kl_to_standard_normal(jnp.asarray(mu), jnp.asarray(logvar)))
@@ -232,8 +260,10 @@ class Autoencoder:
         return out
 
     def latent_density(self, params: Any):
-        """The `mixture`-component Gaussian mixture fitted to the training codes: where codes are likely."""
-        return metrics.fit_gaussian_mixture(self.encode(params, self.train_images()[0]), self.cfg.mixture)
+        """The `mixture`-component Gaussian mixture fitted to the codes of train_images(REFERENCE_N):
+        where codes are likely."""
+        codes = self.encode(params, self.train_images(REFERENCE_N)[0])
+        return metrics.fit_gaussian_mixture(codes, self.cfg.mixture)
 
     def sample(self, params: Any, key: jax.Array, n: int) -> np.ndarray:
         """n new digits, float32 [n, 784] in [0, 1]: a VAE decodes z ~ N(0, I); a plain AE decodes draws

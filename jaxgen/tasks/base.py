@@ -3,7 +3,9 @@
 A task is built from (config, dataset) and is a bundle of pure functions over one State pytree:
   init(key) -> State
   step(state, batch, key) -> (state, metrics)        one jit region, any number of optimizers inside
-  evaluate(params, arrays, key, judge=None) -> dict   cheap enough for every checkpoint; ints stay ints
+  evaluate(params, arrays, key, judge=None, full=False) -> dict   cheap enough for every checkpoint at
+                                                      full data size (subsamples where honest); full=True:
+                                                      the complete measure `jaxgen eval` reports
 Optional (the driver and CLI look for them with hasattr):
   sample(params, key, n) -> np.ndarray                what `jaxgen sample` writes: (n, D) float32
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
@@ -122,7 +124,7 @@ class Task(Protocol):
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]: ...
 
     def evaluate(
-        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
+        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None, full: bool = False
     ) -> dict[str, float | int]: ...
 
     def figures(

@@ -29,7 +29,7 @@ EVAL_BATCH = 1000
 class MLPConfig(AugmentConfig):
     """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
 
-    steps: int = 2000
+    steps: int = 0  # optimizer steps; 0 = for the data (embedded sample and toys 2000, else EPOCHS epochs)
     batch_size: int = 128
     lr: float = 1e-3
     dropout: float = 0.2  # dropout rate after each hidden layer (train only)
@@ -43,6 +43,9 @@ class MLPConfig(AugmentConfig):
         return self.steps // 20 if self.warmup_steps == -1 else self.warmup_steps
 
     TASK: ClassVar[str] = "mlp"
+    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
+    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 2000, "toy:": 2000}  # measured choices
+    EPOCHS: ClassVar[float] = 45  # elsewhere (fashion, mnist, idx): epochs, chosen on a validation split
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
 
     def check(self) -> None:
@@ -50,7 +53,7 @@ class MLPConfig(AugmentConfig):
         config.unit_interval(self, "dropout", "label_smoothing")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < self.steps):
+        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < (self.steps or 2**31)):
             raise UserError(
                 f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
             )
@@ -60,6 +63,21 @@ class Classifier:
     """`jaxgen train mlp`: image (or toy point) -> class logits."""
 
     name = "mlp"
+
+    @staticmethod
+    def resolve(cfg: MLPConfig, ds: Dataset) -> MLPConfig:
+        """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
+        changes: dict[str, Any] = cfg.resolve_augment(ds.family)
+        if cfg.steps == 0:
+            changes["steps"] = config.steps_for_data(ds, cfg.batch_size, cfg.STEPS_FOR_DATA, cfg.EPOCHS)
+        steps = changes.get("steps", cfg.steps)
+        if cfg.warmup_steps >= steps:
+            raise UserError(
+                f"warmup_steps {cfg.warmup_steps} must be below the {steps} steps chosen for {ds.spec}:"
+                " lower --set warmup_steps or set --set steps"
+            )
+        return dataclasses.replace(cfg, **changes) if changes else cfg
+
     headline = ("loss", "accuracy")
 
     def __init__(self, cfg: MLPConfig, ds: Dataset):
@@ -74,6 +92,7 @@ class Classifier:
         # Affine distortions are for images; a toy point is never distorted.
         self.augment = cfg.augment and ds.kind == "image"
         self.num_classes = ds.num_classes
+        self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
         self.model = models.MLP(
             hidden=cfg.hidden,
@@ -107,7 +126,7 @@ class Classifier:
         x_BxD = batches.normalise(batch["image"])
         if self.augment:
             c = self.cfg
-            x_BxD = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale)
+            x_BxD = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale, c.hflip)
 
         def loss_fn(params):
             logits = self.model.apply(params, x_BxD, train=True, rngs={"dropout": dropout_key})
@@ -135,9 +154,15 @@ class Classifier:
         return e / e.sum(-1, keepdims=True)
 
     def evaluate(
-        self, params: Any, arrays: dict[str, Any], key: jax.Array | None = None, judge: Any = None
+        self,
+        params: Any,
+        arrays: dict[str, Any],
+        key: jax.Array | None = None,
+        judge: Any = None,
+        full: bool = False,
     ) -> dict[str, float]:
-        """Accuracy and un-smoothed cross-entropy on a whole split (deterministic: `key` is unused)."""
+        """Accuracy and un-smoothed cross-entropy on a whole split (deterministic: `key` is unused; the
+        checkpoint form is already the full one, so `full` changes nothing)."""
         if judge is not None:
             raise UserError("--judge scores generated images: it applies to ae and gan runs, not mlp")
         logits = self.logits(params, np.asarray(arrays["image"]))

@@ -174,6 +174,7 @@ class GAN:
         self.cfg = cfg  # resolved (jaxgen.tasks.build resolves it)
         self.kind, self.spec = ds.kind, ds.spec
         self.info = ds.info
+        self.class_names = ds.class_names  # figures and reports name classes by these
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
         self.examples_per_step = cfg.d_steps * cfg.batch_size
         # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
@@ -327,11 +328,12 @@ class GAN:
         )
 
     def evaluate(
-        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None
+        self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None, full: bool = False
     ) -> dict[str, float | int | list]:
         """Mean D on real test data and on 2,500 samples from `key`; toys: mode coverage (1-D: the D* check);
         images with a judge: digit fractions, confidence, judge-feature Fréchet distances (Judge.report).
-        """
+        Nothing here reads the training split, so the checkpoint form is already the full one (`full`
+        changes nothing)."""
         samples = self.sample(params, key, EVAL_SAMPLES)
         real = np.asarray(arrays["image"], np.float32)
         if self.kind == "image":
