@@ -77,6 +77,29 @@ def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> Non
         raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
 
 
+def check_same_resolution(
+    run_dir: Path, asked: config_lib.TrainConfig, resolved: config_lib.TrainConfig
+) -> None:
+    """Refuse to resume a run whose "chosen for the data" values this jaxgen would choose differently (a
+    newer default, say): the same command would otherwise continue another run. Keys the user changed on
+    purpose (a RESUMABLE key such as a larger `steps`) are theirs to change."""
+    path = Path(run_dir) / "resolved.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # written atomically; unreadable means another tool touched it: config.json still rules
+    _, _, old_asked = load_run(run_dir)
+    before, now = config_lib.to_dict(old_asked), config_lib.to_dict(asked)
+    for k, v in config_lib.to_dict(resolved).items():
+        if k in old and old[k] != v and before.get(k) == now.get(k):
+            raise UserError(
+                f"{run_dir} ran with {k}={old[k]} chosen for its data; this jaxgen chooses {v}: pass --set"
+                f" {k}={old[k]} to resume it, or use another --workdir"
+            )
+
+
 class Restored(NamedTuple):
     """A run's newest good checkpoint, ready to evaluate, sample or plot."""
 

@@ -138,6 +138,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
     ds = data_lib.with_validation(data_lib.load(spec), cfg.val)  # ds.train: what the model trains on
     train_np = data_lib.split(ds, "train")
     resolved = tasks.resolve(cfg, ds)  # "chosen for the data" defaults filled in (the GAN's steps, ...)
+    runs.check_same_resolution(run_dir, cfg, resolved)
     task = tasks.build(resolved, ds)
     per_step = task.examples_per_step
     if per_step > len(train_np["label"]):

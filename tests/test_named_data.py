@@ -175,3 +175,22 @@ def test_real_fashion_files_load_with_their_classes():
         np.bincount(ds.train["label"]).tolist() == [6000] * 10
         and ds.name_of(int(ds.test["label"][0])) == "Ankle boot"
     )
+
+
+def test_a_run_whose_defaults_now_resolve_differently_is_not_resumed(tmp_path, monkeypatch, capsys):
+    """config.json holds what was asked (steps=0: for the data); if this jaxgen would choose another
+    number of steps, rerunning the command must not silently continue the old run on a new schedule."""
+    from jaxgen.tasks.classifier import MLPConfig
+
+    wd = str(tmp_path / "r")
+    argv = ["train", "mlp", "--workdir", wd, "--data", "toy:moons", "--no-plots", "--no-progress"]
+    argv += ["--set", "hidden=8", "--set", "ckpt_every=10", "--set", "log_every=10"]
+    monkeypatch.setitem(MLPConfig.STEPS_FOR_DATA, "toy:", 20)
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(MLPConfig.STEPS_FOR_DATA, "toy:", 40)  # a newer default
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "ran with steps=20 chosen for its data; this jaxgen chooses 40: pass --set steps=20" in err
+    assert cli.main([*argv, "--set", "steps=40"]) == 0  # extending it on purpose is resuming it
+    assert "resuming from step 20" in capsys.readouterr().err

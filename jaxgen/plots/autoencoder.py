@@ -62,7 +62,7 @@ def reconstructions(task, params, x, y, out: Path, at: str) -> Path:
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(
-        _title(task, at, "test digits (top), reconstructions; BCE over the whole test split"), fontsize=10
+        _title(task, at, "test images (top), reconstructions; BCE over the whole test split"), fontsize=10
     )
     return save(fig, out / "reconstructions.png")
 
@@ -101,7 +101,7 @@ def latent_scatter(task, params, x, y, out: Path, at: str) -> Path:
     ax.set_ylabel(ly)
     knn = metrics.knn_accuracy(task.encode(params, task.train_images()[0]), task.train_images()[1], codes, y)
     ax.set_title(
-        _title(task, at, f"latent codes of {len(x)} test digits (5-NN digit accuracy {knn:.3f})"),
+        _title(task, at, f"latent codes of {len(x)} test images (5-NN class accuracy {knn:.3f})"),
         fontsize=10,
     )
     return save(fig, out / "latent_space.png")
@@ -122,7 +122,7 @@ def digit_means(task, params, x, y, out: Path, at: str) -> Path:
             weight="bold",
         )
         ax.axis("off")
-    fig.suptitle(_title(task, at, "mean code of each digit's test images, decoded"), fontsize=10)
+    fig.suptitle(_title(task, at, "mean code of each class's test images, decoded"), fontsize=10)
     return save(fig, out / "digit_means.png")
 
 
@@ -130,7 +130,7 @@ WALKS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
 
 
 def interpolation(task, params, x, y, out: Path, at: str, n_steps: int = 10) -> Path:
-    """Straight lines in code space between two test digits, decoded step by step (ends: the originals)."""
+    """Straight lines in code space between two test images, decoded step by step (ends: the originals)."""
     rows = []
     for a, b in WALKS:
         ia, ib = np.flatnonzero(y == a)[0], np.flatnonzero(y == b)[0]
@@ -144,7 +144,7 @@ def interpolation(task, params, x, y, out: Path, at: str, n_steps: int = 10) -> 
     ax.set_xticks([14, 30 * (n_steps + 1) + 14], ["original A", "original B"], fontsize=8)
     ax.set_yticks([30 * i + 14 for i in range(len(WALKS))], [f"{a} → {b}" for a, b in WALKS])
     ax.set_title(
-        _title(task, at, f"walks between two test digits: {n_steps} decoded points on the line z_A → z_B"),
+        _title(task, at, f"walks between two test images: {n_steps} decoded points on the line z_A → z_B"),
         fontsize=10,
     )
     return save(fig, out / "interpolation.png")

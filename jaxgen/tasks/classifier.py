@@ -45,7 +45,7 @@ class MLPConfig(AugmentConfig):
     TASK: ClassVar[str] = "mlp"
     FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
     STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 2000, "toy:": 2000}  # measured choices
-    EPOCHS: ClassVar[float] = 45  # elsewhere (fashion, mnist, idx): epochs, chosen on a validation split
+    EPOCHS: ClassVar[float] = 90  # elsewhere (fashion, mnist, idx): epochs, chosen on a validation split
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
 
     def check(self) -> None:
