@@ -64,13 +64,16 @@ def main() -> None:
     out.mkdir(parents=True)
     steps = -(-args.epochs * 60_000 // 128)
     straight = segment(out / "straight", steps, args.hidden, None)
+    # Two kills at random points, each in the middle of training (not while loading or compiling): the
+    # first after 20-50 % of the straight run's wall time, the second 10-40 % of it into the resumed run.
     rng = random.Random(args.seed)
-    kills = sorted(rng.uniform(0.2, 0.8) * straight["wall_s"] for _ in range(2))
+    wall = straight["wall_s"]
+    kills = [rng.uniform(0.2, 0.5) * wall, rng.uniform(0.1, 0.4) * wall]
     cut = out / "killed"
     segment(cut, steps, args.hidden, kills[0])
-    segment(cut, steps, args.hidden, kills[1] - kills[0])
+    segment(cut, steps, args.hidden, kills[1])
     last = segment(cut, steps, args.hidden, None)
-    print(json.dumps({"epochs": args.epochs, "steps": steps, "kills_at_s": [round(k, 1) for k in kills],
+    print(json.dumps({"epochs": args.epochs, "steps": steps, "kills_after_s": [round(k, 1) for k in kills],
                       "straight": straight["params_sha256"], "killed_twice": last.get("params_sha256"),
                       "identical": straight["params_sha256"] == last.get("params_sha256")}))  # fmt: skip
 
