@@ -111,10 +111,17 @@ class AugmentConfig(NetConfig):
         "clothes": {"max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
     }
 
-    def resolve_augment(self, family: str) -> dict[str, float]:
-        """The augmentation fields left at -1, filled in for data of `family`."""
-        chosen = self.AUGMENT_FOR_DATA.get(family, self.AUGMENT_FOR_DATA["digits"])
-        return {k: v for k, v in chosen.items() if getattr(self, k) == -1}
+    # steps=0 ("for the data"): measured choices by spec ("toy:" = every toy), else EPOCHS epochs.
+    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {}
+    EPOCHS: ClassVar[float] = 20
+
+    def for_data(self, ds: Any) -> dict[str, Any]:
+        """The fields left "for the data" (augmentation at -1, steps at 0), filled in for dataset `ds`."""
+        chosen = self.AUGMENT_FOR_DATA.get(ds.family, self.AUGMENT_FOR_DATA["digits"])
+        changes: dict[str, Any] = {k: v for k, v in chosen.items() if getattr(self, k) == -1}
+        if self.steps == 0:
+            changes["steps"] = steps_for_data(ds, self.batch_size, self.STEPS_FOR_DATA, self.EPOCHS)
+        return changes
 
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.

@@ -62,8 +62,9 @@ def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
     return task, spec, cfg
 
 
-def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> None:
-    """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change."""
+def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> config_lib.TrainConfig:
+    """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change. Returns the
+    config the run was started with (for check_same_resolution: config.json is read once)."""
     task = cfg.TASK
     old_task, old_spec, old_cfg = load_run(run_dir)
     if old_task != task:
@@ -75,10 +76,14 @@ def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> Non
     if diff:
         k = diff[0]
         raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
+    return old_cfg
 
 
 def check_same_resolution(
-    run_dir: Path, asked: config_lib.TrainConfig, resolved: config_lib.TrainConfig
+    run_dir: Path,
+    old_asked: config_lib.TrainConfig,
+    asked: config_lib.TrainConfig,
+    resolved: config_lib.TrainConfig,
 ) -> None:
     """Refuse to resume a run whose "chosen for the data" values this jaxgen would choose differently (a
     newer default, say): the same command would otherwise continue another run. Keys the user changed on
@@ -90,7 +95,6 @@ def check_same_resolution(
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return  # written atomically; unreadable means another tool touched it: config.json still rules
-    _, _, old_asked = load_run(run_dir)
     before, now = config_lib.to_dict(old_asked), config_lib.to_dict(asked)
     for k, v in config_lib.to_dict(resolved).items():
         if k in old and old[k] != v and before.get(k) == now.get(k):

@@ -133,12 +133,12 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
     data_lib.parse_spec(spec)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--workdir {workdir} is a file: name a directory")
-    if (run_dir / "config.json").exists():
-        runs.check_same_run(run_dir, spec, cfg)
+    old_asked = runs.check_same_run(run_dir, spec, cfg) if (run_dir / "config.json").exists() else None
     ds = data_lib.with_validation(data_lib.load(spec), cfg.val)  # ds.train: what the model trains on
     train_np = data_lib.split(ds, "train")
     resolved = tasks.resolve(cfg, ds)  # "chosen for the data" defaults filled in (the GAN's steps, ...)
-    runs.check_same_resolution(run_dir, cfg, resolved)
+    if old_asked is not None:
+        runs.check_same_resolution(run_dir, old_asked, cfg, resolved)
     task = tasks.build(resolved, ds)
     per_step = task.examples_per_step
     if per_step > len(train_np["label"]):
@@ -229,7 +229,7 @@ class Loop:
         self.restored = False
         self.stop_signal: int | None = None
         self.sinks: Sinks | None = None
-        self.bar = None
+        self.progress = None
 
     # ---------------------------------------------------------------- phases
 
@@ -271,7 +271,7 @@ class Loop:
         metrics, finite = jax.device_get((chunk.metrics, chunk.finite))  # the one host sync of the chunk
         means = {f"train/{k}": v for k, v in chunk_means(metrics).items()}
         headline = {k: means.get(f"train/{k}", float("nan")) for k in self.task.headline}
-        self.bar.chunk(chunk.step, chunk.length, headline)
+        self.progress.chunk(chunk.step, chunk.length, headline)
         if self.sinks is not None:
             self.sinks.write(chunk.step, means)
             self.sinks.flush()
@@ -312,7 +312,7 @@ class Loop:
         cfg = self.cfg
         self.sinks = Sinks(self.run_dir, self.start_step) if self.main else None
         epoch_steps = len(self.train_np["label"]) / self.per_step
-        self.bar = Progress(
+        self.progress = Progress(
             progress and self.main, self.start_step, cfg.steps, self.task.name, epoch_steps, self.per_step
         )
         pending: _Chunk | None = None
@@ -338,8 +338,8 @@ class Loop:
         return run_s
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.progress is not None:
+            self.progress.close()
         if self.sinks is not None:
             self.sinks.close()
         self.ckpt.close()

@@ -120,8 +120,9 @@ def load(spec: str = "embedded") -> Dataset:
         num_classes = 10
     else:
         train, test, num_classes = _tfds_splits(arg)
-        if arg == "fashion_mnist":
-            return Dataset(spec, "image", train, test, 10, info, named.CLOTHES, "clothes")
+        for src in named.NAMED.values():  # tfds:fashion_mnist is `fashion` by another road
+            if src.tfds == arg:
+                return Dataset(spec, "image", train, test, num_classes, info, src.class_names, src.family)
     names = named.DIGITS if num_classes == 10 else tuple(str(c) for c in range(num_classes))
     return Dataset(spec, "image", train, test, num_classes, info, names)
 

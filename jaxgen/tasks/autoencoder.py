@@ -98,9 +98,7 @@ class Autoencoder:
     @staticmethod
     def resolve(cfg: AEConfig, ds: Dataset) -> AEConfig:
         """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
-        changes: dict[str, Any] = cfg.resolve_augment(ds.family)
-        if cfg.steps == 0:
-            changes["steps"] = config.steps_for_data(ds, cfg.batch_size, cfg.STEPS_FOR_DATA, cfg.EPOCHS)
+        changes = cfg.for_data(ds)
         return dataclasses.replace(cfg, **changes) if changes else cfg
 
     headline = ("loss", "recon_bce")

@@ -67,9 +67,7 @@ class Classifier:
     @staticmethod
     def resolve(cfg: MLPConfig, ds: Dataset) -> MLPConfig:
         """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
-        changes: dict[str, Any] = cfg.resolve_augment(ds.family)
-        if cfg.steps == 0:
-            changes["steps"] = config.steps_for_data(ds, cfg.batch_size, cfg.STEPS_FOR_DATA, cfg.EPOCHS)
+        changes = cfg.for_data(ds)
         steps = changes.get("steps", cfg.steps)
         if cfg.warmup_steps >= steps:
             raise UserError(
