@@ -69,9 +69,13 @@ class TrainConfig:
 class NetConfig(TrainConfig):
     """The network block every task shares: dense layers of `hidden` widths with one activation."""
 
-    hidden: tuple[int, ...] = (800, 800)  # hidden layer widths
+    hidden: tuple[int, ...] = (800, 800)  # hidden layer widths (arch=mlp)
     activation: str = "relu"  # any name in jaxgen.activations (leaky_relu:0.1 too)
     init: str = "auto"  # kernel initialiser; auto = the one the activation is normally used with
+    arch: str = "mlp"  # mlp: dense layers of `hidden`; conv: convolutions of `channels` (images only)
+    channels: tuple[int, ...] = (32, 64)  # arch=conv: feature maps of each convolution stage
+    norm: str = "batch"  # arch=conv: batch (BatchNorm; running statistics in the State) or none
+    conv_impl: str = "auto"  # arch=conv: auto (cpu: slices, else xla), slices (shifted slices + matmul), xla
 
     def check(self) -> None:
         super().check()
@@ -80,6 +84,22 @@ class NetConfig(TrainConfig):
         activations.validate(self.activation)
         if self.init != "auto":
             activations.initializer(self.init)
+        if self.arch not in ARCHS:
+            raise UserError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}: --set arch=conv")
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise UserError(f"channels must be a comma list of positive widths, got {self.channels}")
+        if self.norm not in NORMS:
+            raise UserError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.conv_impl not in CONV_IMPLS:
+            raise UserError(f"conv_impl must be one of {', '.join(CONV_IMPLS)}, got {self.conv_impl!r}")
+
+    def require_images_for_conv(self, ds: Any) -> None:
+        """One-line error for arch=conv on data that is not 28 x 28 images."""
+        if self.arch == "conv" and ds.kind != "image":
+            raise UserError(
+                f"arch=conv convolves 28x28 images; {ds.spec!r} is {ds.info.get('dim', '?')}-D toy points:"
+                " use --set arch=mlp for toy data"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,22 +131,32 @@ class AugmentConfig(NetConfig):
         "clothes": {"max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
     }
 
-    # steps=0 ("for the data"): measured choices by spec ("toy:" = every toy), else EPOCHS epochs.
+    # steps=0 ("for the data"): measured choices by spec ("toy:" = every toy), else EPOCHS epochs; the
+    # CONV_ pair is the same choice for arch=conv.
     STEPS_FOR_DATA: ClassVar[dict[str, int]] = {}
     EPOCHS: ClassVar[float] = 20
+    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {}
+    CONV_EPOCHS: ClassVar[float] = 20
 
     def for_data(self, ds: Any) -> dict[str, Any]:
         """The fields left "for the data" (augmentation at -1, steps at 0), filled in for dataset `ds`."""
         chosen = self.AUGMENT_FOR_DATA.get(ds.family, self.AUGMENT_FOR_DATA["digits"])
         changes: dict[str, Any] = {k: v for k, v in chosen.items() if getattr(self, k) == -1}
         if self.steps == 0:
-            changes["steps"] = steps_for_data(ds, self.batch_size, self.STEPS_FOR_DATA, self.EPOCHS)
+            conv = self.arch == "conv"
+            table = self.CONV_STEPS_FOR_DATA if conv else self.STEPS_FOR_DATA
+            changes["steps"] = steps_for_data(
+                ds, self.batch_size, table, self.CONV_EPOCHS if conv else self.EPOCHS
+            )
         return changes
 
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
 RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every")
 
+ARCHS = ("mlp", "conv")  # the network families each image task builds (jaxgen.models)
+NORMS = ("batch", "none")  # jaxgen.models.NORMS
+CONV_IMPLS = ("auto", "slices", "xla")  # jaxgen.convs.IMPLS (kept here: config imports no JAX)
 PRECISIONS = ("default", "high", "highest")  # jax.default_matmul_precision names
 DTYPES = ("float32", "bfloat16")
 INT_LIMIT = 2**31  # steps and counters live in int32 on the device

@@ -60,6 +60,13 @@ def precision_scope(precision: str):
     return jax.default_matmul_precision(precision)
 
 
+def auto_conv_impl(backend: str | None = None) -> str:
+    """What `conv_impl=auto` means on `backend` (default: JAX's): convolutions as shifted slices and one
+    matrix product on the CPU (XLA's CPU convolution is 17x slower inside lax.scan, docs/speed.md), XLA's
+    own convolution (cuDNN, TPU) elsewhere."""
+    return "slices" if (backend or jax.default_backend()) == "cpu" else "xla"
+
+
 def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Versions, devices, command and code version of this start (env.json keeps one per start)."""
     import flax
@@ -85,6 +92,7 @@ def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),  # in precision_scope
+        "conv_impl_auto": auto_conv_impl(),  # what conv_impl=auto runs here (jaxgen.convs)
     }
     if train_np is not None:
         h = hashlib.sha256()

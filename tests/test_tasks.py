@@ -1,7 +1,8 @@
 """The task contract, for every registered task: init, one jitted step, evaluate, sample, checkpoint and
 bit-exact resume on the task's own tiny config (ConfigClass.TINY on ConfigClass.TINY_DATA).
 
-A task is covered here the day it is registered in jaxgen.tasks.TASKS.
+A task is covered here the day it is registered in jaxgen.tasks.TASKS; its arch=conv variant too, on
+ConfigClass.TINY_CONV (on the embedded images: convolutions need them).
 """
 
 import json
@@ -18,14 +19,25 @@ from jaxgen.tasks import TASKS
 STEPS = {"steps": 12, "ckpt_every": 6, "log_every": 3}
 
 
-def tiny(name, **kw):
+def tiny(name, arch="mlp", **kw):
     cls = TASKS[name][0]
+    if arch == "conv":
+        return tasks.make_config(name, {**cls.TINY_CONV, **STEPS, "arch": "conv", **kw}), "embedded"
     return tasks.make_config(name, {**cls.TINY, **STEPS, **kw}), cls.TINY_DATA
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_task_contract(name, tmp_path, capsys):
-    cfg, spec = tiny(name)
+CASES = [(n, "mlp") for n in sorted(TASKS)] + [
+    (n, "conv") for n in sorted(TASKS) if hasattr(TASKS[n][0], "TINY_CONV")
+]
+
+
+def test_every_image_task_has_a_conv_variant():
+    assert {n for n, arch in CASES if arch == "conv"} == {"mlp", "ae", "gan"}
+
+
+@pytest.mark.parametrize("name,arch", CASES)
+def test_task_contract(name, arch, tmp_path, capsys):
+    cfg, spec = tiny(name, arch)
     ds = data.load(spec)
     task = tasks.build(cfg, ds)
     assert task.name == name and task.examples_per_step >= cfg.batch_size

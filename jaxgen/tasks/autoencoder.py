@@ -49,12 +49,16 @@ class AEConfig(AugmentConfig):
     weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
     dropout: float = 0.0  # dropout rate after each hidden layer of encoder and decoder (train only)
     mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
+    norm: str = "none"  # arch=conv: batch (BatchNorm after every inner convolution) or none
 
     TASK: ClassVar[str] = "ae"
     FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
     STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 10000}  # the measured choice on the sample
     EPOCHS: ClassVar[float] = 20  # elsewhere (fashion, mnist, idx): epochs of the training split
+    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 10000}
+    CONV_EPOCHS: ClassVar[float] = 20
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
+    TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16}
 
     def check(self) -> None:
         super().check()
@@ -71,6 +75,11 @@ class AEConfig(AugmentConfig):
         config.unit_interval(self, "dropout")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.arch == "conv" and len(self.channels) not in (1, 2):
+            raise UserError(
+                f"arch=conv ae has {len(self.channels)} stride-2 stages; it doubles a 14x14 (1 stage)"
+                " or 7x7 (2) grid back to 28x28, a 3rd stage's 4x4 cannot: give channels 1 or 2 widths"
+            )
         if not 1 <= self.mixture <= 100:
             raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 
@@ -98,6 +107,7 @@ class Autoencoder:
     @staticmethod
     def resolve(cfg: AEConfig, ds: Dataset) -> AEConfig:
         """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
+        cfg.require_images_for_conv(ds)
         changes = cfg.for_data(ds)
         return dataclasses.replace(cfg, **changes) if changes else cfg
 
@@ -109,15 +119,27 @@ class Autoencoder:
         self.ds = ds
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
-        self.model = models.AutoencoderNet(
-            hidden=cfg.hidden,
-            latent_dim=cfg.latent_dim,
-            activation=cfg.activation,
-            kernel_init=cfg.init,
-            variational=cfg.variational,
-            dropout=cfg.dropout,
-            dtype=models.compute_dtype(cfg.dtype),
-        )
+        dtype = models.compute_dtype(cfg.dtype)
+        if cfg.arch == "conv":
+            self.model = models.ConvAutoencoderNet(
+                channels=cfg.channels,
+                latent_dim=cfg.latent_dim,
+                activation=cfg.activation,
+                variational=cfg.variational,
+                norm=cfg.norm,
+                impl=cfg.conv_impl,
+                dtype=dtype,
+            )
+        else:
+            self.model = models.AutoencoderNet(
+                hidden=cfg.hidden,
+                latent_dim=cfg.latent_dim,
+                activation=cfg.activation,
+                kernel_init=cfg.init,
+                variational=cfg.variational,
+                dropout=cfg.dropout,
+                dtype=dtype,
+            )
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
         model = self.model
@@ -128,19 +150,24 @@ class Autoencoder:
     # ---------------------------------------------------------------- training
 
     def init(self, key: jax.Array) -> State:
-        """Fresh parameters and optimizer state at step 0."""
-        params = self.model.init(key, jnp.zeros((1, 784), jnp.float32))
-        return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+        """Fresh parameters (and BatchNorm statistics) and optimizer state at step 0."""
+        variables = self.model.init(key, jnp.zeros((1, 784), jnp.float32))
+        trainable, _ = base.split_variables(variables)
+        return base.State(step=jnp.zeros((), jnp.int32), params=variables, opt_state=self.tx.init(trainable))
 
-    def loss(self, params: Any, x_BxD: jax.Array, target_BxD: jax.Array, key: jax.Array, train: bool):
-        """(loss, metrics) of one batch: reconstruction (+ beta KL for a VAE), per pixel."""
+    def loss(self, trainable: Any, stats: dict, x_BxD: jax.Array, target_BxD: jax.Array, key: jax.Array):
+        """(loss, (metrics, statistics after the batch)) of one training batch: reconstruction (+ beta KL
+        for a VAE), per pixel."""
         z_key, dropout_key = jax.random.split(key)
         rngs = {"dropout": dropout_key}
-        mu, logvar = self.model.apply(params, x_BxD, train, method=self.model.encode, rngs=rngs)
+        model = self.model
+        (mu, logvar), stats = base.apply_train(
+            model, trainable, stats, x_BxD, True, method=model.encode, rngs=rngs
+        )
         z = mu
         if self.cfg.variational:
             z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(z_key, mu.shape)
-        logits = self.model.apply(params, z, train, method=self.model.decode, rngs=rngs)
+        logits, stats = base.apply_train(model, trainable, stats, z, True, method=model.decode, rngs=rngs)
         bce_B = pixel_bce(logits, target_BxD)
         out = {"recon_bce": bce_B.mean()}
         if self.cfg.loss == "mse":
@@ -152,7 +179,7 @@ class Autoencoder:
             kl_B = kl_to_standard_normal(mu, logvar)
             out["kl"] = kl_B.mean()
             loss = loss + self.cfg.beta * out["kl"] / x_BxD.shape[-1]
-        return loss, out
+        return loss, (out, stats)
 
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
         """One AdamW step on the reconstruction loss of one (augmented, optionally noised) batch."""
@@ -166,12 +193,14 @@ class Autoencoder:
         if c.noise > 0:  # denoising: corrupt the input, reconstruct the clean image
             noisy = jnp.clip(x_BxD + c.noise * jax.random.normal(noise_key, x_BxD.shape), 0.0, 1.0)
 
-        def loss_fn(params):
-            return self.loss(params, noisy, x_BxD, loss_key, True)
+        trainable, stats = base.split_variables(state.params)
 
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        def loss_fn(trainable):
+            return self.loss(trainable, stats, noisy, x_BxD, loss_key)
+
+        (loss, (parts, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+        updates, opt_state = self.tx.update(grads, state.opt_state, trainable)
+        params = {**optax.apply_updates(trainable, updates), **stats}
         metrics_ = {
             "loss": loss,
             **parts,

@@ -87,6 +87,27 @@ def chunk_means(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
+# Flax variable collections that are state, not parameters: BatchNorm's running mean and variance. They
+# live in State.params beside "params" (so evaluation, sampling, the judge and checkpoints see them with
+# the weights), are returned by the training-mode forward pass, and are never touched by an optimizer.
+STATS = ("batch_stats",)
+
+
+def split_variables(variables: Any) -> tuple[dict, dict]:
+    """(the trainable collections, the statistics collections) of a flax variables dict."""
+    trainable = {k: v for k, v in variables.items() if k not in STATS}
+    return trainable, {k: v for k, v in variables.items() if k in STATS}
+
+
+def apply_train(model: Any, trainable: dict, stats: dict, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+    """model.apply in training mode: (outputs, the statistics after this batch). Without statistics it
+    is a plain apply and the (empty) statistics come back unchanged."""
+    if not stats:
+        return model.apply(trainable, *args, **kwargs), stats
+    out, updated = model.apply({**trainable, **stats}, *args, mutable=list(stats), **kwargs)
+    return out, {k: updated[k] for k in stats}
+
+
 def require_images(task_name: str, ds: Any) -> None:
     """One-line error for an image task given toy data."""
     if ds.kind != "image":

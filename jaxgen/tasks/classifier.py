@@ -36,6 +36,7 @@ class MLPConfig(AugmentConfig):
     weight_decay: float = 1e-4  # decoupled (AdamW)
     warmup_steps: int = -1  # linear warm-up steps, then cosine decay to zero; -1 = 5% of steps
     label_smoothing: float = 0.1  # target mass spread evenly over the other classes
+    head: tuple[int, ...] = (256,)  # arch=conv: dense widths after the convolution stages
 
     @property
     def warmup(self) -> int:
@@ -46,13 +47,23 @@ class MLPConfig(AugmentConfig):
     FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
     STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 2000, "toy:": 2000}  # measured choices
     EPOCHS: ClassVar[float] = 90  # elsewhere (fashion, mnist, idx): epochs, chosen on a validation split
+    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 3000}
+    CONV_EPOCHS: ClassVar[float] = 30
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
+    TINY_CONV: ClassVar[dict[str, Any]] = {
+        "channels": (4, 8),
+        "head": (16,),
+        "batch_size": 16,
+        "warmup_steps": 2,
+    }
 
     def check(self) -> None:
         super().check()
         config.unit_interval(self, "dropout", "label_smoothing")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if any(h <= 0 for h in self.head):
+            raise UserError(f"head must be a comma list of positive widths (or empty), got {self.head}")
         if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < (self.steps or 2**31)):
             raise UserError(
                 f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
@@ -67,6 +78,7 @@ class Classifier:
     @staticmethod
     def resolve(cfg: MLPConfig, ds: Dataset) -> MLPConfig:
         """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
+        cfg.require_images_for_conv(ds)
         changes = cfg.for_data(ds)
         steps = changes.get("steps", cfg.steps)
         if cfg.warmup_steps >= steps:
@@ -92,14 +104,27 @@ class Classifier:
         self.num_classes = ds.num_classes
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
-        self.model = models.MLP(
-            hidden=cfg.hidden,
-            num_outputs=ds.num_classes,
-            activation=cfg.activation,
-            kernel_init=cfg.init,
-            dropout=cfg.dropout,
-            dtype=models.compute_dtype(cfg.dtype),
-        )
+        cfg.require_images_for_conv(ds)
+        if cfg.arch == "conv":
+            self.model = models.ConvNet(
+                channels=cfg.channels,
+                head=cfg.head,
+                num_outputs=ds.num_classes,
+                activation=cfg.activation,
+                norm=cfg.norm,
+                dropout=cfg.dropout,
+                impl=cfg.conv_impl,
+                dtype=models.compute_dtype(cfg.dtype),
+            )
+        else:
+            self.model = models.MLP(
+                hidden=cfg.hidden,
+                num_outputs=ds.num_classes,
+                activation=cfg.activation,
+                kernel_init=cfg.init,
+                dropout=cfg.dropout,
+                dtype=models.compute_dtype(cfg.dtype),
+            )
         self.schedule = optax.warmup_cosine_decay_schedule(
             init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup, decay_steps=cfg.steps
         )
@@ -109,9 +134,10 @@ class Classifier:
         )
 
     def init(self, key: jax.Array) -> State:
-        """Fresh parameters and optimizer state at step 0."""
-        params = self.model.init(key, jnp.zeros((1, self.input_dim), jnp.float32))
-        return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params))
+        """Fresh parameters (and BatchNorm statistics) and optimizer state at step 0."""
+        variables = self.model.init(key, jnp.zeros((1, self.input_dim), jnp.float32))
+        trainable, _ = base.split_variables(variables)
+        return base.State(step=jnp.zeros((), jnp.int32), params=variables, opt_state=self.tx.init(trainable))
 
     def loss(self, logits_BxC: jax.Array, labels_B: jax.Array, smoothing: float = 0.0) -> jax.Array:
         """Mean softmax cross-entropy against (optionally smoothed) one-hot labels."""
@@ -126,13 +152,17 @@ class Classifier:
             c = self.cfg
             x_BxD = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale, c.hflip)
 
-        def loss_fn(params):
-            logits = self.model.apply(params, x_BxD, train=True, rngs={"dropout": dropout_key})
-            return self.loss(logits, batch["label"], self.cfg.label_smoothing), logits
+        trainable, stats = base.split_variables(state.params)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        def loss_fn(trainable):
+            logits, new_stats = base.apply_train(
+                self.model, trainable, stats, x_BxD, train=True, rngs={"dropout": dropout_key}
+            )
+            return self.loss(logits, batch["label"], self.cfg.label_smoothing), (logits, new_stats)
+
+        (loss, (logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+        updates, opt_state = self.tx.update(grads, state.opt_state, trainable)
+        params = {**optax.apply_updates(trainable, updates), **stats}
         metrics = {
             "loss": loss,
             "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),

@@ -56,10 +56,13 @@ class GANConfig(NetConfig):
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
     standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
+    channels: tuple[int, ...] = (64, 128)  # arch=conv (DCGAN): D's stride-2 feature maps; G mirrors them
+    norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
 
     TASK: ClassVar[str] = "gan"
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
     TINY_DATA: ClassVar[str] = "toy:ring8"
+    TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16, "r1": 0.5}
     FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr")
 
     def check(self) -> None:
@@ -93,12 +96,18 @@ class GANConfig(NetConfig):
             raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
         if not (0 <= self.ema < 1 or self.ema == -1):
             raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
+        if self.arch == "conv" and len(self.channels) not in (1, 2):
+            raise UserError(
+                f"arch=conv gan has {len(self.channels)} stride-2 stages; G doubles a 14x14 (1 stage) or 7x7"
+                " (2) grid to 28x28, a 3rd stage's 4x4 cannot reach it: give channels 1 or 2 widths"
+            )
 
 
 # Generator steps when steps=0 ("chosen for the data"): the toys need long, low-noise training to place
 # samples within 3 std of each mode; MNIST fits in 5 CPU minutes.
 STEPS_FOR_DATA = {"toy:ring8": 20000, "toy:grid25": 60000, "toy:gauss1d": 10000}
 STEPS_DEFAULT = 10000
+CONV_STEPS_DEFAULT = 5000  # DCGAN on images (arch=conv)
 # R1 weight when r1=-1: images 10; toys none, except grid25, where a light penalty pulls the mass off the
 # bridges between its 25 modes (3 seeds: hq 0.53-0.70 without, 0.76-0.77 with 0.3; ring8 does not
 # need it and lost quality with it on one seed of three: README, GAN section).
@@ -113,8 +122,10 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     pair D never sees), lr 2e-4, no R1 (grid25: 0.3), EMA 0.999; images: latent 16, lr 1e-3 (2e-4: judge
     confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999.
     """
+    cfg.require_images_for_conv(ds)
     toy = ds.kind == "toy"
-    steps = cfg.steps or STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT)
+    conv = cfg.arch == "conv"
+    steps = cfg.steps or (CONV_STEPS_DEFAULT if conv else STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT))
     latent_dim = cfg.latent_dim or (int(ds.info["dim"]) if toy else 16)
     lr = cfg.lr or (2e-4 if toy else 1e-3)
     pack = cfg.pack or (2 if toy else 1)
@@ -181,10 +192,22 @@ class GAN:
         # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
         scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
         dtype = models.compute_dtype(cfg.dtype)
-        self.g_model = models.Generator(
-            cfg.hidden, self.dim, cfg.activation, "sigmoid" if ds.kind == "image" else "linear", scale, dtype
-        )
-        self.d_model = models.Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
+        cfg.require_images_for_conv(ds)
+        if cfg.arch == "conv":  # DCGAN (Radford et al. 2016); departures: see docs/conv.md
+            self.g_model = models.DCGANGenerator(cfg.channels, cfg.norm, cfg.conv_impl, dtype)
+            self.d_model = models.DCGANDiscriminator(
+                cfg.channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype
+            )
+        else:
+            self.g_model = models.Generator(
+                cfg.hidden,
+                self.dim,
+                cfg.activation,
+                "sigmoid" if ds.kind == "image" else "linear",
+                scale,
+                dtype,
+            )
+            self.d_model = models.Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
 
         def schedule(peak: float):
             return (
@@ -221,9 +244,9 @@ class GAN:
         g = self.g_model.init(g_key, jnp.zeros((1, self.cfg.latent_dim), jnp.float32))
         d = self.d_model.init(d_key, jnp.zeros((1, self.cfg.pack * self.dim), jnp.float32))
         params = {"g": g, "d": d}
-        if self.cfg.ema > 0:
+        if self.cfg.ema > 0:  # the EMA averages G's BatchNorm statistics as well as its weights
             params["g_ema"] = jax.tree.map(jnp.copy, g)
-        opt_state = {"g": self.g_tx.init(g), "d": self.d_tx.init(d)}
+        opt_state = {"g": self.g_tx.init(base.split_variables(g)[0]), "d": self.d_tx.init(d)}
         return base.State(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
 
     def prep(self, x: jax.Array) -> jax.Array:
@@ -248,13 +271,17 @@ class GAN:
         c = self.cfg
         d_key, g_key = jax.random.split(key)
         real_KxBxD = self.prep(batch["image"]).reshape(c.d_steps, c.batch_size, self.dim)
-        g_params = state.params["g"]
+        # G's BatchNorm (arch=conv): batch statistics in both phases; its running statistics are updated in
+        # G's phase only, once per generator step (D's phase discards them, as it discards G's gradient).
+        g_trainable, g_stats = base.split_variables(state.params["g"])
 
         def d_update(carry, inputs):
             d_params, d_opt = carry
             real_BxD, z_key = inputs
             z_BxZ = jax.random.normal(z_key, (c.batch_size, c.latent_dim))
-            fake_BxD = self.g_model.apply(g_params, z_BxZ)  # D's gradient only: G is a constant here
+            fake_BxD, _ = base.apply_train(
+                self.g_model, g_trainable, g_stats, z_BxZ, True
+            )  # G: a constant here
             grads, aux = jax.grad(self.d_objective, has_aux=True)(d_params, real_BxD, fake_BxD)
             updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
             return (optax.apply_updates(d_params, updates), d_opt), (
@@ -271,16 +298,17 @@ class GAN:
         # top-k: the share of fake rows G learns from falls linearly from all of them to `topk` at the end
         keep = 1.0 - (1.0 - c.topk) * jnp.minimum(state.step / c.steps, 1.0)
 
-        def g_objective(g_params):
+        def g_objective(g_trainable):
             z_BxZ = jax.random.normal(g_key, (c.batch_size, c.latent_dim))
-            logits = self.d_model.apply(d_params, pack_rows(self.g_model.apply(g_params, z_BxZ), c.pack))
+            fake_BxD, stats = base.apply_train(self.g_model, g_trainable, g_stats, z_BxZ, True)
+            logits = self.d_model.apply(d_params, pack_rows(fake_BxD, c.pack))
             if c.topk < 1:
-                return top_k_mean(g_loss_per_row(logits, c.loss), logits, keep)
-            return g_loss(logits, c.loss)
+                return top_k_mean(g_loss_per_row(logits, c.loss), logits, keep), stats
+            return g_loss(logits, c.loss), stats
 
-        g_value, g_grads = jax.value_and_grad(g_objective)(g_params)
-        updates, g_opt = self.g_tx.update(g_grads, state.opt_state["g"], g_params)
-        g_params = optax.apply_updates(g_params, updates)
+        (g_value, g_stats), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_trainable)
+        updates, g_opt = self.g_tx.update(g_grads, state.opt_state["g"], g_trainable)
+        g_params = {**optax.apply_updates(g_trainable, updates), **g_stats}
         params = {"g": g_params, "d": d_params}
         if c.ema > 0:
             params["g_ema"] = optax.incremental_update(g_params, state.params["g_ema"], 1.0 - c.ema)

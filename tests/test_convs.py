@@ -1,0 +1,232 @@
+"""Convolutions (jaxgen.convs) against flax's own, and the conv models of every image task (arch=conv)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgen import cli, config, convs, data, models, runtime, tasks
+from jaxgen.errors import UserError
+from jaxgen.tasks import base
+
+
+def close(a, b, rtol=2e-5):
+    """Float32 agreement relative to the larger magnitude."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = max(np.abs(a).max(), np.abs(b).max(), 1e-12)
+    assert np.abs(a - b).max() <= rtol * scale, (np.abs(a - b).max(), scale)
+
+
+def grads(module, params, x):
+    return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(params, x)
+
+
+@pytest.mark.parametrize(
+    "k,stride,padding", [(3, 1, "SAME"), (3, 2, "SAME"), (4, 2, "SAME"), (5, 1, "VALID")]
+)
+def test_slices_conv_matches_nn_conv_and_its_gradients(k, stride, padding):
+    x = jax.random.normal(jax.random.key(0), (3, 14, 14, 5))
+    ref = nn.Conv(7, (k, k), strides=(stride, stride), padding=padding)
+    params = ref.init(jax.random.key(1), x)
+    for impl in ("slices", "xla"):
+        mine = convs.Conv(7, k, stride, padding, impl=impl)
+        close(mine.apply(params, x), ref.apply(params, x))
+        for a, b in zip(
+            jax.tree.leaves(grads(mine, params, x)), jax.tree.leaves(grads(ref, params, x)), strict=True
+        ):
+            close(a, b)
+
+
+@pytest.mark.parametrize("k,stride", [(4, 2), (3, 2), (5, 2), (3, 1)])
+def test_phase_transposed_conv_matches_nn_conv_transpose(k, stride):
+    x = jax.random.normal(jax.random.key(0), (2, 7, 7, 6))
+    ref = nn.ConvTranspose(5, (k, k), strides=(stride, stride), padding="SAME")
+    params = ref.init(jax.random.key(1), x)
+    for impl in ("slices", "xla"):
+        mine = convs.ConvTranspose(5, k, stride, impl=impl)
+        assert mine.apply(params, x).shape == (2, 7 * stride, 7 * stride, 5)
+        close(mine.apply(params, x), ref.apply(params, x))
+        for a, b in zip(
+            jax.tree.leaves(grads(mine, params, x)), jax.tree.leaves(grads(ref, params, x)), strict=True
+        ):
+            close(a, b)
+
+
+def test_second_order_gradient_through_slices_matches_xla():
+    """R1 takes the gradient of a gradient of D: both implementations give the same one."""
+    x = jax.random.normal(jax.random.key(0), (2, 28 * 28))
+    d = models.DCGANDiscriminator((4, 8), impl="xla")
+    params = d.init(jax.random.key(1), x)
+
+    def r1(impl):
+        m = models.DCGANDiscriminator((4, 8), impl=impl)
+        pen = lambda p: jnp.sum(jax.grad(lambda x: m.apply(p, x).sum())(x) ** 2)
+        return jax.grad(pen)(params)
+
+    for a, b in zip(jax.tree.leaves(r1("slices")), jax.tree.leaves(r1("xla")), strict=True):
+        close(a, b, 1e-4)
+
+
+def test_max_pool_is_nn_max_pool():
+    x = jax.random.normal(jax.random.key(0), (2, 14, 14, 3))
+    close(convs.max_pool(x), nn.max_pool(x, (2, 2), (2, 2)))
+    assert convs.max_pool(jnp.zeros((1, 7, 7, 1))).shape == (1, 3, 3, 1)
+
+
+def test_auto_is_slices_on_cpu_and_xla_elsewhere():
+    assert convs.resolve_impl("auto", "cpu") == "slices"
+    assert convs.resolve_impl("auto", "gpu") == convs.resolve_impl("auto", "tpu") == "xla"
+    assert convs.resolve_impl("xla", "cpu") == "xla"
+    assert runtime.env_info()["conv_impl_auto"] == convs.resolve_impl("auto")
+    assert convs.IMPLS == config.CONV_IMPLS and models.NORMS == config.NORMS
+
+
+def dcgan_g_count(z, c1, c2):
+    """Dense z -> 7*7*c2 (no bias, BatchNorm follows), BN(c2), 4x4 deconv c2->c1 (no bias), BN(c1),
+    4x4 deconv c1->1 with bias."""
+    return z * 49 * c2 + 2 * c2 + 16 * c2 * c1 + 2 * c1 + 16 * c1 + 1
+
+
+def dcgan_d_count(c1, c2, pack=1):
+    """4x4 conv pack->c1, 4x4 conv c1->c2 (with biases), dense 7*7*c2 -> 1."""
+    return 16 * pack * c1 + c1 + 16 * c1 * c2 + c2 + 49 * c2 + 1
+
+
+@pytest.mark.parametrize("z,c1,c2", [(16, 64, 128), (100, 32, 64)])
+def test_dcgan_parameter_counts_and_shapes(z, c1, c2):
+    g = models.DCGANGenerator((c1, c2))
+    v = g.init(jax.random.key(0), jnp.zeros((1, z)))
+    assert models.param_count(v["params"]) == dcgan_g_count(z, c1, c2)
+    assert set(v["batch_stats"]) == {"net"}
+    out = g.apply(v, jnp.ones((3, z)))
+    assert out.shape == (3, 784) and 0 <= float(out.min()) and float(out.max()) <= 1
+    d = models.DCGANDiscriminator((c1, c2), pack=2)
+    vd = d.init(jax.random.key(0), jnp.zeros((1, 2 * 784)))
+    assert models.param_count(vd) == dcgan_d_count(c1, c2, 2)
+    assert d.apply(vd, jnp.zeros((5, 2 * 784))).shape == (5,)
+
+
+def test_cnn_and_conv_autoencoder_shapes_and_counts():
+    net = models.ConvNet((32, 64), (256,), 10)
+    v = net.init(jax.random.key(0), jnp.zeros((1, 784)))
+    # conv 3x3 1->32, BN 32, conv 32->64, BN 64 (no conv biases under BatchNorm), dense 7*7*64->256->10
+    assert models.param_count(v["params"]) == 9 * 32 + 64 + 9 * 32 * 64 + 128 + 3136 * 256 + 256 + 2570
+    logits, feats = net.apply(v, jnp.zeros((4, 784)), features=True)
+    assert logits.shape == (4, 10) and feats.shape == (4, 256)
+    ae = models.ConvAutoencoderNet((32, 64), 16, variational=True)
+    va = ae.init(jax.random.key(0), jnp.zeros((1, 784)))
+    mu, logvar = ae.apply(va, jnp.zeros((2, 784)), method=ae.encode)
+    assert mu.shape == logvar.shape == (2, 16)
+    assert ae.apply(va, mu, method=ae.decode).shape == (2, 784)
+    one = models.ConvAutoencoderNet((8,), 4)  # one stage: 28 -> 14 -> 28
+    assert one.apply(one.init(jax.random.key(0), jnp.zeros((1, 784))), jnp.zeros((2, 784))).shape == (2, 784)
+
+
+def one_batch(ds, n=32):
+    return {"image": jnp.asarray(ds.train["image"][:n]), "label": jnp.asarray(ds.train["label"][:n])}
+
+
+@pytest.mark.parametrize("name", ["mlp", "ae", "gan"])
+def test_conv_loss_falls_on_one_batch(name):
+    ds = data.load("embedded")
+    over = {"arch": "conv", "channels": (8, 16), "steps": 200, "batch_size": 32, "augment": False}
+    if name == "mlp":
+        over |= {"head": (32,), "dropout": 0.0, "warmup_steps": 0, "label_smoothing": 0.0}
+    if name == "ae":
+        over |= {"latent_dim": 8}
+    if name == "gan":
+        over = {
+            "arch": "conv",
+            "channels": (8, 16),
+            "steps": 200,
+            "batch_size": 32,
+            "latent_dim": 4,
+            "r1": 0.0,
+        }
+    cfg = tasks.resolve(tasks.make_config(name, over), ds)
+    task = tasks.build(cfg, ds)
+    state = task.init(jax.random.key(0))
+    step = jax.jit(task.step)
+    batch = one_batch(ds)
+    first = None
+    for i in range(40):
+        state, m = step(state, batch, jax.random.key(i))
+        key = "d_loss" if name == "gan" else "loss"
+        first = float(m[key]) if first is None else first
+    if name == "gan":  # D learns to tell this batch from G's samples: its loss falls below log 4
+        assert float(m["d_loss"]) < first
+    else:
+        assert float(m["loss"]) < 0.5 * first, (first, float(m["loss"]))
+
+
+def test_batchnorm_statistics_move_in_training_and_evaluation_uses_them():
+    ds = data.load("embedded")
+    cfg = tasks.resolve(
+        tasks.make_config("mlp", {"arch": "conv", "channels": (4, 8), "head": (16,), "steps": 10}), ds
+    )
+    task = tasks.build(cfg, ds)
+    state = task.init(jax.random.key(0))
+    before = state.params["batch_stats"]
+    new, _ = jax.jit(task.step)(state, one_batch(ds), jax.random.key(1))
+    after = new.params["batch_stats"]
+    moved = [
+        not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True)
+    ]
+    assert all(moved)
+    # the optimizer never sees them: its state mirrors the trainable parameters only
+    assert "batch_stats" not in str(jax.tree_util.tree_structure(new.opt_state))
+    # eval mode reads the running statistics: other statistics, other logits
+    x = ds.test["image"][:8]
+    fake = {**new.params, "batch_stats": jax.tree.map(lambda a: a + 1.0, after)}
+    assert not np.allclose(task.logits(new.params, x), task.logits(fake, x))
+    # and eval of one image does not depend on the rest of its batch (no batch statistics)
+    close(task.logits(new.params, x[:1]), task.logits(new.params, x)[:1], 1e-4)
+
+
+def test_gan_updates_g_statistics_in_g_phase_only():
+    ds = data.load("embedded")
+    over = {"arch": "conv", "channels": (4, 8), "latent_dim": 4, "batch_size": 16, "steps": 10, "d_steps": 3}
+    cfg = tasks.resolve(tasks.make_config("gan", over), ds)
+    task = tasks.build(cfg, ds)
+    state = task.init(jax.random.key(0))
+    batch = {"image": jnp.asarray(ds.train["image"][: 3 * 16])}
+    new, _ = jax.jit(task.step)(state, batch, jax.random.key(1))
+    mean0 = state.params["g"]["batch_stats"]["net"]["norm_project"]["mean"]
+    mean1 = new.params["g"]["batch_stats"]["net"]["norm_project"]["mean"]
+    # momentum 0.9, one update per generator step (three D steps ran before it, none of them counted)
+    g_trainable, g_stats = base.split_variables(state.params["g"])
+    z = jax.random.normal(jax.random.split(jax.random.key(1))[1], (16, 4))
+    _, once = base.apply_train(task.g_model, g_trainable, g_stats, z, True)
+    close(mean1, once["batch_stats"]["net"]["norm_project"]["mean"], 1e-5)
+    assert not np.allclose(mean0, mean1)
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "ae", "--data", "toy:moons", "--set", "arch=conv"], "arch=mlp"),
+        (["train", "gan", "--data", "toy:ring8", "--set", "arch=conv"], "arch=mlp"),
+        (["train", "mlp", "--data", "toy:moons", "--set", "arch=conv"], "arch=mlp"),
+        (["train", "ae", "--set", "arch=conv", "--set", "channels=8,16,32"], "channels 1 or 2"),
+        (["train", "gan", "--set", "arch=conv", "--set", "channels=8,16,32"], "channels 1 or 2"),
+        (["train", "mlp", "--set", "arch=resnet"], "arch must be one of mlp, conv"),
+        (["train", "mlp", "--set", "conv_impl=cudnn"], "conv_impl must be one of"),
+        (["train", "mlp", "--set", "norm=layer"], "norm must be one of"),
+    ],
+)
+def test_impossible_conv_settings_are_one_line_errors(argv, needle, tmp_path, capsys):
+    wd = tmp_path / "run"
+    assert cli.main([*argv[:2], "--workdir", str(wd), *argv[2:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxgen: error:") and needle in err[0], err
+    assert not wd.exists() or not any(wd.rglob("*.json")), "nothing written before the error"
+
+
+def test_conv_keys_are_in_help():
+    for name in ("mlp", "ae", "gan"):
+        text = config.describe(tasks.config_class(name))
+        for key in ("arch", "channels", "norm", "conv_impl"):
+            assert key in text, (name, key)
+    with pytest.raises(UserError, match="arch=mlp"):
+        tasks.resolve(tasks.make_config("mlp", {"arch": "conv"}), data.load("toy:moons"))
