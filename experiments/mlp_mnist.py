@@ -1,6 +1,6 @@
 """Default MLP on the embedded 4,500-image sample, scored on 5,000 real MNIST test digits, over seeds.
 
-    python experiments/mlp_mnist.py [--seeds 0 1 2] [--out runs/exp-mlp]
+    python experiments/mlp_mnist.py [--seeds 0 1 2] [--out runs/exp-mlp] [--set arch=conv ...]
 
 Expected (2-core CPU, jax 0.10.2): about 97.4% +- 0.1% accuracy on the 5,000 real test digits in
 ../shared/data/mnist-test5k, 15-40 s per seed. Without that folder (a bare clone) it scores on the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgen import data, runs, tasks, train
+from jaxgen import config, data, runs, tasks, train
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = REPO.parent / "shared" / "data" / "mnist-test5k"
@@ -27,17 +27,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default=str(REPO / "runs" / "exp-mlp"))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="also override a key")
     args = p.parse_args()
+    extra = config.parse_sets(tasks.config_class("mlp"), args.set)
+    tag = "".join(f"-{s.replace('=', '')}" for s in args.set)
     held_out = f"idx:{HELD_OUT}" if HELD_OUT.exists() else "embedded"
     if held_out == "embedded":
         print(f"{HELD_OUT} not found: scoring on the embedded 500 held-out images", file=sys.stderr)
     rows = []
     for seed in args.seeds:
-        run_dir = Path(args.out) / f"seed{seed}"
-        summary = train.train(tasks.make_config("mlp", {"seed": seed}), run_dir, progress=False)
+        run_dir = Path(args.out) / f"seed{seed}{tag}"
+        summary = train.train(tasks.make_config("mlp", {**extra, "seed": seed}), run_dir, progress=False)
         task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
         scores = task.evaluate(state.params, data.split(ds, "test"))
         row = {
+            **extra,
             "seed": seed,
             "wall_s": summary["wall_s"],
             "samples_per_s": summary["samples_per_s"],

@@ -107,15 +107,15 @@ class AugmentConfig(NetConfig):
     """Random affine distortion of each training image, fresh every step (MNIST tasks)."""
 
     augment: bool = True  # random affine distortion of each training image, fresh every step (not toys)
-    max_shift: float = 2.0  # translation, pixels
+    max_shift: float = -1.0  # translation, pixels; -1 = for the data (digits 2; clothes: mlp 0, ae 2)
     max_rotate: float = -1.0  # rotation, degrees; -1 = for the data (digits 10, clothes 0)
     max_scale: float = -1.0  # zoom range 1 +- max_scale; -1 = for the data (digits 0.1, clothes 0)
     hflip: float = -1.0  # probability of a left-right mirror; -1 = for the data (digits 0, clothes 0.5)
 
     def check(self) -> None:
         super().check()
-        if not 0 <= self.max_shift <= 8:
-            raise UserError(f"max_shift must be in [0, 8] pixels, got {self.max_shift}")
+        if not (0 <= self.max_shift <= 8 or self.max_shift == -1):
+            raise UserError(f"max_shift must be in [0, 8] pixels (-1: for the data), got {self.max_shift:g}")
         if not (0 <= self.max_rotate <= 180 or self.max_rotate == -1):
             raise UserError(f"max_rotate must be in [0, 180] (-1: for the data), got {self.max_rotate:g}")
         if not (0 <= self.max_scale < 1 or self.max_scale == -1):
@@ -127,8 +127,8 @@ class AugmentConfig(NetConfig):
     # no 2) and, for clothes, mirrors and small shifts only (a rotated or zoomed garment is not what the
     # camera saw; Fashion-MNIST's images are centred and upright).
     AUGMENT_FOR_DATA: ClassVar[dict[str, dict[str, float]]] = {
-        "digits": {"max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
-        "clothes": {"max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
+        "digits": {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
+        "clothes": {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
     }
 
     # steps=0 ("for the data"): measured choices by spec ("toy:" = every toy), else EPOCHS epochs; the

@@ -8,7 +8,9 @@ import pytest
 from jaxgen import cli
 from jaxgen.bench import peers
 
-TINY = dataclasses.replace(peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1)
+TINY = dataclasses.replace(
+    peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1, cnn_steps=2
+)
 
 
 def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
@@ -52,6 +54,19 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     md = (tmp_path / "out" / "peers.md").read_text()
     assert report["device"] in md and "PyTorch eager" in md and "matrix-product ceiling" in md
     assert not list((tmp_path / "out").glob("peers-*"))  # the driver's run folders are removed
+    # the CNN rows: jaxgen's scanned chunk and XLA's convolution beside PyTorch eager (or why not)
+    cnn = report["cnn"]
+    assert {"cnn_chunk", "cnn_xla_step"} <= set(cnn["loops"])
+    assert ("cnn_torch_eager" in cnn["loops"]) != ("cnn_torch_eager" in report["skipped"])
+    assert all(row["samples_per_s"] > 0 and row["of_ceiling"] > 0 for row in cnn["loops"].values())
+    assert "The CNN step" in md and "BatchNorm" in cnn["work"]
+    assert on_disk["cnn"]["loops"].keys() == cnn["loops"].keys()
+
+
+def test_cnn_flops_count_the_default_network():
+    # conv 1->32 at 28x28, conv 32->64 at 14x14, dense 3136->256->10; 3 x forward
+    fwd = 2 * 784 * 9 * 32 + 2 * 196 * 9 * 32 * 64 + 2 * (3136 * 256 + 256 * 10)
+    assert peers.peer_loops.cnn_flops_per_sample((32, 64), (256,)) == 3 * fwd
 
 
 def test_batch_size_flag_is_for_peers_only(capsys):

@@ -49,10 +49,11 @@ def test_cli_names_the_benchmarks(capsys, tmp_path):
 
 def test_every_task_is_measured(tmp_path):
     cfg = bench.ThroughputConfig(
-        mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False, sizes=()
-    )
+        mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False, sizes=(),
+        conv_steps=1,
+    )  # fmt: skip
     report = bench.run(cfg, tmp_path, plots=False)
-    assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan"]
+    assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan", "mlp-conv", "ae-conv", "gan-conv"]
     assert all(r["flops_per_sample"] > 0 and r["samples_per_s"]["mean"] > 0 for r in report["results"])
 
 
@@ -99,3 +100,17 @@ def test_scratch_memory_does_not_grow_with_the_training_set(tmp_path):
     assert large["data"] == "embedded repeated to 20,000"
     assert small["temp_bytes"] == large["temp_bytes"] and large["samples_per_s"]["mean"] > 0
     assert "### The training set's size" in (tmp_path / "throughput.md").read_text()
+
+
+def test_conv_tasks_are_timed_with_their_own_steps(tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(
+        TINY, tasks=("mlp-conv",), batch_sizes=(16, 512), conv_steps=2, conv_max_batch=128
+    )
+    report = bench.run(cfg, tmp_path, plots=False)
+    (r,) = report["results"]  # batch 512 is above conv_max_batch: not timed
+    assert r["task"] == "mlp-conv" and r["batch_size"] == 16
+    # a conv step is mostly its convolutions: far more FLOPs per sample than its weights suggest
+    assert r["flops_per_sample"] > 20 * r["params"]
+    assert bench.for_task(cfg, "ae-conv").steps == 2 and bench.for_task(cfg, "ae").steps == TINY.steps

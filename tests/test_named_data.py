@@ -123,8 +123,9 @@ def test_defaults_chosen_for_clothes_and_digits(no_system_folders, monkeypatch, 
     for name in ("mlp", "ae"):
         cfg = tasks.make_config(name)
         c, d = tasks.resolve(cfg, clothes), tasks.resolve(cfg, digits)
-        assert (c.hflip, c.max_rotate, c.max_scale, c.max_shift) == (0.5, 0.0, 0.0, 2.0)
-        assert (d.hflip, d.max_rotate, d.max_scale) == (0.0, 10.0, 0.1)
+        shift = {"mlp": 0.0, "ae": 2.0}[name]  # chosen on the validation split for the MLP (docs/fashion.md)
+        assert (c.hflip, c.max_rotate, c.max_scale, c.max_shift) == (0.5, 0.0, 0.0, shift)
+        assert (d.hflip, d.max_rotate, d.max_scale, d.max_shift) == (0.0, 10.0, 0.1, 2.0)
         assert c.steps == int(np.ceil(type(cfg).EPOCHS * 1280 / cfg.batch_size))  # epochs of this data
         assert d.steps == type(cfg).STEPS_FOR_DATA["embedded"]
         assert tasks.resolve(c, clothes) == c  # idempotent

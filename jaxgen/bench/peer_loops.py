@@ -218,3 +218,123 @@ def torch_loops(hidden: int, batch: int, steps: int, which: tuple[str, ...]) -> 
     if "torch_graph" in which:
         out["torch_graph"] = _torch_graph(t) if t.cuda else "CUDA graphs need a CUDA device"
     return out
+
+
+# ---------------------------------------------------------------- the CNN step (`arch=conv`)
+#
+# The work: jaxgen's default CNN classifier (`jaxgen train mlp --set arch=conv`: 3x3 convolutions of
+# `channels` maps, each with BatchNorm (norm=batch), ReLU and 2x2 max pooling, dense `head`, 10 logits),
+# softmax cross-entropy, Adam 1e-3, batch B, no augmentation, no dropout, no label smoothing.
+CNN_LOOPS = ("cnn_chunk", "cnn_xla_step")
+CNN_TORCH_LOOPS = ("cnn_torch_eager",)
+
+
+def cnn_config(batch: int, steps: int) -> Any:
+    """The classifier config the CNN rows time (its convolution widths and head are the defaults)."""
+    from jaxgen import tasks
+
+    over = {"arch": "conv", "batch_size": batch, "steps": max(steps, 2), "dropout": 0.0, "augment": False,
+            "label_smoothing": 0.0, "weight_decay": 0.0, "warmup_steps": 0}  # fmt: skip
+    return tasks.make_config("mlp", over)
+
+
+def cnn_flops_per_sample(channels: tuple[int, ...], head: tuple[int, ...]) -> int:
+    """Matrix-product FLOPs of one training sample: 3 x the forward products (forward, input and weight
+    gradients), as the reference scripts count them."""
+    side, cin, fwd = 28, 1, 0
+    for c in channels:
+        fwd += 2 * side * side * 9 * cin * c
+        side, cin = side // 2, c
+    widths = (side * side * cin, *head, C)
+    fwd += sum(2 * a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return 3 * fwd
+
+
+def cnn_jax_loops(batch: int, steps: int) -> dict[str, Callable[[], float]]:
+    """cnn_chunk: the classifier task's own step (arch=conv, conv_impl=auto) scanned as the driver's chunk
+    runs it; cnn_xla_step: the same step with XLA's convolution (conv_impl=xla), jitted alone and called
+    from Python (inside lax.scan XLA's CPU convolution is far slower still: see jaxgen.convs)."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from jaxgen import data, tasks
+
+    ds = data.load("embedded")
+    x, y = synthetic_data(steps * batch)
+    X = jnp.asarray((x * 255).astype(np.uint8)).reshape(steps, batch, D)
+    Y = jnp.asarray(y).reshape(steps, batch)
+    keys = jax.random.split(jax.random.key(0), steps)
+    out = {}
+    for name, impl in (("cnn_chunk", "auto"), ("cnn_xla_step", "xla")):
+        task = tasks.build(dataclasses.replace(cnn_config(batch, steps), conv_impl=impl), ds)
+        body = lambda s, xyk, task=task: task.step(s, {"image": xyk[0], "label": xyk[1]}, xyk[2])
+        box = {"s": jax.jit(task.init)(jax.random.key(0))}
+        if name == "cnn_chunk":
+            chunk = jax.jit(lambda s, X, Y, K, body=body: jax.lax.scan(body, s, (X, Y, K)), donate_argnums=0)
+
+            def timer(chunk=chunk, box=box) -> float:
+                t0 = time.perf_counter()
+                box["s"], m = chunk(box["s"], X, Y, keys)
+                m["loss"].block_until_ready()
+                return steps * batch / (time.perf_counter() - t0)
+        else:
+            one = jax.jit(body, donate_argnums=0)
+
+            def timer(one=one, box=box) -> float:
+                t0 = time.perf_counter()
+                s = box["s"]
+                for i in range(steps):
+                    s, m = one(s, (X[i], Y[i], keys[i]))
+                m["loss"].block_until_ready()
+                box["s"] = s
+                return steps * batch / (time.perf_counter() - t0)
+
+        out[name] = timer
+    return out
+
+
+def cnn_torch_eager(batch: int, steps: int) -> Callable[[], float] | str:
+    """PyTorch eager doing the CNN step's work (same layers and widths, BatchNorm, Adam), or why not."""
+    try:
+        import torch
+    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
+        return f"torch not importable ({type(err).__name__}): pip install 'jaxgen[peers]' to compare"
+    cfg = cnn_config(batch, steps)
+    nn = torch.nn
+    layers, cin, side = [], 1, 28
+    for c in cfg.channels:
+        bn = cfg.norm == "batch"
+        layers += [nn.Conv2d(cin, c, 3, padding=1, bias=not bn), *([nn.BatchNorm2d(c)] if bn else [])]
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+        cin, side = c, side // 2
+    widths = (side * side * cin, *cfg.head)
+    layers.append(nn.Flatten())
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(widths[-1], C))
+    t = _Torch(torch, 1, batch, steps)
+    m = nn.Sequential(*layers).to(t.dev)
+    opt = torch.optim.Adam(m.parameters(), 1e-3)
+    images = t.X.reshape(-1, 1, 28, 28)
+
+    def one(i):
+        opt.zero_grad(set_to_none=True)
+        loss = t.lossf(m(images[i * batch : (i + 1) * batch]), t.Y[i * batch : (i + 1) * batch])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(3):
+        one(i)
+
+    def timer() -> float:
+        t.sync()
+        t0 = time.perf_counter()
+        for i in range(steps):
+            loss = one(i)
+        float(loss.detach())
+        t.sync()
+        return steps * batch / (time.perf_counter() - t0)
+
+    return timer

@@ -49,11 +49,13 @@ class PeersConfig:
     accel_driver_steps: tuple[int, int] = (1000, 51000)  # the same on a GPU/TPU (the step is ~50x faster)
     rounds: int = 3
     loops: tuple[str, ...] = ("driver", "jax_scan", "jax_step", "torch_eager", "torch_graph", "gemm_only")
+    cnn_steps: int = 20  # CNN steps per timed call (x10 on accelerators); 0 = no CNN rows
+    cnn_loops: tuple[str, ...] = ("cnn_chunk", "cnn_xla_step", "cnn_torch_eager")
 
 
 FULL = PeersConfig(rounds=5)
 QUICK = PeersConfig(
-    mode="quick", steps=100, driver_steps=(100, 1100), accel_driver_steps=(500, 10500), rounds=2
+    mode="quick", steps=100, driver_steps=(100, 1100), accel_driver_steps=(500, 10500), rounds=2, cnn_steps=5
 )
 
 
@@ -176,7 +178,7 @@ def report_now(r: Rounds) -> dict[str, Any]:
     if "driver" in cfg.loops:
         per_round["driver"], rows["driver"] = _driver_rounds(r)
     for k in ["driver", *r.rates]:
-        if k in per_round:
+        if k in per_round and not k.startswith("cnn_"):
             rows[k] = {**rows.get(k, {}), **_loop_row(per_round[k], ceil_rates, per_round)}
     ceiling_flops = _median(r.ceilings)
     report = {
@@ -193,10 +195,39 @@ def report_now(r: Rounds) -> dict[str, Any]:
         "skipped": r.skipped,
         "rounds_done": len(r.ceilings),
     }
+    if cfg.cnn_steps:
+        report["cnn"] = cnn_report(r)
     report["wall_s"] = round(time.perf_counter() - r.t_start, 1)
     # strict JSON: a difference lost in noise (NaN) is written as null
     common.write_report(r.out, "peers", report, markdown(report))
     return report
+
+
+def cnn_report(r: Rounds) -> dict[str, Any]:
+    """The CNN rows: samples/s per loop, share of the same GEMM ceiling, ratio to PyTorch eager."""
+    ccfg = peer_loops.cnn_config(r.cfg.batch_size, 2)
+    fps = peer_loops.cnn_flops_per_sample(ccfg.channels, ccfg.head)
+    ceil_rates = [c / fps for c in r.ceilings]
+    per_round = {k: v[: len(r.ceilings)] for k, v in r.rates.items() if k.startswith("cnn_")}
+    torch = per_round.get("cnn_torch_eager")
+    loops = {}
+    for k, v in per_round.items():
+        row = _loop_row(v, ceil_rates, {})
+        row["vs_torch_eager"] = _ratio(v, torch)
+        loops[k] = row
+    norm = "BatchNorm, " if ccfg.norm == "batch" else ""
+    work = (
+        "CNN 28x28x1 -> "
+        + " -> ".join(f"conv3x3 {c}, {norm}ReLU, maxpool 2" for c in ccfg.channels)
+        + f" -> dense {','.join(map(str, ccfg.head))} -> 10; softmax cross-entropy, Adam,"
+        + f" batch {ccfg.batch_size}"
+    )
+    return {
+        "work": work,
+        "flops_per_sample": fps,
+        "ceiling_samples_per_s": _median(ceil_rates),
+        "loops": loops,
+    }
 
 
 def _timers(cfg: PeersConfig, steps: int) -> tuple[dict[str, Callable[[], float]], dict[str, str]]:
@@ -215,6 +246,18 @@ def _timers(cfg: PeersConfig, steps: int) -> tuple[dict[str, Callable[[], float]
                 timers[k] = v
             else:
                 skipped[k] = v
+    if cfg.cnn_steps:
+        cnn_steps = cfg.cnn_steps * (10 if jax.default_backend() != "cpu" else 1)
+        cnn = [k for k in peer_loops.CNN_LOOPS if k in cfg.cnn_loops]
+        if cnn:
+            made = peer_loops.cnn_jax_loops(cfg.batch_size, cnn_steps)
+            timers.update({k: made[k] for k in cnn})
+        if "cnn_torch_eager" in cfg.cnn_loops:
+            v = peer_loops.cnn_torch_eager(cfg.batch_size, cnn_steps)
+            if callable(v):
+                timers["cnn_torch_eager"] = v
+            else:
+                skipped["cnn_torch_eager"] = v
     for fn in timers.values():  # compile / warm up once, untimed
         fn()
     return timers, skipped
@@ -265,6 +308,9 @@ LABELS = {
     "torch_graph": "PyTorch, whole step in one CUDA graph",
     "gemm_only": "the step's 8 matrix products alone (no activation, loss or optimizer): "
     "the bound at these shapes",
+    "cnn_chunk": "jaxgen's CNN step (`arch=conv`, conv_impl=auto) in the driver's `lax.scan` chunk",
+    "cnn_xla_step": "the same step with XLA's convolution (conv_impl=xla), jitted alone, Python loop",
+    "cnn_torch_eager": "PyTorch eager, same layers",
 }
 
 
@@ -314,4 +360,26 @@ def markdown(report: dict) -> str:
         lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | | |")
     if "driver" in report["loops"]:
         lines += ["", f"Driver command: `{report['loops']['driver']['command']}` (and `steps={short}`)."]
+    if "cnn" in report:
+        cnn = report["cnn"]
+        lines += [
+            "",
+            "### The CNN step",
+            "",
+            f"Work: {cnn['work']}. Ceiling: the same GEMM rate over {cnn['flops_per_sample'] / 1e6:.1f} M "
+            "matrix-product FLOPs per sample (3 x the forward products) = "
+            f"{cnn['ceiling_samples_per_s']:,.0f} samples/s.",
+            "",
+            "| loop | samples/s, median round (best) | ms per step | of ceiling (best round) "
+            "| vs PyTorch eager |",
+            "|---|---|---|---|---|",
+        ]
+        for k, row in cnn["loops"].items():
+            ms = 1e3 * cfg["batch_size"] / row["samples_per_s"] if row["samples_per_s"] else math.nan
+            rate = f"{row['samples_per_s']:,.0f} ({row['best_samples_per_s']:,.0f})"
+            of = f"{row['of_ceiling']:.2f} ({row['best_of_ceiling']:.2f})"
+            lines.append(f"| {LABELS.get(k, k)} | {rate} | {ms:.1f} | {of} | {x(row['vs_torch_eager'])} |")
+        for k, why in report["skipped"].items():
+            if k.startswith("cnn_"):
+                lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | | |")
     return "\n".join(lines) + "\n"

@@ -32,7 +32,10 @@ class ThroughputConfig:
     batch_sizes: tuple[int, ...] = (32, 128, 512)
     steps: int = 50  # optimizer steps per timed call (one compiled chunk)
     reps: int = 5  # timed calls after one warm-up call
-    tasks: tuple[str, ...] = ("mlp", "ae", "gan")  # ae and gan at their default widths, on MNIST
+    # ae and gan at their default widths, on MNIST; "-conv": the task with arch=conv at its defaults
+    tasks: tuple[str, ...] = ("mlp", "ae", "gan", "mlp-conv", "ae-conv", "gan-conv")
+    conv_steps: int = 10  # conv tasks: steps per timed call (a conv step costs ~10-50 MLP steps on a CPU)
+    conv_max_batch: int = 128  # conv tasks: batch sizes above this are not timed (CPU minutes each)
     ceiling_sizes: tuple[int, ...] = common.CEILING_SIZES  # square matmuls timed for the ceiling
     per_step: bool = True  # also time the same steps as a Python loop over a one-step program
     sizes: tuple[int, ...] = (4500, 60000)  # training-set sizes timed side by side (batch 128, each task)
@@ -49,10 +52,20 @@ FULL = ThroughputConfig(
 
 
 def _task(name: str, hidden: tuple[int, ...] | None, batch_size: int, ds: data.Dataset):
+    """Task `name` ("mlp", or "mlp-conv" for its arch=conv variant) at its defaults and this batch size."""
     overrides: dict[str, Any] = {"batch_size": batch_size}
     if hidden is not None:
         overrides["hidden"] = hidden
-    return tasks.build(tasks.make_config(name, overrides), ds)
+    name, _, arch = name.partition("-")
+    if arch:
+        overrides["arch"] = arch
+    cfg = tasks.make_config(name, overrides)
+    return tasks.build(cfg, ds)
+
+
+def for_task(cfg: ThroughputConfig, name: str) -> ThroughputConfig:
+    """cfg as task `name` is timed: conv tasks with conv_steps steps per call."""
+    return dataclasses.replace(cfg, steps=cfg.conv_steps) if name.endswith("-conv") else cfg
 
 
 def _timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tuple[Any, int, float]:
@@ -121,7 +134,9 @@ def size_scaling(cfg: ThroughputConfig, ceiling: dict[str, float]) -> list[dict[
     sets = sized_sets(cfg.sizes)
     for name in cfg.tasks:
         for ds, source in sets:
-            r = measure(name, None, 128, dataclasses.replace(cfg, per_step=False), ds, ceiling)
+            r = measure(
+                name, None, 128, dataclasses.replace(for_task(cfg, name), per_step=False), ds, ceiling
+            )
             rows.append({**r, "data": source})
             rate = r["samples_per_s"]["mean"]
             common.log(f"  {name} on {r['train_examples']:,} images ({source}): {rate:.0f} samples/s")
@@ -212,8 +227,11 @@ def run(cfg: ThroughputConfig, out_dir: str | Path, *, plots: bool = True) -> di
     results = []
     shapes = [(t, h) for t in cfg.tasks for h in (cfg.hidden if t == "mlp" else (None,))]
     for name, hidden in shapes:
+        conv = name.endswith("-conv")
         for b in usable:
-            results.append(measure(name, hidden, b, cfg, ds, ceiling))
+            if conv and b > cfg.conv_max_batch:
+                continue
+            results.append(measure(name, hidden, b, for_task(cfg, name), ds, ceiling))
             common.log(_progress(results[-1]))
     report = {
         **common.header("throughput", cfg.mode, out),
