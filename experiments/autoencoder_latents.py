@@ -1,7 +1,7 @@
 """Autoencoder and VAE at latent sizes 2, 8 and 32 over seeds, every eval figure beside PCA, in one table.
 
     python experiments/autoencoder_latents.py [--seeds 0 1 2] [--latents 2 8 32] [--steps N]
-                                              [--out runs/exp-ae]
+                                              [--archs mlp conv] [--out runs/exp-ae]
                                               [--judge runs/judge-mlp] [--docs docs/ae]
 
 Each run is the default `jaxgen train ae` with latent_dim (and variational) changed. Held-out figures are on
@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--latents", type=int, nargs="+", default=[2, 8, 32])
     p.add_argument("--steps", type=int, default=None, help="override the default steps (quick tries)")
     p.add_argument("--kinds", nargs="+", default=["ae", "vae"], choices=["ae", "vae"])
+    p.add_argument("--archs", nargs="+", default=["mlp"], choices=["mlp", "conv"], help="networks (arch=)")
     p.add_argument("--out", default=str(REPO / "runs" / "exp-ae"))
     p.add_argument("--judge", default=str(REPO / "runs" / "judge-mlp"))
     p.add_argument("--docs", default=str(REPO / "docs" / "ae"))
@@ -67,32 +68,36 @@ def main() -> None:
     docs = Path(args.docs)
     docs.mkdir(parents=True, exist_ok=True)
     rows = []
-    for variational in [k == "vae" for k in args.kinds]:
-        for latent in args.latents:
-            for seed in args.seeds:
-                kind = "vae" if variational else "ae"
-                overrides = {"seed": seed, "latent_dim": latent, "variational": variational}
-                if args.steps:
-                    overrides["steps"] = args.steps
-                run_dir = Path(args.out) / f"{kind}{latent}-seed{seed}"
-                summary = train.train(tasks.make_config("ae", overrides), run_dir, progress=False)
-                task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
-                ev = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(seed), judge=judge)
-                row = {
-                    "kind": kind,
-                    "latent_dim": latent,
-                    "seed": seed,
-                    "step": summary["step"],
-                    "wall_s": summary["wall_s"],
-                    "held_out": held_out,
-                    "device": summary["device"],
-                    **ev,
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                if seed == args.seeds[0]:
-                    for png in (run_dir / "plots").glob("*.png"):
-                        shutil.copy(png, docs / f"{kind}{latent}-{png.name}")
+    for arch, variational, latent, seed in [
+        (a, k == "vae", n, s)
+        for a in args.archs
+        for k in args.kinds
+        for n in args.latents
+        for s in args.seeds
+    ]:
+        kind = ("vae" if variational else "ae") + ("-conv" if arch == "conv" else "")
+        overrides = {"seed": seed, "latent_dim": latent, "variational": variational, "arch": arch}
+        if args.steps:
+            overrides["steps"] = args.steps
+        run_dir = Path(args.out) / f"{kind}{latent}-seed{seed}"
+        summary = train.train(tasks.make_config("ae", overrides), run_dir, progress=False)
+        task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
+        ev = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(seed), judge=judge)
+        row = {
+            "kind": kind,
+            "latent_dim": latent,
+            "seed": seed,
+            "step": summary["step"],
+            "wall_s": summary["wall_s"],
+            "held_out": held_out,
+            "device": summary["device"],
+            **ev,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if seed == args.seeds[0]:
+            for png in (run_dir / "plots").glob("*.png"):
+                shutil.copy(png, docs / f"{kind}{latent}-{png.name}")
     (docs / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
         f"Held-out set: `{held_out}` ({rows[0]['n']} images); {rows[0]['step']} steps; {len(args.seeds)}"
@@ -102,7 +107,7 @@ def main() -> None:
         "| model | latent | " + " | ".join(name for _, name in COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]
-    for kind in args.kinds:
+    for kind in [k + ("-conv" if a == "conv" else "") for a in args.archs for k in args.kinds]:
         for latent in args.latents:
             sel = [r for r in rows if r["kind"] == kind and r["latent_dim"] == latent]
             cells = [fmt([r.get(k, np.nan) for r in sel]) for k, _ in COLUMNS]

@@ -1,7 +1,7 @@
 """GAN on the embedded MNIST sample with default settings over seeds, judged by jaxgen's own MLP runs.
 
     python experiments/gan_mnist.py [--seeds 0 1 2] [--ablations no_r1 lr_2e-4] [--ablation-seeds 0]
-                                    [--out runs/gan-mnist]
+                                    [--main default|dcgan] [--out runs/gan-mnist]
 
 Each run is `jaxgen train gan --workdir OUT/VARIANT-seedS` (embedded data; the variants add --set), then
 `jaxgen eval --judge` scores 2,500 samples against the 5,000 real MNIST test digits in
@@ -24,7 +24,7 @@ from jaxgen.judge import Judge
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = REPO.parent / "shared" / "data" / "mnist-test5k"
 JUDGES = {"judge-mlp": {}, "judge-mlp-ls0": {"label_smoothing": 0.0}}
-ABLATIONS = {"default": {}, "no_r1": {"r1": 0.0}, "lr_2e-4": {"lr": 2e-4}}
+ABLATIONS = {"default": {}, "no_r1": {"r1": 0.0}, "lr_2e-4": {"lr": 2e-4}, "dcgan": {"arch": "conv"}}
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--ablations", nargs="*", default=["no_r1", "lr_2e-4"], choices=list(ABLATIONS))
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--main", default="default", choices=list(ABLATIONS), help="the variant run on --seeds")
     p.add_argument("--out", default=str(REPO / "runs" / "gan-mnist"))
     args = p.parse_args()
     judges = {}
@@ -41,7 +42,7 @@ def main() -> None:
             train.train(tasks.make_config("mlp", sets), judge_dir, progress=False)
         judges[name] = Judge(judge_dir)
     real_spec = f"idx:{HELD_OUT}" if HELD_OUT.exists() else None
-    plan = [("default", s) for s in args.seeds]
+    plan = [(args.main, s) for s in args.seeds]
     plan += [(a, s) for a in args.ablations for s in args.ablation_seeds]
     for variant, seed in plan:
         run_dir = Path(args.out) / f"{variant}-seed{seed}"

@@ -225,7 +225,7 @@ def torch_loops(hidden: int, batch: int, steps: int, which: tuple[str, ...]) -> 
 # The work: jaxgen's default CNN classifier (`jaxgen train mlp --set arch=conv`: 3x3 convolutions of
 # `channels` maps, each with BatchNorm (norm=batch), ReLU and 2x2 max pooling, dense `head`, 10 logits),
 # softmax cross-entropy, Adam 1e-3, batch B, no augmentation, no dropout, no label smoothing.
-CNN_LOOPS = ("cnn_chunk", "cnn_xla_step")
+CNN_LOOPS = ("cnn_chunk", "cnn_other_chunk", "cnn_xla_step")
 CNN_TORCH_LOOPS = ("cnn_torch_eager",)
 
 
@@ -252,13 +252,14 @@ def cnn_flops_per_sample(channels: tuple[int, ...], head: tuple[int, ...]) -> in
 
 def cnn_jax_loops(batch: int, steps: int) -> dict[str, Callable[[], float]]:
     """cnn_chunk: the classifier task's own step (arch=conv, conv_impl=auto) scanned as the driver's chunk
-    runs it; cnn_xla_step: the same step with XLA's convolution (conv_impl=xla), jitted alone and called
-    from Python (inside lax.scan XLA's CPU convolution is far slower still: see jaxgen.convs)."""
+    runs it; cnn_other_chunk: the same chunk with the implementation auto does not pick here (the
+    measurement behind the choice; on the CPU XLA's convolution in a scan is ~20x slower, so it runs a
+    tenth of the steps); cnn_xla_step: the step with XLA's convolution jitted alone, called from Python."""
     import dataclasses
 
     import jax.numpy as jnp
 
-    from jaxgen import data, tasks
+    from jaxgen import convs, data, tasks
 
     ds = data.load("embedded")
     x, y = synthetic_data(steps * batch)
@@ -266,18 +267,24 @@ def cnn_jax_loops(batch: int, steps: int) -> dict[str, Callable[[], float]]:
     Y = jnp.asarray(y).reshape(steps, batch)
     keys = jax.random.split(jax.random.key(0), steps)
     out = {}
-    for name, impl in (("cnn_chunk", "auto"), ("cnn_xla_step", "xla")):
+    other = "xla" if convs.resolve_impl("auto") == "slices" else "slices"
+    few = max(2, steps // 10) if jax.default_backend() == "cpu" and other == "xla" else steps
+    for name, impl, n in (
+        ("cnn_chunk", "auto", steps),
+        ("cnn_other_chunk", other, few),
+        ("cnn_xla_step", "xla", steps),
+    ):
         task = tasks.build(dataclasses.replace(cnn_config(batch, steps), conv_impl=impl), ds)
         body = lambda s, xyk, task=task: task.step(s, {"image": xyk[0], "label": xyk[1]}, xyk[2])
         box = {"s": jax.jit(task.init)(jax.random.key(0))}
-        if name == "cnn_chunk":
+        if name.endswith("_chunk"):
             chunk = jax.jit(lambda s, X, Y, K, body=body: jax.lax.scan(body, s, (X, Y, K)), donate_argnums=0)
 
-            def timer(chunk=chunk, box=box) -> float:
+            def timer(chunk=chunk, box=box, n=n) -> float:
                 t0 = time.perf_counter()
-                box["s"], m = chunk(box["s"], X, Y, keys)
+                box["s"], m = chunk(box["s"], X[:n], Y[:n], keys[:n])
                 m["loss"].block_until_ready()
-                return steps * batch / (time.perf_counter() - t0)
+                return n * batch / (time.perf_counter() - t0)
         else:
             one = jax.jit(body, donate_argnums=0)
 

@@ -50,7 +50,7 @@ class PeersConfig:
     rounds: int = 3
     loops: tuple[str, ...] = ("driver", "jax_scan", "jax_step", "torch_eager", "torch_graph", "gemm_only")
     cnn_steps: int = 20  # CNN steps per timed call (x10 on accelerators); 0 = no CNN rows
-    cnn_loops: tuple[str, ...] = ("cnn_chunk", "cnn_xla_step", "cnn_torch_eager")
+    cnn_loops: tuple[str, ...] = ("cnn_chunk", "cnn_other_chunk", "cnn_xla_step", "cnn_torch_eager")
 
 
 FULL = PeersConfig(rounds=5)
@@ -309,6 +309,7 @@ LABELS = {
     "gemm_only": "the step's 8 matrix products alone (no activation, loss or optimizer): "
     "the bound at these shapes",
     "cnn_chunk": "jaxgen's CNN step (`arch=conv`, conv_impl=auto) in the driver's `lax.scan` chunk",
+    "cnn_other_chunk": "the same chunk, the convolution auto does not pick here (cpu: xla; else: slices)",
     "cnn_xla_step": "the same step with XLA's convolution (conv_impl=xla), jitted alone, Python loop",
     "cnn_torch_eager": "PyTorch eager, same layers",
 }
