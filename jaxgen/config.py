@@ -295,8 +295,15 @@ def parse_sets(cls: type[TrainConfig], sets: list[str] | None) -> dict[str, Any]
 
 
 def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """The validated config of class `cls` with `overrides` applied."""
-    cfg = cls(**(overrides or {}))
+    """The validated config of class `cls` with `overrides` applied (a list for a widths field, as JSON
+    and to_dict write it, is taken as its tuple)."""
+    types = fields(cls)
+    scalar = (bool, int, float, str)
+    overrides = {
+        k: tuple(v) if isinstance(v, list) and types.get(k) not in scalar else v
+        for k, v in (overrides or {}).items()
+    }
+    cfg = cls(**overrides)
     _typed(cfg)  # before any check compares values
     cfg.check()
     return cfg
