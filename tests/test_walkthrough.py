@@ -65,6 +65,10 @@ def test_quick_walkthrough_end_to_end(quick):
     for task in ("mlp", "ae", "gan"):
         assert any(c.startswith(f"jaxgen train {task} ") for c in commands), task
     assert any(c.startswith("jaxgen backprop") for c in commands)
+    # the autoencoder section sets the conv AE's reconstructions beside the MLP's, with both sharpness ratios
+    conv = report["sections"]["autoencoder"]["ae-conv"]
+    assert "ae-conv-reconstructions.png" in report["sections"]["autoencoder"]["figures"]
+    assert f"sharpness **{conv['sharpness_ratio']:.3f}**" in (out / "walkthrough.md").read_text()
     # the quick runs live in the scratch folder, never in the repository's runs/ or docs/
     assert all(str(out / "runs") in c for c in commands if "--workdir" in c)
 

@@ -314,6 +314,16 @@ def _autoencoder(report: dict, figdir: str) -> list[str]:
         "The samples decode draws from a 10-component Gaussian mixture fitted to the training codes (the "
         "likely codes); the latent-2 plane shows the decoder over the codes' density.\n"
     )
+    conv = ae.get("ae-conv")  # pages rendered before the conv AE joined the section have none
+    if conv:
+        add(
+            f"**MLP against convolutions** (`--set arch=conv`, latent {conv['latent_dim']}, {conv['step']:,} "
+            "steps): the convolutional AE's reconstructions have sharpness "
+            f"**{conv['sharpness_ratio']:.3f}** "
+            f"against the MLP's {a32['sharpness_ratio']:.3f} (1 = as sharp as the digits) and BCE "
+            f"{conv['recon_bce']:.4f} against {a32['recon_bce']:.4f}; the same test digits in both "
+            "reconstruction figures below (`ae-reconstructions`: MLP, `ae-conv-reconstructions`: conv).\n"
+        )
     add(_figs(report, "autoencoder", figdir))
     return out
 

@@ -267,10 +267,15 @@ def section_gan(r: Runner) -> dict:
 
 
 def section_autoencoder(r: Runner) -> tuple[dict, dict]:
-    """The default AE (reconstructions, blur, decoded likely codes) and a 2-D one (codes by digit)."""
+    """The default AE (reconstructions, blur, decoded likely codes), a 2-D one (codes by digit) and the
+    convolutional AE at the default's latent size (its reconstructions beside the MLP's)."""
     spec = test_spec()
     out: dict[str, Any] = {"test_data": spec, "figures": []}
-    for name, args in (("ae", ()), ("ae-latent2", ("--set", "latent_dim=2"))):
+    for name, args in (
+        ("ae", ()),
+        ("ae-latent2", ("--set", "latent_dim=2")),
+        ("ae-conv", ("--set", "arch=conv")),
+    ):
         # no figures at the end of training: `jaxgen plot` draws them on the real test digits below
         summary = r.train("autoencoder", "ae", name, *args, "--no-plots", steps=r.preset.ae_steps, ckpt=False)
         wd = summary["workdir"]
@@ -281,11 +286,11 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
                      "latent_dim": latent,
                      **{k: v for k, v in scores.items() if isinstance(v, int | float)}}  # fmt: skip
         plots = Path(wd) / "plots"
-        wanted = (
-            ("reconstructions.png", "samples.png")
-            if name == "ae"
-            else ("latent_space.png", "latent_grid.png")
-        )
+        wanted = {
+            "ae": ("reconstructions.png", "samples.png"),
+            "ae-latent2": ("latent_space.png", "latent_grid.png"),
+            "ae-conv": ("reconstructions.png",),  # beside the MLP's: the same digits, the conv decoder
+        }[name]
         out["figures"] += [r.figure(plots / f, f"{name}-{f}") for f in wanted]
     return out, out["ae-latent2"]
 
