@@ -60,7 +60,9 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     assert {"cnn_chunk", "cnn_xla_step"} <= set(cnn["loops"])
     assert ("cnn_torch_eager" in cnn["loops"]) != ("cnn_torch_eager" in report["skipped"])
     assert all(row["samples_per_s"] > 0 and row["of_ceiling"] > 0 for row in cnn["loops"].values())
-    assert "The CNN step" in md and "BatchNorm" in cnn["work"]
+    assert "The CNN step" in md and ("BatchNorm" in cnn["work"]) == (
+        peers.peer_loops.cnn_config(32, 2).norm == "batch"
+    )
     assert on_disk["cnn"]["loops"].keys() == cnn["loops"].keys()
 
 

@@ -165,9 +165,8 @@ def test_conv_loss_falls_on_one_batch(name):
 
 def test_batchnorm_statistics_move_in_training_and_evaluation_uses_them():
     ds = data.load("embedded")
-    cfg = tasks.resolve(
-        tasks.make_config("mlp", {"arch": "conv", "channels": (4, 8), "head": (16,), "steps": 10}), ds
-    )
+    over = {"arch": "conv", "norm": "batch", "channels": (4, 8), "head": (16,), "steps": 10}
+    cfg = tasks.resolve(tasks.make_config("mlp", over), ds)
     task = tasks.build(cfg, ds)
     state = task.init(jax.random.key(0))
     before = state.params["batch_stats"]
