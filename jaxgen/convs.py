@@ -50,7 +50,7 @@ def patches(x_BxHxWxC: jax.Array, k: int, stride: int, pads: tuple[tuple[int, in
     """[B, Ho, Wo, k*k*C]: every k x k window (taps in kernel order, then channels) at the given stride."""
     b, h, w, c = x_BxHxWxC.shape
     (t, bo), (le, ri) = pads
-    xp = jnp.pad(jax.lax.optimization_barrier(x_BxHxWxC), ((0, 0), (t, bo), (le, ri), (0, 0)))
+    xp = jnp.pad(x_BxHxWxC, ((0, 0), (t, bo), (le, ri), (0, 0)))
     ho, wo = (h + t + bo - k) // stride + 1, (w + le + ri - k) // stride + 1
     cols = [
         xp[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :]
@@ -119,6 +119,19 @@ def max_pool(x_BxHxWxC: jax.Array, size: int = 2) -> jax.Array:
     return x.reshape(b, h // size, size, w // size, size, c).max(axis=(2, 4))
 
 
+def _with_params(m: Any, x: jax.Array, op: Callable[[jax.Array, jax.Array], jax.Array]) -> jax.Array:
+    """op(x, kernel) (+ bias) with nn.Conv's parameters "kernel" [k, k, in, out] and "bias" [out], in
+    module m's compute dtype (parameters stay float32)."""
+    k = m.kernel_size
+    kernel = m.param("kernel", m.kernel_init, (k, k, x.shape[-1], m.features))
+    if m.dtype is not None:
+        x, kernel = x.astype(m.dtype), kernel.astype(m.dtype)
+    y = op(x, kernel)
+    if m.use_bias:
+        y = y + m.param("bias", nn.initializers.zeros, (m.features,)).astype(y.dtype).reshape(1, 1, 1, -1)
+    return y
+
+
 class Conv(nn.Module):
     """nn.Conv's parameters (square kernel) computed by `impl` (see the module docstring)."""
 
@@ -133,15 +146,7 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        if self.dtype is not None:
-            x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-        y = conv(x, kernel, self.strides, self.padding, self.impl)
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
-            y = y + bias.reshape(1, 1, 1, -1)
-        return y
+        return _with_params(self, x, lambda x, k: conv(x, k, self.strides, self.padding, self.impl))
 
 
 class ConvTranspose(nn.Module):
@@ -157,12 +162,4 @@ class ConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        if self.dtype is not None:
-            x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-        y = conv_transpose(x, kernel, self.strides, self.impl)
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
-            y = y + bias.reshape(1, 1, 1, -1)
-        return y
+        return _with_params(self, x, lambda x, k: conv_transpose(x, k, self.strides, self.impl))

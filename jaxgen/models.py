@@ -302,3 +302,35 @@ class DCGANDiscriminator(nn.Module):
             x = act(convs.Conv(width, 4, strides=2, impl=self.impl, dtype=self.dtype, name=f"conv_{i}")(x))
         out = nn.Dense(1, dtype=self.dtype, name="out")(x.reshape(x.shape[0], -1))
         return out.astype(jnp.float32)[:, 0]
+
+
+# ---------------------------------------------------------------- the arch switch (`--set arch=`)
+
+
+def classifier_net(cfg: Any, num_outputs: int) -> nn.Module:
+    """The classifier network a task config names: ConvNet for arch=conv, else the MLP of `hidden`."""
+    dtype = compute_dtype(cfg.dtype)
+    if cfg.arch == "conv":
+        c = cfg
+        return ConvNet(c.channels, c.head, num_outputs, c.activation, c.norm, c.dropout, c.conv_impl, dtype)
+    return MLP(cfg.hidden, num_outputs, cfg.activation, cfg.init, cfg.dropout, dtype)
+
+
+def autoencoder_net(cfg: Any) -> nn.Module:
+    """The autoencoder (VAE when cfg.variational) a task config names."""
+    dtype = compute_dtype(cfg.dtype)
+    if cfg.arch == "conv":
+        return ConvAutoencoderNet(cfg.channels, cfg.latent_dim, cfg.activation, cfg.variational, cfg.norm,
+                                  cfg.conv_impl, dtype)  # fmt: skip
+    return AutoencoderNet(cfg.hidden, cfg.latent_dim, cfg.activation, cfg.init, cfg.variational, cfg.dropout,
+                          dtype=dtype)  # fmt: skip
+
+
+def gan_nets(cfg: Any, dim: int, images: bool, scale: float) -> tuple[nn.Module, nn.Module]:
+    """(G, D) a GAN config names: DCGAN for arch=conv, else the MLP pair (sigmoid pixels for images)."""
+    dtype = compute_dtype(cfg.dtype)
+    if cfg.arch == "conv":
+        return (DCGANGenerator(cfg.channels, cfg.norm, cfg.conv_impl, dtype),
+                DCGANDiscriminator(cfg.channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype))  # fmt: skip
+    g = Generator(cfg.hidden, dim, cfg.activation, "sigmoid" if images else "linear", scale, dtype)
+    return g, Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)

@@ -119,27 +119,7 @@ class Autoencoder:
         self.ds = ds
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
-        dtype = models.compute_dtype(cfg.dtype)
-        if cfg.arch == "conv":
-            self.model = models.ConvAutoencoderNet(
-                channels=cfg.channels,
-                latent_dim=cfg.latent_dim,
-                activation=cfg.activation,
-                variational=cfg.variational,
-                norm=cfg.norm,
-                impl=cfg.conv_impl,
-                dtype=dtype,
-            )
-        else:
-            self.model = models.AutoencoderNet(
-                hidden=cfg.hidden,
-                latent_dim=cfg.latent_dim,
-                activation=cfg.activation,
-                kernel_init=cfg.init,
-                variational=cfg.variational,
-                dropout=cfg.dropout,
-                dtype=dtype,
-            )
+        self.model = models.autoencoder_net(cfg)
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
         model = self.model

@@ -113,27 +113,7 @@ class Classifier:
         self.num_classes = ds.num_classes
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
-        cfg.require_images_for_conv(ds)
-        if cfg.arch == "conv":
-            self.model = models.ConvNet(
-                channels=cfg.channels,
-                head=cfg.head,
-                num_outputs=ds.num_classes,
-                activation=cfg.activation,
-                norm=cfg.norm,
-                dropout=cfg.dropout,
-                impl=cfg.conv_impl,
-                dtype=models.compute_dtype(cfg.dtype),
-            )
-        else:
-            self.model = models.MLP(
-                hidden=cfg.hidden,
-                num_outputs=ds.num_classes,
-                activation=cfg.activation,
-                kernel_init=cfg.init,
-                dropout=cfg.dropout,
-                dtype=models.compute_dtype(cfg.dtype),
-            )
+        self.model = models.classifier_net(cfg, ds.num_classes)
         self.schedule = optax.warmup_cosine_decay_schedule(
             init_value=0.0, peak_value=cfg.lr, warmup_steps=cfg.warmup, decay_steps=cfg.steps
         )

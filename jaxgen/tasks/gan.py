@@ -195,23 +195,8 @@ class GAN:
         # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
         # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
         scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
-        dtype = models.compute_dtype(cfg.dtype)
-        cfg.require_images_for_conv(ds)
-        if cfg.arch == "conv":  # DCGAN (Radford et al. 2016); departures: see docs/conv.md
-            self.g_model = models.DCGANGenerator(cfg.channels, cfg.norm, cfg.conv_impl, dtype)
-            self.d_model = models.DCGANDiscriminator(
-                cfg.channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype
-            )
-        else:
-            self.g_model = models.Generator(
-                cfg.hidden,
-                self.dim,
-                cfg.activation,
-                "sigmoid" if ds.kind == "image" else "linear",
-                scale,
-                dtype,
-            )
-            self.d_model = models.Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)
+        # DCGAN for arch=conv (Radford et al. 2016; departures: docs/conv.md)
+        self.g_model, self.d_model = models.gan_nets(cfg, self.dim, ds.kind == "image", scale)
 
         def schedule(peak: float):
             return (
