@@ -5,7 +5,9 @@
 Every row is a jitted `lax.scan` of `steps` iterations over the same random batch (the driver's chunk),
 timed in interleaved rounds (median ms per step, one process, so other jobs slow every row alike):
   step          the classifier task's whole training step (BatchNorm, AdamW, label smoothing, dropout)
-  step_no_bn    the same with norm=none
+  step_no_bn    the same with norm=none (the classifier's default)
+  dcgan_step, dcgan_step_no_r1  one DCGAN step at its default batch (`jaxgen train gan --set arch=conv`),
+                with and without the R1 penalty (its gradient of a gradient through D's convolutions)
   forward       the model's training-mode forward pass and loss only
   forward_backward  forward and gradient (no optimizer, no augmentation)
   gemms         only the matrix products the step executes, at its shapes (convolutions as patches @ kernel:
@@ -50,7 +52,7 @@ def main() -> None:
     args = p.parse_args()
     B, n = args.batch, args.steps
     ds = data.load("embedded")
-    base = tasks.make_config("mlp", {"arch": "conv", "batch_size": B, "steps": 1000})
+    base = tasks.make_config("mlp", {"arch": "conv", "batch_size": B, "steps": 1000, "norm": "batch"})
     rng = np.random.default_rng(0)
     batch = {
         "image": jnp.asarray(rng.integers(0, 256, (B, 784)).astype(np.uint8)),
@@ -61,6 +63,11 @@ def main() -> None:
     for name, cfg in (("step", base), ("step_no_bn", dataclasses.replace(base, norm="none"))):
         task = tasks.build(cfg, ds)
         rows[name] = timer(lambda s, task=task: task.step(s, batch, key)[0], task.init(key), n)
+    gan_cfg = tasks.resolve(tasks.make_config("gan", {"arch": "conv", "steps": 1000}), ds)
+    gan_batch = {"image": jnp.asarray(rng.integers(0, 256, (gan_cfg.batch_size, 784)).astype(np.uint8))}
+    for name, cfg in (("dcgan_step", gan_cfg), ("dcgan_step_no_r1", dataclasses.replace(gan_cfg, r1=0.0))):
+        gan = tasks.build(cfg, ds)
+        rows[name] = timer(lambda s, t=gan: t.step(s, gan_batch, key)[0], gan.init(key), max(2, n // 4))
     task = tasks.build(base, ds)
     state = task.init(key)
 

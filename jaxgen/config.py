@@ -47,7 +47,10 @@ class TrainConfig:
     def check(self) -> None:
         """Raise a UserError naming the fix for any value out of range."""
         _typed(self)
-        positive(self, "batch_size", "ckpt_every", "log_every", "keep")
+        positive(self, "ckpt_every", "log_every", "keep")
+        if not (self.batch_size > 0 or (self.batch_size == 0 and "batch_size" in self.FOR_DATA)):
+            also = " (or 0: chosen for the data)" if "batch_size" in self.FOR_DATA else ""
+            raise UserError(f"batch_size must be a positive integer{also}, got {self.batch_size}")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
         if self.precision not in PRECISIONS:

@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from jaxgen import cli
 from jaxgen.bench import common
 from jaxgen.bench import throughput as bench
@@ -47,14 +49,29 @@ def test_cli_names_the_benchmarks(capsys, tmp_path):
     assert "activations" in err and "throughput" in err and "\n" not in err.strip()
 
 
-def test_every_task_is_measured(tmp_path):
+EVERY_TASK = ("mlp", "ae", "gan", "mlp-conv", "ae-conv", "gan-conv")
+
+
+def every_task_report(tmp_path, names):
     cfg = bench.ThroughputConfig(
         mode="test", batch_sizes=(64,), steps=2, reps=1, ceiling_sizes=(128,), per_step=False, sizes=(),
-        conv_steps=1,
+        conv_steps=1, tasks=names,
     )  # fmt: skip
     report = bench.run(cfg, tmp_path, plots=False)
-    assert [r["task"] for r in report["results"]] == ["mlp", "ae", "gan", "mlp-conv", "ae-conv", "gan-conv"]
+    assert [r["task"] for r in report["results"]] == list(names)
     assert all(r["flops_per_sample"] > 0 and r["samples_per_s"]["mean"] > 0 for r in report["results"])
+
+
+def test_every_task_is_measured(tmp_path):
+    """Every task by default; here the MLP ones (the conv ones compile for minutes: the slow test below,
+    and mlp-conv in test_conv_tasks_are_timed_with_their_own_steps)."""
+    assert bench.ThroughputConfig().tasks == EVERY_TASK
+    every_task_report(tmp_path, EVERY_TASK[:3])
+
+
+@pytest.mark.slow
+def test_every_task_is_measured_conv_included(tmp_path):
+    every_task_report(tmp_path, EVERY_TASK)
 
 
 def test_a_nan_in_the_report_is_written_as_null(tmp_path, monkeypatch):

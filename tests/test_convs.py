@@ -23,10 +23,13 @@ def grads(module, params, x):
 
 
 @pytest.mark.parametrize(
-    "k,stride,padding", [(3, 1, "SAME"), (3, 2, "SAME"), (4, 2, "SAME"), (5, 1, "VALID")]
-)
-def test_slices_conv_matches_nn_conv_and_its_gradients(k, stride, padding):
-    x = jax.random.normal(jax.random.key(0), (3, 14, 14, 5))
+    "k,stride,padding,side",
+    [(3, 1, "SAME", 14), (3, 2, "SAME", 14), (4, 2, "SAME", 14), (5, 1, "VALID", 14), (3, 2, "SAME", 7),
+     (3, 2, "VALID", 14), (2, 2, "VALID", 7)],
+)  # fmt: skip
+def test_slices_conv_matches_nn_conv_and_its_gradients(k, stride, padding, side):
+    """Outputs, kernel and input gradients (the slices' own VJP) against nn.Conv's."""
+    x = jax.random.normal(jax.random.key(0), (3, side, side, 5))
     ref = nn.Conv(7, (k, k), strides=(stride, stride), padding=padding)
     params = ref.init(jax.random.key(1), x)
     for impl in ("slices", "xla"):
@@ -233,3 +236,16 @@ def test_conv_keys_are_in_help():
             assert key in text, (name, key)
     with pytest.raises(UserError, match="arch=mlp"):
         tasks.resolve(tasks.make_config("mlp", {"arch": "conv"}), data.load("toy:moons"))
+
+
+def test_dcgan_defaults_are_chosen_for_the_arch():
+    """batch_size 0 = for the data: DCGAN 64 (more steps in its 20 minutes), the MLP GAN 256; DCGAN
+    samples from G itself (no EMA); an explicit value stays; tasks without the choice refuse 0."""
+    ds = data.load("embedded")
+    mlp = tasks.resolve(tasks.make_config("gan"), ds)
+    conv = tasks.resolve(tasks.make_config("gan", {"arch": "conv"}), ds)
+    assert (mlp.batch_size, mlp.ema, mlp.steps) == (256, 0.999, 10000)
+    assert (conv.batch_size, conv.ema, conv.lr, conv.r1, conv.steps) == (64, 0.0, 1e-3, 1.0, 8000)
+    assert tasks.resolve(tasks.make_config("gan", {"arch": "conv", "batch_size": 128}), ds).batch_size == 128
+    with pytest.raises(UserError, match="batch_size must be a positive integer, got 0"):
+        tasks.make_config("mlp", {"batch_size": 0})

@@ -49,6 +49,7 @@ class Preset:
     gan_toy_steps: int | None = None  # moons and gauss1d: 10,000 generator steps (chosen for the data)
     gan_mnist_steps: int | None = None  # 10,000
     ae_steps: int | None = None  # 10,000
+    conv_ae: tuple[str, ...] = ()  # more arguments for the conv AE (quick: narrower, it compiles faster)
     ckpt_every: int | None = None  # GAN snapshots (samples through training) and test points
     bench: str = "quick"  # `jaxgen bench activations --quick`, or "tiny" (the benchmark's code, smaller)
     coin_flips: int = 100_000
@@ -64,6 +65,7 @@ QUICK = Preset(
     gan_toy_steps=400,
     gan_mnist_steps=200,
     ae_steps=200,
+    conv_ae=("--set", "channels=8,16"),
     ckpt_every=100,
     bench="tiny",
     coin_flips=10_000,
@@ -274,7 +276,7 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
     for name, args in (
         ("ae", ()),
         ("ae-latent2", ("--set", "latent_dim=2")),
-        ("ae-conv", ("--set", "arch=conv")),
+        ("ae-conv", ("--set", "arch=conv", *r.preset.conv_ae)),
     ):
         # no figures at the end of training: `jaxgen plot` draws them on the real test digits below
         summary = r.train("autoencoder", "ae", name, *args, "--no-plots", steps=r.preset.ae_steps, ckpt=False)

@@ -40,7 +40,7 @@ class GANConfig(NetConfig):
     """
 
     steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
-    batch_size: int = 256  # real examples per discriminator update (and fakes per generator update)
+    batch_size: int = 0  # real examples per D update, fakes per G update; 0 = for the data (256, DCGAN 64)
     lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
     activation: str = "leaky_relu:0.2"  # hidden activation of both players
@@ -63,7 +63,7 @@ class GANConfig(NetConfig):
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
     TINY_DATA: ClassVar[str] = "toy:ring8"
     TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16, "r1": 0.5}
-    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr")
+    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr", "batch_size")
 
     def check(self) -> None:
         super().check()
@@ -86,7 +86,7 @@ class GANConfig(NetConfig):
             raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
         if not 0 <= self.pack <= 16:
             raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
-        if self.pack and self.batch_size % self.pack:
+        if self.pack and self.batch_size and self.batch_size % self.pack:
             raise UserError(
                 f"batch_size {self.batch_size} must be a multiple of pack {self.pack}: change one of them"
             )
@@ -107,10 +107,18 @@ class GANConfig(NetConfig):
 # samples within 3 std of each mode; MNIST fits in 5 CPU minutes.
 STEPS_FOR_DATA = {"toy:ring8": 20000, "toy:grid25": 60000, "toy:gauss1d": 10000}
 STEPS_DEFAULT = 10000
-# DCGAN (arch=conv): 3,000 generator steps at batch 256, ~11 minutes on a 2-core CPU (a step is ~20 MLP
-# GAN steps: docs/conv.md), and the paper's learning rate 2e-4 (not tuned here).
-CONV_STEPS_DEFAULT = 3000
-CONV_LR = 2e-4
+# DCGAN (arch=conv): a step costs ~1.7 ms per sample on a 2-core CPU at every batch size (docs/speed.md),
+# so the 20 minutes a run may take buy more generator steps at batch 64 than at 256; chosen on short runs
+# scored against the training images (experiments/dcgan_tune.py, docs/conv.md): at 2,000 steps, batch 64,
+# lr 2e-4 / 5e-4 / 1e-3 gave judge Frechet 106 / 62 / 52 from G itself, and an EMA of G (0.999) was worse
+# in all three (224 / 115 / 79): the EMA lags a generator still learning fast, so DCGAN samples from G.
+# At lr 1e-3, R1 weight 10 / 1 / 0 gave 51.6 / 47.2 / 49.1: R1 1. 5,000 steps gave 34.5 against the
+# test digits in 591 s; a step costs ~0.12 s alone, so 8,000 steps fit the 20 minutes.
+CONV_STEPS_DEFAULT = 8000
+CONV_R1 = 1.0
+CONV_BATCH = 64
+CONV_LR = 1e-3
+BATCH_DEFAULT = 256
 # R1 weight when r1=-1: images 10; toys none, except grid25, where a light penalty pulls the mass off the
 # bridges between its 25 modes (3 seeds: hq 0.53-0.70 without, 0.76-0.77 with 0.3; ring8 does not
 # need it and lost quality with it on one seed of three: README, GAN section).
@@ -118,26 +126,29 @@ R1_FOR_DATA = {"toy:grid25": 0.3}
 
 
 def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
-    """Replace the "chosen for the data" defaults (steps 0, latent_dim 0, pack 0, r1 -1, ema -1).
+    """Replace the "chosen for the data" defaults (steps, batch_size, latent_dim, pack 0; r1, ema -1).
 
     toys: a latent as wide as the data (a 16-D latent left 2/3 of ring8's samples between the modes; a
     2-D one puts 80% within 3 std of one), pack 2 (two samples per D row: a dropped mode shows up as a
     pair D never sees), lr 2e-4, no R1 (grid25: 0.3), EMA 0.999; images: latent 16, lr 1e-3 (2e-4: judge
-    confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999; DCGAN (arch=conv) on images: the
-    same but 3,000 steps and lr 2e-4.
+    confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999, batch 256; DCGAN (arch=conv) on
+    images: the same but 8,000 steps at batch 64, R1 1 and no EMA (CONV_STEPS_DEFAULT and below).
     """
     cfg.require_images_for_conv(ds)
     toy = ds.kind == "toy"
     conv = cfg.arch == "conv"
     steps = cfg.steps or (CONV_STEPS_DEFAULT if conv else STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT))
+    batch_size = cfg.batch_size or (CONV_BATCH if conv else BATCH_DEFAULT)
     latent_dim = cfg.latent_dim or (int(ds.info["dim"]) if toy else 16)
     lr = cfg.lr or (2e-4 if toy else CONV_LR if conv else 1e-3)
     pack = cfg.pack or (2 if toy else 1)
-    r1 = cfg.r1 if cfg.r1 >= 0 else R1_FOR_DATA.get(ds.spec, 0.0 if toy else 10.0)
-    ema = cfg.ema if cfg.ema >= 0 else 0.999
-    if cfg.batch_size % pack:
-        raise UserError(f"batch_size {cfg.batch_size} must be a multiple of pack {pack}: change one of them")
-    return dataclasses.replace(cfg, steps=steps, latent_dim=latent_dim, lr=lr, pack=pack, r1=r1, ema=ema)
+    r1 = cfg.r1 if cfg.r1 >= 0 else R1_FOR_DATA.get(ds.spec, 0.0 if toy else CONV_R1 if conv else 10.0)
+    ema = cfg.ema if cfg.ema >= 0 else (0.0 if conv else 0.999)
+    if batch_size % pack:
+        raise UserError(f"batch_size {batch_size} must be a multiple of pack {pack}: change one of them")
+    return dataclasses.replace(
+        cfg, steps=steps, batch_size=batch_size, latent_dim=latent_dim, lr=lr, pack=pack, r1=r1, ema=ema
+    )
 
 
 # ---------------------------------------------------------------- losses (logits in, scalars out)
@@ -217,6 +228,7 @@ class GAN:
         c = self.cfg
         return {
             "steps": c.steps,
+            "batch_size": c.batch_size,
             "latent_dim": c.latent_dim,
             "lr": c.lr,
             "pack": c.pack,
