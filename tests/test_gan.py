@@ -107,8 +107,10 @@ def test_resolve_defaults_per_data_kind():
     assert tiny_gan("toy:ring8").resolved["pack"] == 2
     img = tasks.build(tasks.make_config("gan", {"hidden": (8,)}), data.load("embedded"))
     assert (img.cfg.pack, img.cfg.r1, img.cfg.ema) == (1, 10.0, 0.999)
+    assert (img.cfg.batch_size, img.cfg.steps) == (256, 10000)
     assert tiny_gan(pack=4, r1=0.0, ema=0.0).resolved == {
         "steps": 10,
+        "batch_size": 32,
         "latent_dim": 2,
         "lr": 2e-4,
         "pack": 4,

@@ -86,10 +86,9 @@ class GANConfig(NetConfig):
             raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
         if not 0 <= self.pack <= 16:
             raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
-        if self.pack and self.batch_size and self.batch_size % self.pack:
-            raise UserError(
-                f"batch_size {self.batch_size} must be a multiple of pack {self.pack}: change one of them"
-            )
+        batch = self.batch_size or (CONV_BATCH if self.arch == "conv" else BATCH_DEFAULT)  # 0: as resolved
+        if self.pack and batch % self.pack:
+            raise UserError(f"batch_size {batch} must be a multiple of pack {self.pack}: change one of them")
         if not (self.r1 >= 0 or self.r1 == -1):
             raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
         if not 0 < self.topk <= 1:
