@@ -5,9 +5,9 @@ images (the 5,000 real test digits are kept for the report, experiments/gan_mnis
     python experiments/dcgan_tune.py --steps 1500 --variant base: --variant lr1e-3:lr=1e-3 ...
                                      [--data embedded] [--judge runs/judge-mlp-ls0] [--out runs/dcgan-tune]
 
-A variant is NAME:KEY=VALUE[;KEY=VALUE...]. Besides the EMA generator (what `jaxgen sample` uses), each
-run is also sampled from G's own weights, in eval mode (running BatchNorm statistics) and in training
-mode (batch statistics), so a gap between them points at the statistics rather than the weights.
+A variant is NAME:KEY=VALUE[;KEY=VALUE...]. Each run is sampled from G's own weights in eval mode (running
+BatchNorm statistics) and in training mode (batch statistics), so a gap between them points at the
+statistics rather than the weights, and, when the variant keeps one (`ema=0.999`), from the EMA of G.
 Prints one JSON line per (run, sampler).
 """
 
@@ -35,7 +35,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
 
 def samplers(task, params, key, n=2500):
     z = jax.random.normal(key, (n, task.cfg.latent_dim))
-    out = {"ema": task.sample(params, key, n)}
+    out = {"ema": task.sample(params, key, n)} if task.cfg.ema > 0 else {}  # else task.sample is g_eval
     g = params["g"]
     out["g_eval"] = np.asarray(task.g_model.apply(g, z), np.float32)
     if "batch_stats" in g:

@@ -48,18 +48,20 @@ class TrainConfig:
         """Raise a UserError naming the fix for any value out of range."""
         _typed(self)
         positive(self, "ckpt_every", "log_every", "keep")
-        if not (self.batch_size > 0 or (self.batch_size == 0 and "batch_size" in self.FOR_DATA)):
-            also = " (or 0: chosen for the data)" if "batch_size" in self.FOR_DATA else ""
-            raise UserError(f"batch_size must be a positive integer{also}, got {self.batch_size}")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.dtype not in DTYPES:
             raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        also = {k: " (or 0: chosen for the data)" if k in self.FOR_DATA else "" for k in ("steps", "lr")}
-        if not (self.steps > 0 or (self.steps == 0 and "steps" in self.FOR_DATA)):
-            raise UserError(f"steps must be a positive integer{also['steps']}, got {self.steps}")
+        also = {
+            k: " (or 0: chosen for the data)" if k in self.FOR_DATA else ""
+            for k in ("steps", "lr", "batch_size")
+        }
+        for key in ("steps", "batch_size"):
+            value = getattr(self, key)
+            if not (value > 0 or (value == 0 and key in self.FOR_DATA)):
+                raise UserError(f"{key} must be a positive integer{also[key]}, got {value}")
         if not (self.lr > 0 or (self.lr == 0 and "lr" in self.FOR_DATA)):
             raise UserError(f"lr must be > 0{also['lr']}, got {self.lr}")
         if self.val < 0:

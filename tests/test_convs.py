@@ -28,7 +28,7 @@ def grads(module, params, x):
      (3, 2, "VALID", 14), (2, 2, "VALID", 7)],
 )  # fmt: skip
 def test_slices_conv_matches_nn_conv_and_its_gradients(k, stride, padding, side):
-    """Outputs, kernel and input gradients (the slices' own VJP) against nn.Conv's."""
+    """Outputs, kernel and input gradients (jax.grad through the slices) against nn.Conv's."""
     x = jax.random.normal(jax.random.key(0), (3, side, side, 5))
     ref = nn.Conv(7, (k, k), strides=(stride, stride), padding=padding)
     params = ref.init(jax.random.key(1), x)

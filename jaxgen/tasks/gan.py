@@ -86,7 +86,7 @@ class GANConfig(NetConfig):
             raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
         if not 0 <= self.pack <= 16:
             raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
-        batch = self.batch_size or (CONV_BATCH if self.arch == "conv" else BATCH_DEFAULT)  # 0: as resolved
+        batch = batch_for(self)
         if self.pack and batch % self.pack:
             raise UserError(f"batch_size {batch} must be a multiple of pack {self.pack}: change one of them")
         if not (self.r1 >= 0 or self.r1 == -1):
@@ -118,6 +118,13 @@ CONV_R1 = 1.0
 CONV_BATCH = 64
 CONV_LR = 1e-3
 BATCH_DEFAULT = 256
+
+
+def batch_for(cfg: GANConfig) -> int:
+    """The batch size a config runs at: its own, or (0) the one chosen for its arch."""
+    return cfg.batch_size or (CONV_BATCH if cfg.arch == "conv" else BATCH_DEFAULT)
+
+
 # R1 weight when r1=-1: images 10; toys none, except grid25, where a light penalty pulls the mass off the
 # bridges between its 25 modes (3 seeds: hq 0.53-0.70 without, 0.76-0.77 with 0.3; ring8 does not
 # need it and lost quality with it on one seed of three: README, GAN section).
@@ -137,7 +144,7 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     toy = ds.kind == "toy"
     conv = cfg.arch == "conv"
     steps = cfg.steps or (CONV_STEPS_DEFAULT if conv else STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT))
-    batch_size = cfg.batch_size or (CONV_BATCH if conv else BATCH_DEFAULT)
+    batch_size = batch_for(cfg)
     latent_dim = cfg.latent_dim or (int(ds.info["dim"]) if toy else 16)
     lr = cfg.lr or (2e-4 if toy else CONV_LR if conv else 1e-3)
     pack = cfg.pack or (2 if toy else 1)
