@@ -249,3 +249,14 @@ def test_dcgan_defaults_are_chosen_for_the_arch():
     assert tasks.resolve(tasks.make_config("gan", {"arch": "conv", "batch_size": 128}), ds).batch_size == 128
     with pytest.raises(UserError, match="batch_size must be a positive integer, got 0"):
         tasks.make_config("mlp", {"batch_size": 0})
+
+
+def test_cnn_steps_are_chosen_for_the_data_and_named_in_help():
+    """The CNN's length for the data (docs/conv.md): 6,000 steps on the embedded sample, 20 epochs
+    elsewhere (the MLP: 2,000 and 90); --help says both."""
+    cls = tasks.config_class("mlp")
+    ds = data.load("embedded")
+    assert tasks.resolve(tasks.make_config("mlp", {"arch": "conv"}), ds).steps == 6000
+    assert tasks.resolve(tasks.make_config("mlp"), ds).steps == 2000
+    assert (cls.CONV_STEPS_FOR_DATA["embedded"], cls.CONV_EPOCHS, cls.EPOCHS) == (6000, 20, 90)
+    assert "embedded 2000, conv 6000; toys 2000; else 90 epochs, conv 20" in config.describe(cls)
