@@ -259,4 +259,4 @@ def test_cnn_steps_are_chosen_for_the_data_and_named_in_help():
     assert tasks.resolve(tasks.make_config("mlp", {"arch": "conv"}), ds).steps == 6000
     assert tasks.resolve(tasks.make_config("mlp"), ds).steps == 2000
     assert (cls.CONV_STEPS_FOR_DATA["embedded"], cls.CONV_EPOCHS, cls.EPOCHS) == (6000, 20, 90)
-    assert "embedded 2000, conv 6000; toys 2000; else 90 epochs, conv 20" in config.describe(cls)
+    assert "embedded 2000 (conv 6000), toys 2000, else 90 epochs (conv 20)" in config.describe(cls)

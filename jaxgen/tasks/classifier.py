@@ -29,7 +29,7 @@ EVAL_BATCH = 1000
 class MLPConfig(AugmentConfig):
     """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
 
-    steps: int = 0  # optimizer steps; 0 = for the data (embedded 2000, conv 6000; toys 2000; else 90 epochs, conv 20)
+    steps: int = 0  # 0 = for the data: embedded 2000 (conv 6000), toys 2000, else 90 epochs (conv 20)
     batch_size: int = 128
     lr: float = 1e-3
     dropout: float = 0.2  # dropout rate after each hidden layer (train only)
