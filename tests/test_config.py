@@ -50,6 +50,7 @@ def test_bad_sets_rejected(item, match):
         ({"warmup_steps": 5000, "steps": 2000}, "warmup_steps"),
         ({"val": -1}, "val must be >= 0"),
         ({"hflip": 2.0}, "hflip must be a probability"),
+        ({"erase": 1.5}, "erase must be in"),
         ({"max_rotate": -2.0}, "max_rotate must be in"),
     ],
 )

@@ -354,6 +354,33 @@ def test_affine_images_with_zero_ranges_is_identity():
     np.testing.assert_array_equal(out, np.asarray(images, np.float32))
 
 
+def test_affine_images_mirrors_only_skip_the_warp_bit_for_bit():
+    """Clothes' augmentation (mirrors, no shift/rotation/zoom) returns the mirrored images without the
+    bilinear warp: the same bits as the warp gives when its ranges are traced values it cannot skip."""
+    images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (16, 784)), jnp.float32)
+    skipped = batches.affine_images(jax.random.key(2), images, 0.0, 0.0, 0.0, 0.5)
+    warped = jax.jit(batches.affine_images, static_argnums=5)(jax.random.key(2), images, 0.0, 0.0, 0.0, 0.5)
+    np.testing.assert_array_equal(skipped, warped)
+    assert not np.array_equal(skipped, images)  # some were mirrored
+
+
+def test_random_erase_fills_one_rectangle_per_chosen_image():
+    """Random erasing: about `prob` of the images get one axis-aligned rectangle of noise, its area in
+    [2 %, 40 %] of the image (up to rounding), the rest of every image untouched; prob 0 changes nothing."""
+    images = jnp.zeros((1000, 784), jnp.float32)
+    out = np.asarray(batches.random_erase(jax.random.key(0), images, 0.5)).reshape(1000, 28, 28)
+    erased = (out != 0).any((1, 2))
+    assert 0.45 < erased.mean() < 0.55
+    for img in out[erased][:50]:
+        rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
+        box = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert (box != 0).mean() > 0.99  # the bounding box is the rectangle (noise is rarely exactly 0)
+        assert 0.01 < box.size / 784 < 0.45
+        assert (0 <= img).all() and (img <= 1).all()
+    same = batches.random_erase(jax.random.key(0), images + 0.5, 0.0)
+    np.testing.assert_array_equal(same, images + 0.5)
+
+
 def test_affine_translation_moves_the_blob_and_keeps_its_mass():
     images = _blobs(64)
     out = jax.jit(batches.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)

@@ -145,4 +145,29 @@ def affine_images(
         flip_B = jax.random.uniform(jax.random.fold_in(key, 3), (b,)) < hflip
         mirrored = images.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
         images = jnp.where(flip_B[:, None], mirrored, images)
+    if all(isinstance(v, (int, float)) and v == 0 for v in (max_shift, max_rotate, max_scale)):
+        return images  # the identity warp samples every pixel exactly: skip its gathers (clothes: mirrors only)
     return jax.vmap(warp)(images, theta_B, scale_B, shift_Bx2)
+
+
+def random_erase(
+    key: jax.Array, images_BxD: jax.Array, prob: float, area: tuple[float, float] = (0.02, 0.4)
+) -> jax.Array:
+    """Random erasing (Zhong et al. 2017): with probability `prob` per image, one rectangle of area
+    U(area) x the image and aspect ratio log-uniform in [0.3, 1/0.3], placed uniformly inside the image,
+    is filled with uniform noise in [0, 1]. Images are float [B, side*side] in [0, 1]; pure and jit-able."""
+    b, d = images_BxD.shape
+    side = math.isqrt(d)
+    k_on, k_area, k_aspect, k_row, k_col, k_fill = jax.random.split(key, 6)
+    on_B = jax.random.uniform(k_on, (b,)) < prob
+    area_B = jax.random.uniform(k_area, (b,), minval=area[0], maxval=area[1]) * d
+    aspect_B = jnp.exp(jax.random.uniform(k_aspect, (b,), minval=math.log(0.3), maxval=-math.log(0.3)))
+    h_B = jnp.clip(jnp.round(jnp.sqrt(area_B * aspect_B)), 1, side)
+    w_B = jnp.clip(jnp.round(jnp.sqrt(area_B / aspect_B)), 1, side)
+    top_B = jnp.floor(jax.random.uniform(k_row, (b,)) * (side - h_B + 1))
+    left_B = jnp.floor(jax.random.uniform(k_col, (b,)) * (side - w_B + 1))
+    pos = jnp.arange(side, dtype=jnp.float32)[None, :]
+    rows_BxS = (pos >= top_B[:, None]) & (pos < (top_B + h_B)[:, None])
+    cols_BxS = (pos >= left_B[:, None]) & (pos < (left_B + w_B)[:, None])
+    mask_BxD = (rows_BxS[:, :, None] & cols_BxS[:, None, :]).reshape(b, d) & on_B[:, None]
+    return jnp.where(mask_BxD, jax.random.uniform(k_fill, (b, d)), images_BxD)
