@@ -1,5 +1,7 @@
 """Convolutions (jaxgen.convs) against flax's own, and the conv models of every image task (arch=conv)."""
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -265,3 +267,40 @@ def test_cnn_steps_are_chosen_for_the_data_and_named_in_help():
     said = (f"embedded {steps['embedded']} (conv {conv['embedded']}), toys {steps['toy:']}, "
             f"else {cls.EPOCHS:g} epochs (conv {cls.CONV_EPOCHS:g})")  # fmt: skip
     assert said in config.describe(cls)
+
+
+def test_mirror_tta_is_chosen_for_the_conv_on_clothes_only():
+    """tta=auto: the CNN on clothes (trained with mirrors) averages over each image and its mirror; the
+    MLP, digits, no mirrors or no augmentation keep one look; tta=mirror on toy points is one line."""
+    digits = data.load("embedded")
+    clothes = dataclasses.replace(digits, family="clothes")
+
+    def tta(ds, **over):
+        return tasks.resolve(tasks.make_config("mlp", over), ds).tta
+
+    assert tta(clothes, arch="conv") == "mirror"
+    assert tta(clothes) == tta(digits, arch="conv") == "none"
+    assert tta(clothes, arch="conv", hflip=0.0) == tta(clothes, arch="conv", augment=False) == "none"
+    assert tta(digits, arch="conv", tta="mirror") == "mirror"  # asked for: kept
+    with pytest.raises(UserError, match="tta=none"):
+        tasks.resolve(tasks.make_config("mlp", {"tta": "mirror"}), data.load("toy:moons"))
+    with pytest.raises(UserError, match="tta must be one of"):
+        tasks.make_config("mlp", {"tta": "flip"})
+
+
+def test_mirror_tta_averages_the_two_looks_and_is_mirror_invariant():
+    """With tta=mirror, p(y | x) is the mean of the one-look probabilities of x and of its mirror, so an
+    image and its mirror get the same prediction; tta=none is the plain eval-mode softmax."""
+    ds = data.load("embedded")
+    tiny = {"arch": "conv", **tasks.config_class("mlp").TINY_CONV}
+    plain = tasks.build(tasks.make_config("mlp", {**tiny, "tta": "none"}), ds)
+    both = tasks.build(tasks.make_config("mlp", {**tiny, "tta": "mirror"}), ds)
+    params = plain.init(jax.random.key(0)).params
+    x = np.asarray(ds.test["image"][:40])
+    mirror = x.reshape(-1, 28, 28)[:, :, ::-1].reshape(-1, 784)
+    expect = (plain.probs(params, x) + plain.probs(params, mirror)) / 2
+    np.testing.assert_allclose(both.probs(params, x), expect, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(both.probs(params, mirror), both.probs(params, x), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(plain.probs(params, x), expect, atol=1e-4)  # the mirror changes the one look
+    m = both.evaluate(params, {"image": x, "label": np.asarray(ds.test["label"][:40])})
+    assert m["accuracy"] == np.mean(expect.argmax(-1) == np.asarray(ds.test["label"][:40]))
