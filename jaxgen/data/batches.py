@@ -146,7 +146,7 @@ def affine_images(
         mirrored = images.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
         images = jnp.where(flip_B[:, None], mirrored, images)
     if all(isinstance(v, (int, float)) and v == 0 for v in (max_shift, max_rotate, max_scale)):
-        return images  # the identity warp samples every pixel exactly: skip its gathers (clothes: mirrors only)
+        return images  # the identity warp samples each pixel exactly: skip its gathers (clothes' mirrors)
     return jax.vmap(warp)(images, theta_B, scale_B, shift_Bx2)
 
 
