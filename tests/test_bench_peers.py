@@ -49,6 +49,10 @@ def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     for k in ("torch_eager", "torch_graph"):
         assert (k in loops) != (k in report["skipped"])
     assert report["rounds_done"] == 1  # the report is rewritten after every round
+    # the PyTorch that ran the torch rows is named (None where it does not import: the rows say why)
+    assert (report["torch"] is None) == ("torch_eager" in report["skipped"])
+    if report["torch"]:
+        assert report["torch"].startswith("PyTorch ")
     strict = {"parse_constant": lambda name: pytest.fail(f"bare {name} in peers.json")}  # NaN is null
     on_disk = json.loads((tmp_path / "out" / "peers.json").read_text(), **strict)
     assert on_disk["loops"].keys() == loops.keys()

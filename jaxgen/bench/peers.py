@@ -193,6 +193,7 @@ def report_now(r: Rounds) -> dict[str, Any]:
         "ceiling": {"flops_per_s": ceiling_flops, "samples_per_s": ceiling_flops / fps, "rounds": r.ceilings},
         "loops": rows,
         "skipped": r.skipped,
+        "torch": peer_loops.torch_info() if any("torch" in k for k in (*cfg.loops, *cfg.cnn_loops)) else None,
         "rounds_done": len(r.ceilings),
     }
     if cfg.cnn_steps:
@@ -324,7 +325,8 @@ def markdown(report: dict) -> str:
     lines = [
         "## The driver against its peers",
         "",
-        f"`jaxgen bench peers` ({report['mode']} mode) on {common.machine(report)}, "
+        f"`jaxgen bench peers` ({report['mode']} mode) on {common.machine(report)}"
+        f"{', ' + report['torch'] if report.get('torch') else ''}, "
         f"{report['wall_s']:.0f} s wall time. Work: {report['work']}. {done} interleaved rounds: "
         "each figure is the median round (the best in brackets), each ratio taken within a round, then the "
         f"median over rounds. The driver's rate is {long_ - short:,} steps over the wall-time difference "
