@@ -220,13 +220,9 @@ def torch_loops(hidden: int, batch: int, steps: int, which: tuple[str, ...]) -> 
     return out
 
 
-# ---------------------------------------------------------------- the CNN step (`arch=conv`)
-#
-# The work: jaxgen's default CNN classifier (`jaxgen train mlp --set arch=conv`: 3x3 convolutions of
-# `channels` maps, each with BatchNorm (norm=batch), ReLU and 2x2 max pooling, dense `head`, 10 logits),
-# softmax cross-entropy, Adam 1e-3, batch B, no augmentation, no dropout, no label smoothing.
 def torch_info() -> str | None:
-    """"PyTorch VERSION, N threads" for the report's header, or None where torch does not import."""
+    """The PyTorch that runs the torch rows, "PyTorch VERSION, N threads", for the report's header; None
+    where torch does not import."""
     try:
         import torch
     except Exception:  # noqa: BLE001 - any import failure means "not installed here"
@@ -234,6 +230,11 @@ def torch_info() -> str | None:
     return f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+# ---------------------------------------------------------------- the CNN step (`arch=conv`)
+#
+# The work: jaxgen's default CNN classifier (`jaxgen train mlp --set arch=conv`: 3x3 convolutions of
+# `channels` maps, each with BatchNorm (norm=batch), ReLU and 2x2 max pooling, dense `head`, 10 logits),
+# softmax cross-entropy, Adam 1e-3, batch B, no augmentation, no dropout, no label smoothing.
 CNN_LOOPS = ("cnn_chunk", "cnn_other_chunk", "cnn_xla_step")
 CNN_TORCH_LOOPS = ("cnn_torch_eager",)
 
