@@ -249,7 +249,7 @@ def test_dcgan_defaults_are_chosen_for_the_arch():
     mlp = tasks.resolve(tasks.make_config("gan"), ds)
     conv = tasks.resolve(tasks.make_config("gan", {"arch": "conv"}), ds)
     assert (mlp.batch_size, mlp.ema, mlp.steps) == (256, 0.999, 10000)
-    assert (conv.batch_size, conv.ema, conv.lr, conv.r1, conv.steps) == (64, 0.0, 1e-3, 1.0, 8000)
+    assert (conv.batch_size, conv.ema, conv.lr, conv.r1, conv.steps) == (64, 0.0, 1e-3, 1.0, 16000)
     assert tasks.resolve(tasks.make_config("gan", {"arch": "conv", "batch_size": 128}), ds).batch_size == 128
     with pytest.raises(UserError, match="batch_size must be a positive integer, got 0"):
         tasks.make_config("mlp", {"batch_size": 0})

@@ -39,7 +39,7 @@ class GANConfig(NetConfig):
     resolved values to DIR/resolved.json.
     """
 
-    steps: int = 0  # generator steps (each after d_steps discriminator steps); 0 = for the data (MNIST 10k)
+    steps: int = 0  # generator steps (each after d_steps D steps); 0 = for the data (MNIST 10k, DCGAN 16k)
     batch_size: int = 0  # real examples per D update, fakes per G update; 0 = for the data (256, DCGAN 64)
     lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
     hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
@@ -111,9 +111,10 @@ STEPS_DEFAULT = 10000
 # scored against the training images (experiments/dcgan_tune.py, docs/conv.md): at 2,000 steps, batch 64,
 # lr 2e-4 / 5e-4 / 1e-3 gave judge Frechet 106 / 62 / 52 from G itself, and an EMA of G (0.999) was worse
 # in all three (224 / 115 / 79): the EMA lags a generator still learning fast, so DCGAN samples from G.
-# At lr 1e-3, R1 weight 10 / 1 / 0 gave 51.6 / 47.2 / 49.1: R1 1. 5,000 steps gave 34.5 against the
-# test digits in 591 s; a step costs ~0.12 s alone, so 8,000 steps fit the 20 minutes.
-CONV_STEPS_DEFAULT = 8000
+# At lr 1e-3, R1 weight 10 / 1 / 0 gave 51.6 / 47.2 / 49.1: R1 1. Length, against the training images:
+# 8,000 steps 23.8, 16,000 steps 16.8 (session 12); 16,000 took 567 s alone on the 2-core CPU, inside the
+# 20 minutes a default run may take (session 11 measured 1,002 s for 8,000 on a slower host).
+CONV_STEPS_DEFAULT = 16000
 CONV_R1 = 1.0
 CONV_BATCH = 64
 CONV_LR = 1e-3
@@ -138,7 +139,7 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     2-D one puts 80% within 3 std of one), pack 2 (two samples per D row: a dropped mode shows up as a
     pair D never sees), lr 2e-4, no R1 (grid25: 0.3), EMA 0.999; images: latent 16, lr 1e-3 (2e-4: judge
     confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999, batch 256; DCGAN (arch=conv) on
-    images: the same but 8,000 steps at batch 64, R1 1 and no EMA (CONV_STEPS_DEFAULT and below).
+    images: the same but 16,000 steps at batch 64, R1 1 and no EMA (CONV_STEPS_DEFAULT and below).
     """
     cfg.require_images_for_conv(ds)
     toy = ds.kind == "toy"
