@@ -9,6 +9,7 @@ on 55,000 with `--set val=5000`), validation accuracy none -> mirror:
   CNN defaults (channels 32,64):            94.06 -> 94.48 %   (test 93.20 -> 93.58 %)
   3 stages (channels 32,64,128):            93.84 -> 94.52 %   (test 92.86 -> 93.39 %)
   3 stages + random erasing (erase=0.5):    93.84 -> 94.26 %   (test 92.69 -> 92.77 %)
+  the MLP's defaults (90 epochs):           92.24 -> 92.18 %   (test 91.18 -> 91.16 %): one look stays
 One JSON line per run.
 """
 
