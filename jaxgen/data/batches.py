@@ -108,6 +108,14 @@ def batch_at(
     return batch_from(arrays, epoch_permutations(key, epoch, 1, n), epoch, step, batch_size)
 
 
+def mirror(images_BxD: jax.Array) -> jax.Array:
+    """Each flat square image [B, side*side] mirrored left to right (the clothes' augmentation, and the
+    classifier's second look at test time: tta=mirror)."""
+    b, d = images_BxD.shape
+    side = math.isqrt(d)
+    return images_BxD.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
+
+
 def affine_images(
     key: jax.Array,
     images_Bx784: jax.Array,
@@ -143,8 +151,7 @@ def affine_images(
     images = images_Bx784.astype(jnp.float32)
     if hflip > 0:  # its own key (fold_in), so the other draws are the same bits with or without flips
         flip_B = jax.random.uniform(jax.random.fold_in(key, 3), (b,)) < hflip
-        mirrored = images.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
-        images = jnp.where(flip_B[:, None], mirrored, images)
+        images = jnp.where(flip_B[:, None], mirror(images), images)
     if all(isinstance(v, (int, float)) and v == 0 for v in (max_shift, max_rotate, max_scale)):
         return images  # the identity warp samples each pixel exactly: skip its gathers (clothes' mirrors)
     return jax.vmap(warp)(images, theta_B, scale_B, shift_Bx2)

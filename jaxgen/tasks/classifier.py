@@ -138,12 +138,8 @@ class Classifier:
         logits = self.model.apply(params, x_BxD, train=False)
         if self.cfg.tta != "mirror":
             return logits
-        b, side = x_BxD.shape[0], models.SIDE
-        mirror_BxD = x_BxD.reshape(b, side, side)[:, :, ::-1].reshape(b, -1)
-        both = jnp.logaddexp(
-            jax.nn.log_softmax(logits), jax.nn.log_softmax(self.model.apply(params, mirror_BxD, train=False))
-        )
-        return both - jnp.log(2.0)
+        mirrored = self.model.apply(params, batches.mirror(x_BxD), train=False)
+        return jnp.logaddexp(jax.nn.log_softmax(logits), jax.nn.log_softmax(mirrored)) - jnp.log(2.0)
 
     def init(self, key: jax.Array) -> State:
         """Fresh parameters (and BatchNorm statistics) and optimizer state at step 0."""
