@@ -381,6 +381,42 @@ def test_random_erase_fills_one_rectangle_per_chosen_image():
     np.testing.assert_array_equal(same, images + 0.5)
 
 
+def test_translate_moves_each_image_by_whole_pixels_and_passes_gradients():
+    """DiffAugment's translation: every image is its own integer shift of the input (zero fill), the
+    offsets cover [-s, s] on both axes, and the gradient reaches the pixels (G learns through it)."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((500, 28, 28), np.float32)
+    images[:, 6:22, 6:22] = rng.random((500, 16, 16))
+    out = np.asarray(batches.translate(jax.random.key(0), jnp.asarray(images.reshape(500, 784)), 3))
+    out = out.reshape(500, 28, 28)
+    seen = set()
+    for img, src in zip(out[:200], images[:200], strict=True):
+        found = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                 if np.array_equal(img, np.roll(src, (dy, dx), (0, 1)))]  # fmt: skip
+        assert len(found) == 1  # the 16x16 block stays inside, so a roll is the zero-fill shift
+        seen.add(found[0])
+    assert len(seen) == 49  # all 7 x 7 offsets occur
+    x = jnp.asarray(images[:8].reshape(8, 784))
+    grad = jax.grad(lambda v: (batches.translate(jax.random.key(1), v, 2) ** 2).sum())(x)
+    np.testing.assert_allclose(grad, 2 * x)  # the block never leaves the frame: every pixel counts once
+    np.testing.assert_array_equal(batches.translate(jax.random.key(0), x, 0), x)
+
+
+def test_cutout_zeroes_one_square_per_image():
+    """DiffAugment's cutout: one size x size square (clipped at the border) set to zero in every image,
+    the rest untouched."""
+    images = jnp.ones((300, 784), jnp.float32)
+    out = np.asarray(batches.cutout(jax.random.key(0), images, 8)).reshape(300, 28, 28)
+    for img in out:
+        rows, cols = np.flatnonzero((img == 0).any(1)), np.flatnonzero((img == 0).any(0))
+        assert 1 <= len(rows) <= 8 and 1 <= len(cols) <= 8
+        assert (img == 0).sum() == len(rows) * len(cols)  # one rectangle
+        assert set(np.unique(img)) <= {0.0, 1.0}
+    full = (out == 0).sum((1, 2)) == 64
+    assert 0.4 < full.mean() < 0.9  # most squares lie wholly inside
+    np.testing.assert_array_equal(batches.cutout(jax.random.key(0), images, 0), images)
+
+
 def test_affine_translation_moves_the_blob_and_keeps_its_mass():
     images = _blobs(64)
     out = jax.jit(batches.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)

@@ -119,6 +119,7 @@ def test_resolve_defaults_per_data_kind():
         "d_lr": 2e-4,
         "decay": True,
         "topk": 1.0,
+        "diffaug": "none",
     }
     # steps=0 (the default): chosen for the data, and what the driver runs
     assert img.cfg.steps == 10000
@@ -129,6 +130,46 @@ def test_resolve_defaults_per_data_kind():
     grid = tasks.build(tasks.make_config("gan"), data.load("toy:grid25"))
     assert grid.cfg.steps == 60000 and tasks.make_config("gan").steps == 0
     assert (grid.cfg.latent_dim, img.cfg.latent_dim) == (2, 16)  # as wide as the data; 16 for images
+
+
+def test_diffaug_on_toy_points_is_refused_in_one_line():
+    with pytest.raises(UserError, match="diffaug moves image pixels.*--set diffaug=none"):
+        tiny_gan("toy:ring8", diffaug="translate")
+
+
+def test_diffaug_transforms_what_d_sees_and_g_learns_through_it():
+    """DiffAugment: D's logits on the real rows are those of the transformed images (R1 acts on them),
+    the gradient passes through the transforms to the fake pixels they keep, and the step runs them."""
+    conv = {**gan_task.GANConfig.TINY_CONV, "arch": "conv", "steps": 10}
+    plain = tasks.build(tasks.make_config("gan", conv), data.load("embedded"))
+    aug = tasks.build(
+        tasks.make_config("gan", {**conv, "diffaug": "translate:2,cutout:6"}), data.load("embedded")
+    )
+    assert aug.diffaug == (("translate", 2), ("cutout", 6)) and plain.diffaug == ()
+    state = plain.init(jax.random.key(0))
+    real = jnp.asarray(data.load("embedded").train["image"][:16], jnp.float32) / 255.0
+    fake = plain.sample(state.params, jax.random.key(1), 16)
+    key = jax.random.key(2)
+    _, (_, _, real_logits, _) = aug.d_objective(state.params["d"], real, fake, key)
+    real_key, _ = jax.random.split(key)
+    moved = gan_task.diffaug(real_key, real, aug.diffaug)
+    assert not np.allclose(moved, real)
+    np.testing.assert_allclose(
+        real_logits, plain.d_model.apply(state.params["d"], moved), rtol=1e-5, atol=1e-6
+    )
+    # the gradient a fake image gets through the transforms: none inside the cut-out square, some outside
+    ops = (("cutout", 6),)  # (a translation would move the pixels the mask is read at)
+    d_of = lambda f: plain.d_model.apply(state.params["d"], gan_task.diffaug(key, f, ops)).sum()  # noqa: E731
+    grad = np.asarray(jax.grad(d_of)(fake)).reshape(16, 28, 28)
+    cut = np.asarray(gan_task.diffaug(key, jnp.ones_like(fake), ops)).reshape(16, 28, 28) == 0
+    assert cut.any() and (grad[cut] == 0).all() and (np.abs(grad).sum((1, 2)) > 0).all()
+    # and the step wires it: one jitted step (no R1, to compile quickly) with finite losses
+    quick = tasks.build(
+        tasks.make_config("gan", {**conv, "r1": 0.0, "diffaug": "translate"}), data.load("embedded")
+    )
+    batch = {"image": data.load("embedded").train["image"][:16], "label": jnp.zeros(16, jnp.int32)}
+    _, m = jax.jit(quick.step)(state, batch, jax.random.key(3))
+    assert np.isfinite(float(m["d_loss"])) and float(m["g_grad_norm"]) > 0
 
 
 def test_top_k_mean_keeps_the_best_scored():
@@ -202,6 +243,8 @@ def test_sample_shapes_and_range(spec, dim):
         (["pack=3"], "batch_size 256 must be a multiple of pack 3"),
         (["r1=-2"], "r1 must be >= 0"),
         (["ema=1"], "ema must be in \\[0, 1\\)"),
+        (["diffaug=rotate"], "diffaug must be none or a comma list.*--set diffaug=translate:2"),
+        (["diffaug=translate:20"], "diffaug must be none or a comma list"),
     ],
 )
 def test_bad_config_is_one_line(sets, match):

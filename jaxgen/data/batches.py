@@ -178,3 +178,38 @@ def random_erase(
     cols_BxS = (pos >= left_B[:, None]) & (pos < (left_B + w_B)[:, None])
     mask_BxD = (rows_BxS[:, :, None] & cols_BxS[:, None, :]).reshape(b, d) & on_B[:, None]
     return jnp.where(mask_BxD, jax.random.uniform(k_fill, (b, d)), images_BxD)
+
+
+def translate(key: jax.Array, images_BxD: jax.Array, max_shift: int) -> jax.Array:
+    """Each flat square image moved by its own whole-pixel offset in [-max_shift, max_shift] along each
+    axis, zero fill (DiffAugment's translation, Zhao et al. 2020): a gather, so the gradient reaches the
+    pixels (a GAN's generator learns through it). Pure and jit-able; max_shift is a Python int."""
+    b, d = images_BxD.shape
+    side = math.isqrt(d)
+    s = int(max_shift)
+    if s == 0:
+        return images_BxD
+    offsets_Bx2 = jax.random.randint(key, (b, 2), 0, 2 * s + 1)
+    padded = jnp.pad(images_BxD.reshape(b, side, side), ((0, 0), (s, s), (s, s)))
+
+    def crop(img, off):
+        return jax.lax.dynamic_slice(img, (off[0], off[1]), (side, side))
+
+    return jax.vmap(crop)(padded, offsets_Bx2).reshape(b, d)
+
+
+def cutout(key: jax.Array, images_BxD: jax.Array, size: int) -> jax.Array:
+    """Each flat square image with one size x size square (its centre uniform over the image, clipped at
+    the border) set to zero (DiffAugment's cutout, after DeVries and Taylor 2017): a mask product, so the
+    gradient reaches the other pixels. Pure and jit-able; size is a Python int."""
+    b, d = images_BxD.shape
+    side = math.isqrt(d)
+    if size <= 0:
+        return images_BxD
+    centre_Bx2 = jax.random.randint(key, (b, 2), 0, side + (1 - size % 2))
+    pos = jnp.arange(side)[None, :]
+    top_B, left_B = centre_Bx2[:, 0] - size // 2, centre_Bx2[:, 1] - size // 2
+    rows_BxS = (pos >= top_B[:, None]) & (pos < (top_B + size)[:, None])
+    cols_BxS = (pos >= left_B[:, None]) & (pos < (left_B + size)[:, None])
+    keep_BxD = ~(rows_BxS[:, :, None] & cols_BxS[:, None, :]).reshape(b, d)
+    return images_BxD * keep_BxD.astype(images_BxD.dtype)

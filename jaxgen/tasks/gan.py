@@ -21,7 +21,7 @@ from jaxgen import metrics as metrics_lib
 from jaxgen.config import NetConfig
 from jaxgen.data import Dataset
 from jaxgen.errors import UserError
-from jaxgen.tasks.deps import base, jax, jnp, models, optax
+from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
 
 if TYPE_CHECKING:
     from jaxgen.tasks.base import Batch, Metrics, State
@@ -58,6 +58,7 @@ class GANConfig(NetConfig):
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
     channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): D's stride-2 feature maps; G mirrors them
     norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
+    diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
 
     TASK: ClassVar[str] = "gan"
     TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
@@ -95,11 +96,41 @@ class GANConfig(NetConfig):
             raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
         if not (0 <= self.ema < 1 or self.ema == -1):
             raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
+        diffaug_ops(self.diffaug)
         if self.arch == "conv" and len(self.channels) not in (1, 2):
             raise UserError(
                 f"arch=conv gan has {len(self.channels)} stride-2 stages; G doubles a 14x14 (1 stage) or 7x7"
                 " (2) grid to 28x28, a 3rd stage's 4x4 cannot reach it: give channels 1 or 2 widths"
             )
+
+
+DIFFAUG_SIZES = {"translate": 4, "cutout": 14}  # DiffAugment's for 28x28: 1/8 and 1/2 of the side
+
+
+def diffaug_ops(text: str) -> tuple[tuple[str, int], ...]:
+    """'translate:2,cutout:8' -> (("translate", 2), ("cutout", 8)); a bare name takes DIFFAUG_SIZES'."""
+    if text in ("none", ""):
+        return ()
+    ops = []
+    for item in text.split(","):
+        name, _, size = item.strip().partition(":")
+        if name not in DIFFAUG_SIZES or (size and not (size.isdigit() and 0 < int(size) <= 14)):
+            raise UserError(
+                f"diffaug must be none or a comma list of translate[:PIXELS] and cutout[:SIDE] (1-14), got"
+                f" {text!r}: --set diffaug=translate:2,cutout:8"
+            )
+        ops.append((name, int(size) if size else DIFFAUG_SIZES[name]))
+    return tuple(ops)
+
+
+def diffaug(key: jax.Array, x_BxD: jax.Array, ops: tuple[tuple[str, int], ...]) -> jax.Array:
+    """DiffAugment (Zhao et al. 2020): the same random, differentiable transforms applied to every image D
+    sees, real or fake, in D's phase and in G's, so D cannot memorise a small training set and G is not
+    taught the transforms (they are on both sides of the game)."""
+    for i, (name, size) in enumerate(ops):
+        k = jax.random.fold_in(key, i)
+        x_BxD = batches.translate(k, x_BxD, size) if name == "translate" else batches.cutout(k, x_BxD, size)
+    return x_BxD
 
 
 # Generator steps when steps=0 ("chosen for the data"): the toys need long, low-noise training to place
@@ -143,6 +174,8 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     """
     cfg.require_images_for_conv(ds)
     toy = ds.kind == "toy"
+    if toy and diffaug_ops(cfg.diffaug):
+        raise UserError(f"diffaug moves image pixels; {ds.spec!r} is toy points: use --set diffaug=none")
     conv = cfg.arch == "conv"
     steps = cfg.steps or (CONV_STEPS_DEFAULT if conv else STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT))
     batch_size = batch_for(cfg)
@@ -210,6 +243,7 @@ class GAN:
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
         self.examples_per_step = cfg.d_steps * cfg.batch_size
+        self.diffaug = diffaug_ops(cfg.diffaug)
         # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
         # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
         scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
@@ -244,6 +278,7 @@ class GAN:
             "d_lr": c.d_lr or c.lr,
             "decay": c.decay,
             "topk": c.topk,
+            "diffaug": c.diffaug,
         }
 
     def init(self, key: jax.Array) -> State:
@@ -261,9 +296,14 @@ class GAN:
         """Real data as D sees it: uint8 pixels / 255, toy points as they are."""
         return x.astype(jnp.float32) / 255.0 if self.kind == "image" else x.astype(jnp.float32)
 
-    def d_objective(self, d_params, real_BxD, fake_BxD) -> tuple[jax.Array, tuple]:
-        """D's loss (with the R1 penalty on real rows when r1 > 0) and (loss, penalty, real, fake logits)."""
+    def d_objective(self, d_params, real_BxD, fake_BxD, aug_key=None) -> tuple[jax.Array, tuple]:
+        """D's loss (with the R1 penalty on real rows when r1 > 0) and (loss, penalty, real, fake logits);
+        with `diffaug`, real and fake rows are transformed first (R1 then acts on the transformed reals)."""
         c = self.cfg
+        if self.diffaug:
+            real_key, fake_key = jax.random.split(aug_key)
+            real_BxD = diffaug(real_key, real_BxD, self.diffaug)
+            fake_BxD = diffaug(fake_key, fake_BxD, self.diffaug)
         real_rows, fake_rows = pack_rows(real_BxD, c.pack), pack_rows(fake_BxD, c.pack)
         real_logits = self.d_model.apply(d_params, real_rows)
         fake_logits = self.d_model.apply(d_params, fake_rows)
@@ -290,7 +330,8 @@ class GAN:
             fake_BxD, _ = base.apply_train(
                 self.g_model, g_trainable, g_stats, z_BxZ, True
             )  # G: a constant here
-            grads, aux = jax.grad(self.d_objective, has_aux=True)(d_params, real_BxD, fake_BxD)
+            aug_key = jax.random.fold_in(z_key, 1)
+            grads, aux = jax.grad(self.d_objective, has_aux=True)(d_params, real_BxD, fake_BxD, aug_key)
             updates, d_opt = self.d_tx.update(grads, d_opt, d_params)
             return (optax.apply_updates(d_params, updates), d_opt), (
                 *aux,
@@ -309,6 +350,8 @@ class GAN:
         def g_objective(g_trainable):
             z_BxZ = jax.random.normal(g_key, (c.batch_size, c.latent_dim))
             fake_BxD, stats = base.apply_train(self.g_model, g_trainable, g_stats, z_BxZ, True)
+            if self.diffaug:
+                fake_BxD = diffaug(jax.random.fold_in(g_key, 1), fake_BxD, self.diffaug)
             logits = self.d_model.apply(d_params, pack_rows(fake_BxD, c.pack))
             if c.topk < 1:
                 return top_k_mean(g_loss_per_row(logits, c.loss), logits, keep), stats
