@@ -330,7 +330,8 @@ def gan_nets(cfg: Any, dim: int, images: bool, scale: float) -> tuple[nn.Module,
     """(G, D) a GAN config names: DCGAN for arch=conv, else the MLP pair (sigmoid pixels for images)."""
     dtype = compute_dtype(cfg.dtype)
     if cfg.arch == "conv":
+        d_channels = cfg.d_channels or cfg.channels
         return (DCGANGenerator(cfg.channels, cfg.norm, cfg.conv_impl, dtype),
-                DCGANDiscriminator(cfg.channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype))  # fmt: skip
+                DCGANDiscriminator(d_channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype))  # fmt: skip
     g = Generator(cfg.hidden, dim, cfg.activation, "sigmoid" if images else "linear", scale, dtype)
     return g, Discriminator(cfg.d_hidden or cfg.hidden, cfg.activation, scale, dtype)

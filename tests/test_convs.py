@@ -116,6 +116,30 @@ def test_dcgan_parameter_counts_and_shapes(z, c1, c2):
         assert 0 <= float(out.min()) and float(out.max()) <= 1
 
 
+def test_gan_d_channels_set_the_discriminator_apart_from_the_generator():
+    """d_channels: D's widths (up to 3 stride-2 stages: 28 -> 14 -> 7 -> 4) while G keeps `channels`;
+    empty = D mirrors G; more than 3 stages or a zero width is one line before anything compiles."""
+    ds = data.load("embedded")
+
+    def counts(**over):
+        task = tasks.build(tasks.make_config("gan", {"arch": "conv", "latent_dim": 16, **over}), ds)
+        z, x = jnp.zeros((1, 16)), jnp.zeros((1, 784))
+        g = jax.eval_shape(task.g_model.init, jax.random.key(0), z)
+        d = jax.eval_shape(task.d_model.init, jax.random.key(0), x)
+        assert jax.eval_shape(task.d_model.apply, d, jnp.zeros((5, 784))).shape == (5,)
+        return models.param_count(g["params"]), models.param_count(d)
+
+    wide_g = counts(channels=(64, 128), d_channels=(32, 64))
+    assert wide_g == (dcgan_g_count(16, 64, 128), dcgan_d_count(32, 64))
+    assert counts(channels=(32, 64)) == (dcgan_g_count(16, 32, 64), dcgan_d_count(32, 64))
+    # three stages: 4x4 convs 1->8->16->32, dense 4*4*32 -> 1
+    three = 16 * 8 + 8 + 16 * 8 * 16 + 16 + 16 * 16 * 32 + 32 + 16 * 32 + 1
+    assert counts(channels=(4, 8), d_channels=(8, 16, 32))[1] == three
+    for bad in ("8,16,32,64", "0,8"):
+        with pytest.raises(UserError, match="d_channels must be up to 3 positive widths"):
+            tasks.make_config("gan", config.parse_sets(tasks.config_class("gan"), [f"d_channels={bad}"]))
+
+
 def test_cnn_and_conv_autoencoder_shapes_and_counts():
     net = models.ConvNet((32, 64), (256,), 10)
     v = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((1, 784)))  # shapes only: nothing compiled

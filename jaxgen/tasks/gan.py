@@ -56,7 +56,8 @@ class GANConfig(NetConfig):
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
     standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
-    channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): D's stride-2 feature maps; G mirrors them
+    channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): G's maps, mirrored (and D's unless d_channels)
+    d_channels: tuple[int, ...] = ()  # arch=conv: D's stride-2 feature maps (1-3 stages); empty = channels
     norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
     diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
 
@@ -72,6 +73,10 @@ class GANConfig(NetConfig):
             raise UserError(f"latent_dim must be in [1, 1024] (0: for the data), got {self.latent_dim}")
         if any(h <= 0 for h in self.d_hidden):
             raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
+        if any(c <= 0 for c in self.d_channels) or len(self.d_channels) > 3:
+            raise UserError(
+                f"d_channels must be up to 3 positive widths (empty: same as channels), got {self.d_channels}"
+            )
         if not self.d_lr >= 0:
             raise UserError(f"d_lr must be >= 0 (0: same as lr), got {self.d_lr}")
         if self.loss not in ("nonsaturating", "saturating"):
