@@ -1,8 +1,11 @@
-"""A trained MLP run of jaxgen's own as the judge of generated digits: which digit, how sure, and a
-Fréchet distance between its hidden features of generated and of real images.
+"""A trained classifier run of jaxgen's own (`jaxgen train mlp`, an MLP or with `--set arch=conv` a CNN) as
+the judge of generated images: which class, how sure, and a Fréchet distance between its hidden features of
+generated and of real images.
 
-This is not FID (no Inception network): it is the Fréchet distance in the judge MLP's last hidden layer,
-reported beside the same distance between two halves of real test images, its floor.
+This is not FID (no Inception network): it is the Fréchet distance in the judge's last hidden layer,
+reported beside the same distance between two halves of real test images, its floor. The judge's
+architecture matters: on Fashion-MNIST an MLP judge ranks the MLP GAN far above DCGAN and a CNN judge the
+reverse (docs/conv.md, "Which judge"), so a report names its judge and compares generators under one.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import cli, config, convs, data, models, runtime, tasks
+from jaxgen import cli, config, convs, data, models, runtime, tasks, train
 from jaxgen.errors import UserError
 from jaxgen.tasks import base
 
@@ -330,3 +330,20 @@ def test_mirror_tta_averages_the_two_looks_and_is_mirror_invariant():
     assert not np.allclose(plain.probs(params, x), expect, atol=1e-4)  # the mirror changes the one look
     m = both.evaluate(params, {"image": x, "label": np.asarray(ds.test["label"][:40])})
     assert m["accuracy"] == np.mean(expect.argmax(-1) == np.asarray(ds.test["label"][:40]))
+
+
+def test_a_cnn_run_judges_generated_images_through_its_hidden_features(tmp_path):
+    """--judge takes a CNN run (`jaxgen train mlp --set arch=conv`) as it takes an MLP run: class shares,
+    confidence and the Fréchet distance in its last hidden layer (the dense head), beside the real floor."""
+    from jaxgen.judge import Judge
+
+    tiny = {"arch": "conv", **tasks.config_class("mlp").TINY_CONV, "steps": 20, "ckpt_every": 20}
+    cfg = tasks.make_config("mlp", {**tiny, "log_every": 10})
+    train.train(cfg, tmp_path / "cnn", "embedded", progress=False, make_plots=False)
+    judge = Judge(tmp_path / "cnn")
+    real = np.asarray(data.load("embedded").test["image"][:200], np.float32) / 255.0
+    probs, feats = judge(real[:10])
+    assert probs.shape == (10, 10) and feats.shape == (10, tiny["head"][-1])
+    noise = np.random.default_rng(0).uniform(size=(100, 784)).astype(np.float32)
+    rep = judge.report(noise, real)
+    assert rep["judge_n"] == 100 and rep["judge_frechet"] > rep["judge_frechet_real"] >= 0
