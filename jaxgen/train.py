@@ -36,7 +36,7 @@ from jaxgen.runtime import (
     split_keys,
 )
 from jaxgen.sinks import Progress, Sinks, dumps, metric_rows, truncate_metrics
-from jaxgen.tasks.base import State, Task, chunk_means
+from jaxgen.tasks.base import State, Task, chunk_means, norm_every
 
 
 def run_chunk(
@@ -146,6 +146,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
             f"batch_size {resolved.batch_size} needs {per_step} examples per step, more than the"
             f" {len(train_np['label'])} training examples: lower --set batch_size"
         )
+    norm_every()  # a bad JAXGEN_NORM_EVERY is one line here, not an error inside the compiler
     mesh = make_mesh()
     if resolved.batch_size % mesh.size:
         raise UserError(f"batch_size {resolved.batch_size} must be a multiple of the {mesh.size} devices")

@@ -11,6 +11,7 @@ import pytest
 from jaxgen import data, models, runs, runtime, tasks, train
 from jaxgen.checkpoint import params_sha256
 from jaxgen.data import batches
+from jaxgen.errors import UserError
 
 TINY = {"hidden": (32, 16), "steps": 20, "batch_size": 32, "ckpt_every": 5, "log_every": 5, "warmup_steps": 2}
 
@@ -128,10 +129,17 @@ def test_params_sha256_is_over_leaves_in_flatten_order():
     assert params_sha256(params) == h.hexdigest()
 
 
-def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those():
+@pytest.mark.parametrize("env", [None, "1", "3"])
+def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those(env, monkeypatch):
+    """10 on the CPU, 1 (every step) on accelerators, or JAXGEN_NORM_EVERY's (gpu_check.sh times both)."""
     from jaxgen.tasks.base import SAMPLED_METRICS, chunk_means, norm_every
 
-    every = norm_every()  # 10 on the CPU, 1 (every step) on accelerators
+    if env is None:
+        monkeypatch.delenv("JAXGEN_NORM_EVERY", raising=False)
+    else:
+        monkeypatch.setenv("JAXGEN_NORM_EVERY", env)
+    every = norm_every()
+    assert every == (int(env) if env else 10 if jax.default_backend() == "cpu" else 1)
     cfg = tiny_cfg(augment=False, dropout=0.0, warmup_steps=0, lr=3e-3, steps=1000)
     norms = _metric_over_steps(cfg, "grad_norm", 11)
     measured = [i for i, g in enumerate(norms) if not np.isnan(g)]
@@ -141,6 +149,16 @@ def test_grad_norm_is_sampled_every_tenth_step_and_averaged_over_those():
     assert means["grad_norm"] == pytest.approx(np.mean([norms[i] for i in measured]))
     assert np.isnan(means["loss"])  # only sampled metrics skip NaN: a NaN loss still shows
     assert chunk_means({"grad_norm": np.array([np.nan] * 3)}) == {}  # no measured step: left out
+
+
+@pytest.mark.parametrize("bad", ["0", "ten", "-2"])
+def test_a_bad_norm_every_is_one_line_before_compiling(bad, monkeypatch, tmp_path):
+    from jaxgen import train
+
+    monkeypatch.setenv("JAXGEN_NORM_EVERY", bad)
+    with pytest.raises(UserError, match="JAXGEN_NORM_EVERY must be a whole number >= 1.*unset it"):
+        train.plan(tiny_cfg(steps=10), tmp_path / "run", "embedded")
+    assert not (tmp_path / "run").exists()
 
 
 def test_event_files_do_not_import_pytorch():

@@ -19,6 +19,7 @@ others); the driver averages them over the steps that measured them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,12 +53,20 @@ class State:
 # (784-512-512-10, batch 128, profiled op by op) when done every step; one step in ten costs about 1 %.
 # Elsewhere they are measured every step: an accelerator reduces them in a fused kernel, and a
 # `lax.cond` inside the scanned step could make a GPU read its predicate back to the host every step.
+# JAXGEN_NORM_EVERY=N overrides the backend's choice (1: every step), so that one machine can time both ways
+# (benchmarks/gpu_check.sh asks whether the `lax.cond` costs anything on a GPU).
 NORM_EVERY = 10
 SAMPLED_METRICS = ("grad_norm", "d_grad_norm", "g_grad_norm")
 
 
 def norm_every() -> int:
-    """Steps between gradient-norm measurements on this backend (1: every step)."""
+    """Steps between gradient-norm measurements on this backend (1: every step), or JAXGEN_NORM_EVERY's."""
+    text = os.environ.get("JAXGEN_NORM_EVERY", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            msg = f"JAXGEN_NORM_EVERY must be a whole number >= 1, got {text!r}: unset it or fix it"
+            raise UserError(msg)
+        return int(text)
     return NORM_EVERY if jax.default_backend() == "cpu" else 1
 
 
