@@ -58,10 +58,15 @@ clean:
 	rm -rf $(VENV) runs
 
 # For a session lent a GPU machine: the wheels its image lacks (Python 3.12) and jaxgen's own metadata, in
-# .whl/ (ignored), which benchmarks/gpu_check.sh installs there. See that script's header.
+# .whl/ (ignored), with the Fashion-MNIST files where this machine has them; benchmarks/gpu_check.sh
+# installs and uses them there. See that script's header.
+GPU_WHEELS := mlxtend==0.25.0 tensorboardX==2.6.5 scikit-learn==1.9.1 joblib==1.6.0 threadpoolctl==3.8.0 \
+  tqdm==4.70.1 pytest-xdist==3.8.0 execnet==2.1.2
+FASHION_DIR := /usr/share/datasets/fashion-mnist
 gpu-wheels: $(STAMP)
 	rm -rf .whl && mkdir -p .whl
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-	  --implementation cp --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0 tensorboardX==2.6.5
+	  --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d .whl $(GPU_WHEELS)
 	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w .whl . && rm -rf build
-	ls -la .whl
+	if [ -d $(FASHION_DIR) ]; then mkdir -p .whl/data/fashion-mnist && cp $(FASHION_DIR)/*.gz .whl/data/fashion-mnist/; fi
+	du -sh .whl && ls -la .whl

@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# The GPU checks of the speed issue as one prepared, time-boxed script (560 s of time boxes, under the
-# device's 600 s per call), for a session lent a GPU machine (15 minutes of device time, start included).
+# Issue 19's GPU checks as one prepared, time-boxed script in two parts of at most 300 s of time boxes each,
+# for a session lent a GPU machine (15 minutes of device time, its start included): run `speed` first, then
+# `suite` at once while the machine is still warm (it goes back after 30 s idle). Each part fits one call.
 #
-# Here, once:   make gpu-wheels      (puts mlxtend, tensorboardX and jaxgen's own wheel in .whl/, ignored)
-# There:        device run: command "bash benchmarks/gpu_check.sh", carry [".whl"], timeout_s 590
-# Back here:    everything in one archive, $OUT/gpu.tgz (+ suite.log): unpack it into docs/bench/ by name
+# Here, once:   make gpu-wheels      (.whl/, ignored: the wheels the device image lacks -- mlxtend,
+#               tensorboardX, scikit-learn, tqdm, pytest-xdist -- jaxgen's own wheel, and the Fashion-MNIST
+#               files under .whl/data/ when /usr/share/datasets/fashion-mnist has them)
+# There:        device run: command "bash benchmarks/gpu_check.sh speed", carry [".whl"], timeout_s 320
+#               then the same with "suite"
+# Back here:    $OUT/gpu-<part>.tgz (+ suite.log): unpack into docs/bench/ by name
 #               (docs/bench/<bench>-<device>/), put the figures in the README with the device named.
 #
-# Steps (each under `timeout`, so the script always ends and archives what it has):
-#   1. the test suite on the GPU (pytest-xdist, 4 workers, files kept together), 150 s
-#   2. jaxgen bench peers at batch 128 and 1024 (quick mode: 2 rounds, each written as it ends; the
-#      driver as the whole command), 110 s each
-#   3. the default mlp in float32 and in bfloat16 (accuracy and samples/s from their JSON summaries)
-#   4. jaxgen bench throughput --quick (every task), jaxgen bench activations --quick
+# speed (300 s): bench peers --quick at batch 128 and 1024 (the driver as the whole command beside the
+#   reference lax.scan loop and PyTorch's CUDA-graph step); the lax.cond of sampled gradient norms timed both
+#   ways (JAXGEN_NORM_EVERY=1 against 10, the issue's command at batch 128); benchmarks/profile_chunk.py
+#   (the driver's chunk against the reference loop, op by op, and the default MLP's start-up taken apart);
+#   the default MLP in float32 and in bfloat16 (accuracy and samples/s from their JSON summaries).
+# suite (300 s): the test suite on the GPU (8 workers, files kept together); bench throughput --quick (every
+#   task, conv ones included); bench activations --quick; the CNN on Fashion-MNIST at its defaults.
+# Each step runs under `timeout`, so the script always ends and archives what it has after every step.
 set -u
+PART=${1:-}
+case "$PART" in speed | suite) ;; *) echo "usage: bash benchmarks/gpu_check.sh speed|suite" >&2; exit 2 ;; esac
 OUT=${OUT:-/tmp/gpu-out}
 WORK=/tmp/gpu
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=3
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+if ls .whl/*.whl >/dev/null 2>&1 && [ ! -e /tmp/site/.done ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/*.whl && touch /tmp/site/.done || exit 1
 fi
 export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"  # the checkout's jaxgen first, the wheels' metadata after
+[ -d .whl/data ] && export JAXGEN_DATA="$PWD/.whl/data"     # --data fashion finds .whl/data/fashion-mnist/
 
 archive() {  # reports, logs and figures only (checkpoints stay behind: one file back may be 16 MiB at most)
   (cd /tmp && find gpu -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' -o -name '*.log' \
-    -o -name '*.txt' -o -name '*.png' \) -not -path '*/checkpoints*' | tar czf "$OUT/gpu.tgz" -T - 2>/dev/null)
+    -o -name '*.txt' -o -name '*.png' \) -not -path '*/checkpoints*' -not -path '*/traces/*' \
+    | tar czf "$OUT/gpu-$PART.tgz" -T - 2>/dev/null)
 }
 step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive what exists so far
   local name=$1 secs=$2; shift 2
@@ -38,16 +49,28 @@ step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive 
   archive
 }
 
-{ nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"; } >"$WORK/device.txt" 2>&1
-cat "$WORK/device.txt" | head -20
+{ nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"
+  python3 -c "import importlib.util as u; print('missing:', [m for m in ('mlxtend', 'tensorboardX', 'sklearn',
+    'tqdm', 'xdist', 'torch', 'chex', 'scipy') if u.find_spec(m) is None])"; } >"$WORK/device-$PART.txt" 2>&1
+head -n 20 "$WORK/device-$PART.txt"
 
-step suite 150 python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations=25 -m "not slow"
-cp "$WORK/suite.log" "$OUT/suite.log"
-step peers-128 110 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
-step peers-1024 110 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
-step bf16 60 bash -c 'for dt in float32 bfloat16; do python3 -m jaxgen train mlp --no-plots \
-  --workdir "$0/mlp-$dt" --set dtype=$dt | tail -n 1; done' "$WORK"
-step throughput 80 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"
-step activations 50 python3 -m jaxgen bench activations --quick --out "$WORK/activations"
+if [ "$PART" = speed ]; then
+  step peers-128 90 python3 -m jaxgen bench peers --quick --batch-size 128 --out "$WORK/peers-128"
+  step peers-1024 80 python3 -m jaxgen bench peers --quick --batch-size 1024 --out "$WORK/peers-1024"
+  step norm-cond 40 bash -c 'for every in 1 10; do JAXGEN_NORM_EVERY=$every python3 -m jaxgen train mlp \
+    --no-plots --workdir "$0/norm-$every" --set hidden=512,512 --set dropout=0 --set augment=false \
+    --set steps=20000 --set batch_size=128 | tail -n 1; done' "$WORK"
+  step profile 50 python3 benchmarks/profile_chunk.py --first-step --out "$WORK/profile"
+  step bf16 40 bash -c 'for dt in float32 bfloat16; do python3 -m jaxgen train mlp --no-plots \
+    --workdir "$0/mlp-$dt" --set dtype=$dt | tail -n 1; done' "$WORK"
+fi
+if [ "$PART" = suite ]; then
+  step suite 170 python3 -m pytest -q -p no:cacheprovider -n 8 --dist loadfile --durations=25 -m "not slow"
+  cp "$WORK/suite.log" "$OUT/suite.log"
+  step throughput 60 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"
+  step activations 30 python3 -m jaxgen bench activations --quick --out "$WORK/activations"
+  step fashion-cnn 40 python3 -m jaxgen train mlp --no-plots --data fashion --set arch=conv \
+    --workdir "$WORK/fashion-cnn"
+fi
 archive
 cat "$WORK/steps.txt"

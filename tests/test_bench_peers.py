@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
+import jax
 import pytest
 
 from jaxgen import cli
@@ -100,14 +102,22 @@ def test_gpu_check_script_parses_and_names_real_commands():
         argv = shlex.split(line.replace('"$WORK/', "w/").replace('"', ""))
         args = cli.build_parser().parse_args(argv)
         assert args.command == "bench" and args.quick
-    assert "python3 -m jaxgen train mlp --no-plots" in text and "--set dtype=$dt" in text
-    args = cli.build_parser().parse_args(
-        ["train", "mlp", "--no-plots", "--workdir", "w", "--set", "dtype=bfloat16"]
-    )
-    assert args.command == "train"
+    trains = re.findall(r"python3 -m jaxgen (train .+?)(?:\| tail|;|'|$)", text.replace("\\\n", " "), re.M)
+    assert len(trains) == 3  # norm-cond, bf16, fashion-cnn
+    for line in trains:
+        line = line.replace('"$0/', "w/").replace('"$WORK/', "w/")
+        argv = shlex.split(line.replace("$", "").replace('"', ""))
+        args = cli.build_parser().parse_args(argv)
+        assert args.command == "train" and args.no_plots
     assert "-not -path '*/checkpoints*'" in text  # the one archive back stays far below 16 MiB
-    boxes = [int(n) for n in re.findall(r"^step \S+ (\d+) ", text, re.M)]
-    assert len(boxes) == 6 and sum(boxes) <= 560  # the whole script inside one 600 s device call
+    parts = re.split(r'^if \[ "\$PART" = (\w+) \]; then$', text, flags=re.M)
+    assert parts[1::2] == ["speed", "suite"]
+    for body in parts[2::2]:
+        boxes = [int(n) for n in re.findall(r"^  step \S+ (\d+) ", body.split("\nfi\n")[0], re.M)]
+        assert len(boxes) >= 4 and sum(boxes) <= 300  # each part inside one call, both in 15 device minutes
+    assert "benchmarks/profile_chunk.py --first-step" in text and "JAXGEN_NORM_EVERY=$every" in text
+    bad = subprocess.run(["bash", str(script), "everything"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage: bash benchmarks/gpu_check.sh speed|suite" in bad.stderr
 
 
 def test_python_dash_m_jaxgen_is_the_cli():
@@ -117,3 +127,24 @@ def test_python_dash_m_jaxgen_is_the_cli():
 
     proc = subprocess.run([sys.executable, "-m", "jaxgen", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("jaxgen ")
+
+
+def test_profile_chunk_sums_the_traced_ops_of_a_call(tmp_path):
+    """benchmarks/profile_chunk.py (issue 19's GPU profile): a traced call's executed ops are found in the
+    trace, counted per step and ranked, and the report says so in markdown."""
+    import importlib.util
+
+    import jax.numpy as jnp
+
+    path = Path(__file__).parents[1] / "benchmarks" / "profile_chunk.py"
+    spec = importlib.util.spec_from_file_location("profile_chunk", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    f = jax.jit(lambda a: jax.lax.fori_loop(0, 4, lambda i, x: jnp.tanh(x @ x), a))
+    a = jnp.ones((64, 64)) / 64
+    row = mod.traced("toy", lambda: f(a).block_until_ready(), 4, tmp_path)
+    assert row["ops_per_step"] >= 1 and 0 < row["op_ms_per_step"] <= row["wall_ms_per_step"]
+    assert row["top_ops"] and row["top_ops"][0]["ms_per_step"] >= row["top_ops"][-1]["ms_per_step"]
+    report = {"device": "cpu", "hidden": 64, "batch": 8, "steps": 4, "loops": [row], "first_step": {"x": 1}}
+    text = mod.markdown(report)
+    assert "| toy |" in text and "### toy: the 12 longest ops" in text and "- x: 1" in text
