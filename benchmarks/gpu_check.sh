@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's GPU checks as one prepared, time-boxed script in two parts of at most 300 s of time boxes each,
 # for a session lent a GPU machine (15 minutes of device time, its start included): run `speed` first, then
-# `suite` at once while the machine is still warm (it goes back after 30 s idle). Each part fits one call.
+# `suite` at once while the machine is still warm (it goes back after 30 s idle), then `extra` if time is
+# left. Each part fits one call.
 #
 # Here, once:   make gpu-wheels      (.whl/, ignored: the wheels the device image lacks -- mlxtend,
 #               tensorboardX, scikit-learn, tqdm, pytest-xdist -- jaxgen's own wheel, and the Fashion-MNIST
@@ -16,12 +17,14 @@
 #   ways (JAXGEN_NORM_EVERY=1 against 10, the issue's command at batch 128); benchmarks/profile_chunk.py
 #   (the driver's chunk against the reference loop, op by op, and the default MLP's start-up taken apart);
 #   the default MLP in float32 and in bfloat16 (accuracy and samples/s from their JSON summaries).
-# suite (300 s): the test suite on the GPU (8 workers, files kept together); bench throughput --quick (every
-#   task, conv ones included); bench activations --quick; the CNN on Fashion-MNIST at its defaults.
+# suite (300 s): the test suite on the GPU (8 workers, files kept together, -v so that a run cut by its
+#   time box still names every result); bench throughput --quick (every task, conv ones included);
+#   bench activations --quick.
+# extra (290 s, when device time is left): the CNN on Fashion-MNIST and the DCGAN at their defaults.
 # Each step runs under `timeout`, so the script always ends and archives what it has after every step.
 set -u
 PART=${1:-}
-case "$PART" in speed | suite) ;; *) echo "usage: bash benchmarks/gpu_check.sh speed|suite" >&2; exit 2 ;; esac
+case "$PART" in speed | suite | extra) ;; *) echo "usage: bash benchmarks/gpu_check.sh speed|suite|extra" >&2; exit 2 ;; esac
 OUT=${OUT:-/tmp/gpu-out}
 WORK=/tmp/gpu
 mkdir -p "$OUT" "$WORK"
@@ -65,12 +68,15 @@ if [ "$PART" = speed ]; then
     --workdir "$0/mlp-$dt" --set dtype=$dt | tail -n 1; done' "$WORK"
 fi
 if [ "$PART" = suite ]; then
-  step suite 170 python3 -m pytest -q -p no:cacheprovider -n 8 --dist loadfile --durations=25 -m "not slow"
+  step suite 210 python3 -m pytest -v -p no:cacheprovider -n 8 --dist loadfile --durations=25 -m "not slow"
   cp "$WORK/suite.log" "$OUT/suite.log"
   step throughput 60 python3 -m jaxgen bench throughput --quick --out "$WORK/throughput"
   step activations 30 python3 -m jaxgen bench activations --quick --out "$WORK/activations"
-  step fashion-cnn 40 python3 -m jaxgen train mlp --no-plots --data fashion --set arch=conv \
+fi
+if [ "$PART" = extra ]; then
+  step fashion-cnn 150 python3 -m jaxgen train mlp --no-plots --data fashion --set arch=conv \
     --workdir "$WORK/fashion-cnn"
+  step dcgan 140 python3 -m jaxgen train gan --no-plots --set arch=conv --workdir "$WORK/dcgan"
 fi
 archive
 cat "$WORK/steps.txt"

@@ -10,6 +10,12 @@ from pathlib import Path
 # a Gaussian-mixture fit 20 s -> 3 s beside a training job). Set before numpy loads; inherited by the
 # subprocesses the tests start; threadpoolctl covers a numpy loaded earlier.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# On a GPU: full float32 matmuls (not TF32) in the subprocesses the tests start too (the walkthrough's
+# linear-collapse check compares against float64 at 1e-4), and deterministic kernels (cuDNN's convolution
+# backward may otherwise differ run to run: the conv tasks' bit-exact resume). The CPU ignores both.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+if "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

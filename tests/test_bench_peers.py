@@ -11,7 +11,8 @@ from jaxgen import cli
 from jaxgen.bench import peers
 
 TINY = dataclasses.replace(
-    peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), rounds=1, cnn_steps=2,
+    peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), accel_driver_steps=(10, 30),
+    rounds=1, cnn_steps=2,
     cnn_loops=("cnn_chunk", "cnn_xla_step", "cnn_torch_eager"),  # the other chunk: XLA's CPU conv in a scan
 )  # fmt: skip
 
@@ -103,7 +104,7 @@ def test_gpu_check_script_parses_and_names_real_commands():
         args = cli.build_parser().parse_args(argv)
         assert args.command == "bench" and args.quick
     trains = re.findall(r"python3 -m jaxgen (train .+?)(?:\| tail|;|'|$)", text.replace("\\\n", " "), re.M)
-    assert len(trains) == 3  # norm-cond, bf16, fashion-cnn
+    assert len(trains) == 4  # norm-cond, bf16, fashion-cnn, dcgan
     for line in trains:
         line = line.replace('"$0/', "w/").replace('"$WORK/', "w/")
         argv = shlex.split(line.replace("$", "").replace('"', ""))
@@ -111,13 +112,13 @@ def test_gpu_check_script_parses_and_names_real_commands():
         assert args.command == "train" and args.no_plots
     assert "-not -path '*/checkpoints*'" in text  # the one archive back stays far below 16 MiB
     parts = re.split(r'^if \[ "\$PART" = (\w+) \]; then$', text, flags=re.M)
-    assert parts[1::2] == ["speed", "suite"]
+    assert parts[1::2] == ["speed", "suite", "extra"]
     for body in parts[2::2]:
         boxes = [int(n) for n in re.findall(r"^  step \S+ (\d+) ", body.split("\nfi\n")[0], re.M)]
-        assert len(boxes) >= 4 and sum(boxes) <= 300  # each part inside one call, both in 15 device minutes
+        assert len(boxes) >= 2 and sum(boxes) <= 300  # each part inside one call; two fit 15 device minutes
     assert "benchmarks/profile_chunk.py --first-step" in text and "JAXGEN_NORM_EVERY=$every" in text
     bad = subprocess.run(["bash", str(script), "everything"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "usage: bash benchmarks/gpu_check.sh speed|suite" in bad.stderr
+    assert bad.returncode == 2 and "usage: bash benchmarks/gpu_check.sh speed|suite|extra" in bad.stderr
 
 
 def test_python_dash_m_jaxgen_is_the_cli():

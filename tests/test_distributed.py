@@ -23,6 +23,10 @@ TINY = [
 ]
 
 
+# Two devices from one CPU: XLA's host platform split in two (on a GPU machine too, which has one GPU).
+TWO_CPUS = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+
+
 def jaxgen(*args, env=None, **kw):
     return subprocess.run(
         [sys.executable, "-m", "jaxgen.cli", *args],
@@ -36,14 +40,14 @@ def jaxgen(*args, env=None, **kw):
 
 def test_two_devices_shard_the_batch_and_match_one_device(tmp_path):
     common = ["--set", "steps=12", "--set", "ckpt_every=12", "--set", "log_every=6", *TINY]
-    one = jaxgen("train", "mlp", "--workdir", str(tmp_path / "one"), *common)
+    one = jaxgen("train", "mlp", "--workdir", str(tmp_path / "one"), *common, env={"JAX_PLATFORMS": "cpu"})
     two = jaxgen(
         "train",
         "mlp",
         "--workdir",
         str(tmp_path / "two"),
         *common,
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        env=TWO_CPUS,
     )
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
     s1, s2 = json.loads(one.stdout.splitlines()[-1]), json.loads(two.stdout.splitlines()[-1])
@@ -59,7 +63,7 @@ def test_two_devices_shard_the_batch_and_match_one_device(tmp_path):
         *common,
         "--set",
         "batch_size=33",
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        env=TWO_CPUS,
     )
     assert odd.returncode == 2 and "multiple of the 2 devices" in odd.stderr
 
@@ -131,6 +135,7 @@ def test_two_processes_train_one_run_through_jax_distributed(tmp_path):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                env={**os.environ, "JAX_PLATFORMS": "cpu"},  # two ranks on one GPU would clash in NCCL
             )
             for i in (0, 1)
         ]
