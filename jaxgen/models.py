@@ -326,11 +326,17 @@ def autoencoder_net(cfg: Any) -> nn.Module:
                           dtype=dtype)  # fmt: skip
 
 
+def dcgan_d_channels(channels: tuple[int, ...], d_channels: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """DCGAN's D widths: d_channels, or (empty) G's `channels` and one stride-2 stage more, twice as wide
+    (32, 64 -> 32, 64, 128: 28 -> 14 -> 7 -> 4; docs/conv.md, session 15)."""
+    return tuple(d_channels) or (*channels, 2 * channels[-1])
+
+
 def gan_nets(cfg: Any, dim: int, images: bool, scale: float) -> tuple[nn.Module, nn.Module]:
     """(G, D) a GAN config names: DCGAN for arch=conv, else the MLP pair (sigmoid pixels for images)."""
     dtype = compute_dtype(cfg.dtype)
     if cfg.arch == "conv":
-        d_channels = cfg.d_channels or cfg.channels
+        d_channels = dcgan_d_channels(cfg.channels, cfg.d_channels)
         return (DCGANGenerator(cfg.channels, cfg.norm, cfg.conv_impl, dtype),
                 DCGANDiscriminator(d_channels, cfg.activation, cfg.pack, cfg.conv_impl, dtype))  # fmt: skip
     g = Generator(cfg.hidden, dim, cfg.activation, "sigmoid" if images else "linear", scale, dtype)

@@ -100,6 +100,11 @@ def dcgan_d_count(c1, c2, pack=1):
     return 16 * pack * c1 + c1 + 16 * c1 * c2 + c2 + 49 * c2 + 1
 
 
+def dcgan_d3_count(c1, c2, c3):
+    """Three 4x4 stride-2 convs 1 -> c1 -> c2 -> c3 (28 -> 14 -> 7 -> 4, with biases), dense 4*4*c3 -> 1."""
+    return 16 * c1 + c1 + 16 * c1 * c2 + c2 + 16 * c2 * c3 + c3 + 16 * c3 + 1
+
+
 @pytest.mark.parametrize("z,c1,c2", [(16, 32, 64), (100, 64, 128), (3, 4, 8)])
 def test_dcgan_parameter_counts_and_shapes(z, c1, c2):
     g = models.DCGANGenerator((c1, c2))
@@ -118,7 +123,8 @@ def test_dcgan_parameter_counts_and_shapes(z, c1, c2):
 
 def test_gan_d_channels_set_the_discriminator_apart_from_the_generator():
     """d_channels: D's widths (up to 3 stride-2 stages: 28 -> 14 -> 7 -> 4) while G keeps `channels`;
-    empty = D mirrors G; more than 3 stages or a zero width is one line before anything compiles."""
+    empty = G's widths and one stage more, twice as wide; more than 3 stages or a zero width is one line
+    before anything compiles."""
     ds = data.load("embedded")
 
     def counts(**over):
@@ -131,10 +137,15 @@ def test_gan_d_channels_set_the_discriminator_apart_from_the_generator():
 
     wide_g = counts(channels=(64, 128), d_channels=(32, 64))
     assert wide_g == (dcgan_g_count(16, 64, 128), dcgan_d_count(32, 64))
-    assert counts(channels=(32, 64)) == (dcgan_g_count(16, 32, 64), dcgan_d_count(32, 64))
+    two = counts(channels=(32, 64), d_channels=(32, 64))
+    assert two == (dcgan_g_count(16, 32, 64), dcgan_d_count(32, 64))
     # three stages: 4x4 convs 1->8->16->32, dense 4*4*32 -> 1
     three = 16 * 8 + 8 + 16 * 8 * 16 + 16 + 16 * 16 * 32 + 32 + 16 * 32 + 1
     assert counts(channels=(4, 8), d_channels=(8, 16, 32))[1] == three
+    # the default D: G's 32, 64 and a third stage of 128 (and one stage more than a one-stage G)
+    assert counts() == (dcgan_g_count(16, 32, 64), dcgan_d3_count(32, 64, 128))
+    assert counts(channels=(8, 16))[1] == dcgan_d3_count(8, 16, 32)
+    assert counts(channels=(8,))[1] == dcgan_d_count(8, 16)  # a one-stage G (14 -> 28): D 28 -> 14 -> 7
     for bad in ("8,16,32,64", "0,8"):
         with pytest.raises(UserError, match="d_channels must be up to 3 positive widths"):
             tasks.make_config("gan", config.parse_sets(tasks.config_class("gan"), [f"d_channels={bad}"]))
@@ -273,8 +284,11 @@ def test_dcgan_defaults_are_chosen_for_the_arch():
     mlp = tasks.resolve(tasks.make_config("gan"), ds)
     conv = tasks.resolve(tasks.make_config("gan", {"arch": "conv"}), ds)
     assert (mlp.batch_size, mlp.ema, mlp.steps) == (256, 0.999, 10000)
-    assert (conv.batch_size, conv.ema, conv.lr, conv.r1, conv.steps) == (64, 0.0, 1e-3, 1.0, 16000)
+    assert (conv.batch_size, conv.ema, conv.lr, conv.r1, conv.steps) == (64, 0.0, 1e-3, 1.0, 12000)
     assert (conv.d_lr, mlp.d_lr) == (4e-3, mlp.lr)  # DCGAN's D learns 4x faster than G; the MLP GAN's alike
+    assert (conv.d_channels, mlp.d_channels) == ((32, 64, 128), ())  # D one stage deeper than G, said
+    given = tasks.make_config("gan", {"arch": "conv", "d_channels": (32, 64)})
+    assert tasks.resolve(given, ds).d_channels == (32, 64)
     assert tasks.resolve(tasks.make_config("gan", {"arch": "conv", "d_lr": 1e-3}), ds).d_lr == 1e-3
     assert tasks.resolve(tasks.make_config("gan", {"arch": "conv", "batch_size": 128}), ds).batch_size == 128
     with pytest.raises(UserError, match="batch_size must be a positive integer, got 0"):

@@ -57,7 +57,7 @@ class GANConfig(NetConfig):
     standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
     channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): G's maps, mirrored (and D's unless d_channels)
-    d_channels: tuple[int, ...] = ()  # arch=conv: D's stride-2 feature maps (1-3 stages); empty = channels
+    d_channels: tuple[int, ...] = ()  # arch=conv: D's stride-2 maps (1-3 stages); empty: channels + 2x last
     norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
     diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
 
@@ -75,7 +75,7 @@ class GANConfig(NetConfig):
             raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
         if any(c <= 0 for c in self.d_channels) or len(self.d_channels) > 3:
             raise UserError(
-                f"d_channels must be up to 3 positive widths (empty: same as channels), got {self.d_channels}"
+                f"d_channels must be up to 3 positive widths (empty: for channels), got {self.d_channels}"
             )
         if not self.d_lr >= 0:
             raise UserError(f"d_lr must be >= 0 (0: for the data), got {self.d_lr}")
@@ -153,7 +153,13 @@ STEPS_DEFAULT = 10000
 # D's learning rate 4x G's (TTUR, Heusel et al. 2017), session 14: at 4,000 steps, MNIST, d_lr 1e-3 / 2e-3
 # / 4e-3 / 8e-3 gave 37.9 / 29.1 / 23.3 / 49.8 (Fashion-MNIST, its judge, 1e-3 / 4e-3: 51.0 / 40.4); at
 # 16,000 steps on MNIST 16.8 -> 12.7 against the training images, 21.1 -> 17.5 against the test digits.
-CONV_STEPS_DEFAULT = 16000
+# D one stride-2 stage deeper than G (channels 32, 64 -> D 32, 64, 128; 28 -> 14 -> 7 -> 4, about the same
+# step time), session 15: at 4,000 steps against the training images 23.3 -> 10.7 (MNIST), 40.4 -> 17.9
+# (Fashion-MNIST); at 16,000 steps MNIST 12.7 -> 6.5 (the MLP GAN: 7.05), test digits 17.5 -> 13.5 under
+# the MLP judge and 66.8 -> 48.4 under the CNN judge; Fashion 20.5 -> 14.7 under its MLP judge but 20.7 ->
+# 33.4 under its CNN judge (docs/conv.md). models.dcgan_d_channels. Its D costs ~1.4x the step time, so the
+# length is 12,000 steps (692 s alone on MNIST; test digits 13.5 / 51.0, as 16,000's 13.55 / 48.4).
+CONV_STEPS_DEFAULT = 12000
 CONV_R1 = 1.0
 CONV_BATCH = 64
 CONV_LR = 1e-3
@@ -179,8 +185,8 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     2-D one puts 80% within 3 std of one), pack 2 (two samples per D row: a dropped mode shows up as a
     pair D never sees), lr 2e-4, no R1 (grid25: 0.3), EMA 0.999; images: latent 16, lr 1e-3 (2e-4: judge
     confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999, batch 256; DCGAN (arch=conv) on
-    images: the same but 16,000 steps at batch 64, D's learning rate 4x G's, R1 1 and no EMA
-    (CONV_STEPS_DEFAULT and below).
+    images: the same but 12,000 steps at batch 64, D's learning rate 4x G's, D one stage deeper than G, R1 1
+    and no EMA (CONV_STEPS_DEFAULT and below).
     """
     cfg.require_images_for_conv(ds)
     toy = ds.kind == "toy"
@@ -198,6 +204,8 @@ def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
     if batch_size % pack:
         raise UserError(f"batch_size {batch_size} must be a multiple of pack {pack}: change one of them")
     chosen = {"steps": steps, "batch_size": batch_size, "latent_dim": latent_dim, "lr": lr, "d_lr": d_lr}
+    if conv:  # said in resolved.json, so that a run begun with another D is refused on resume, not broken
+        chosen["d_channels"] = models.dcgan_d_channels(cfg.channels, cfg.d_channels)
     return dataclasses.replace(cfg, **chosen, pack=pack, r1=r1, ema=ema)
 
 
