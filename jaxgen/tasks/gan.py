@@ -56,7 +56,7 @@ class GANConfig(NetConfig):
     ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
     standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
     topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
-    channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): G's maps, mirrored (and D's unless d_channels)
+    channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): G's maps (D: these + one stage, d_channels)
     d_channels: tuple[int, ...] = ()  # arch=conv: D's stride-2 maps (1-3 stages); empty: channels + 2x last
     norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
     diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
