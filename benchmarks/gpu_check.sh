@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 19's GPU checks as one prepared, time-boxed script in two parts of at most 300 s of time boxes each,
+# Issue 19's GPU checks as one prepared, time-boxed script in three parts of at most 300 s of time boxes each,
 # for a session lent a GPU machine (15 minutes of device time, its start included): run `speed` first, then
 # `suite` at once while the machine is still warm (it goes back after 30 s idle), then `extra` if time is
 # left. Each part fits one call.
@@ -7,8 +7,8 @@
 # Here, once:   make gpu-wheels      (.whl/, ignored: the wheels the device image lacks -- mlxtend,
 #               tensorboardX, scikit-learn, tqdm, pytest-xdist -- jaxgen's own wheel, and the Fashion-MNIST
 #               files under .whl/data/ when /usr/share/datasets/fashion-mnist has them)
-# There:        device run: command "bash benchmarks/gpu_check.sh speed", carry [".whl"], timeout_s 320
-#               then the same with "suite"
+# There:        device run: command "bash benchmarks/gpu_check.sh speed", carry [".whl"], timeout_s 320;
+#               at once the same with "suite", then "extra" if device time is left
 # Back here:    $OUT/gpu-<part>.tgz (+ suite.log): unpack into docs/bench/ by name
 #               (docs/bench/<bench>-<device>/), put the figures in the README with the device named.
 #
