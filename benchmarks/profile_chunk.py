@@ -26,9 +26,8 @@ from typing import Any
 
 import jax
 
-from jaxgen import data, runtime, tasks, train
-from jaxgen.bench import common, peer_loops
-from jaxgen.data import batches
+from jaxgen import data, runtime, tasks
+from jaxgen.bench import common, peer_loops, throughput
 
 TOP = 12
 
@@ -89,28 +88,21 @@ def driver_call(hidden: int, batch: int, steps: int):
     )
     ds = data.load("embedded")
     task = tasks.build(tasks.resolve(cfg, ds), ds)
-    mesh = runtime.make_mesh()
-    state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
-    args = (train_dev, data_key, loop_key)
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    shuffler = batches.EpochShuffles(train_dev, data_key, task.examples_per_step, replicated)
-    fn = train.compile_chunk(
-        task, task.examples_per_step, steps, mesh, state, *args, shuffler.for_chunk(0, steps)
-    )
-    box = {"state": state, "step": 0}
+    placement = throughput.placed(task, ds)
+    fn = throughput.chunk(task, placement, steps)
+    box = {"state": placement[0], "step": 0}
 
     def call() -> None:
-        box["state"], *_ = fn(box["state"], *args, shuffler.for_chunk(box["step"], steps))
-        box["step"] += steps
-        jax.block_until_ready(box["state"])
+        box["state"], box["step"], _ = throughput.timed(
+            fn, box["state"], *placement[1:3], box["step"], steps, 1
+        )
 
     return call
 
 
 def reference_call(hidden: int, batch: int, steps: int):
     """One call of bench peers' reference loop (jax_scan: one jitted `lax.scan` over an Adam step)."""
-    timer = peer_loops.jax_loops(hidden, batch, steps)["jax_scan"]
-    return lambda: timer()
+    return peer_loops.jax_loops(hidden, batch, steps)["jax_scan"]
 
 
 def first_step(workdir: Path) -> dict[str, Any]:

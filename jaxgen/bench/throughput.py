@@ -68,7 +68,24 @@ def for_task(cfg: ThroughputConfig, name: str) -> ThroughputConfig:
     return dataclasses.replace(cfg, steps=cfg.conv_steps) if name.endswith("-conv") else cfg
 
 
-def _timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tuple[Any, int, float]:
+def placed(task, ds: data.Dataset) -> tuple[Any, tuple, batches.EpochShuffles, Any]:
+    """(state, (train, data_key, loop_key), epoch shuffles, mesh): `task` on `ds` as the driver places it
+    (seed 0); what `chunk` compiles against and `timed` feeds."""
+    mesh = runtime.make_mesh()
+    state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
+    shuffler = batches.EpochShuffles(train_dev, data_key, task.examples_per_step, NamedSharding(mesh, P()))
+    return state, (train_dev, data_key, loop_key), shuffler, mesh
+
+
+def chunk(task, placement, length: int):
+    """The driver's own compiled chunk of `length` steps (train.compile_chunk) for a `placed` task."""
+    state, args, shuffler, mesh = placement
+    return train.compile_chunk(
+        task, task.examples_per_step, length, mesh, state, *args, shuffler.for_chunk(0, length)
+    )
+
+
+def timed(fn, state, args, shuffler, step: int, length: int, calls: int) -> tuple[Any, int, float]:
     """`calls` chunks of `length` steps from `step` on, each given its epoch shuffles as the driver gives
     them; returns (state, the next step, wall seconds until the state is ready)."""
     t0 = time.perf_counter()
@@ -149,28 +166,23 @@ def measure(
 ) -> dict:  # fmt: skip
     """Compile time, samples/s, FLOPs, memory and ceiling fraction of `cfg.steps` steps of task `name`."""
     task = _task(name, hidden, batch_size, ds)
-    per_step = task.examples_per_step
-    mesh = runtime.make_mesh()
-    state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
-    args = (train_dev, data_key, loop_key)
-    shuffler = batches.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
+    placement = placed(task, ds)
+    state, args, shuffler, _ = placement
 
     t0 = time.perf_counter()
-    compiled = train.compile_chunk(
-        task, per_step, cfg.steps, mesh, state, *args, shuffler.for_chunk(0, cfg.steps)
-    )
+    compiled = chunk(task, placement, cfg.steps)
     compile_s = time.perf_counter() - t0
-    one = train.compile_chunk(task, per_step, 1, mesh, state, *args, shuffler.for_chunk(0, 1))
+    one = chunk(task, placement, 1)
     flops_per_step = step_flops(one)
-    state, step, _ = _timed(compiled, state, args, shuffler, 0, cfg.steps, 1)  # warm-up
+    state, step, _ = timed(compiled, state, args, shuffler, 0, cfg.steps, 1)  # warm-up
     seconds = []
     for _ in range(cfg.reps):
-        state, step, t = _timed(compiled, state, args, shuffler, step, cfg.steps, 1)
+        state, step, t = timed(compiled, state, args, shuffler, step, cfg.steps, 1)
         seconds.append(t)
     loop_rate = None
     if cfg.per_step:
-        state, step, _ = _timed(one, state, args, shuffler, step, 1, 2)  # warm-up
-        state, step, t = _timed(one, state, args, shuffler, step, 1, cfg.steps)
+        state, step, _ = timed(one, state, args, shuffler, step, 1, 2)  # warm-up
+        state, step, t = timed(one, state, args, shuffler, step, 1, cfg.steps)
         loop_rate = cfg.steps * batch_size / t
     rates = cfg.steps * batch_size / np.array(seconds)
     n_params = models.param_count(state.params)

@@ -157,8 +157,8 @@ STEPS_DEFAULT = 10000
 # D's learning rate 4x G's (TTUR, Heusel et al. 2017), session 14: at 4,000 steps, MNIST, d_lr 1e-3 / 2e-3
 # / 4e-3 / 8e-3 gave 37.9 / 29.1 / 23.3 / 49.8 (Fashion-MNIST, its judge, 1e-3 / 4e-3: 51.0 / 40.4); at
 # 16,000 steps on MNIST 16.8 -> 12.7 against the training images, 21.1 -> 17.5 against the test digits.
-# D one stride-2 stage deeper than G (channels 32, 64 -> D 32, 64, 128; 28 -> 14 -> 7 -> 4, about the same
-# step time), session 15: at 4,000 steps against the training images 23.3 -> 10.7 (MNIST), 40.4 -> 17.9
+# D one stride-2 stage deeper than G (channels 32, 64 -> D 32, 64, 128; 28 -> 14 -> 7 -> 4), session 15:
+# at 4,000 steps against the training images 23.3 -> 10.7 (MNIST), 40.4 -> 17.9
 # (Fashion-MNIST); at 16,000 steps MNIST 12.7 -> 6.5 (the MLP GAN: 7.05), test digits 17.5 -> 13.5 under
 # the MLP judge and 66.8 -> 48.4 under the CNN judge; Fashion 20.5 -> 14.7 under its MLP judge but 20.7 ->
 # 33.4 under its CNN judge (docs/conv.md). models.dcgan_d_channels. Its D costs ~1.4x the step time, so the
