@@ -45,7 +45,7 @@ else
 endif
 
 # The import layers first (import-linter, under a second), then two pytest processes (pytest-xdist), each
-# test file kept in one of them: 464 tests in 8.1-9.1 minutes on a 2-core CPU (2026-12-03, 3 runs). TEST_JOBS=0: one process.
+# test file kept in one of them: 464 tests in 7.6-9.1 minutes on a 2-core CPU (2026-12-03, 4 runs). TEST_JOBS=0: one process.
 TEST_JOBS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-cache  # the layers in pyproject.toml: every import points down
