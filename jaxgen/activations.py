@@ -10,12 +10,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from jaxgen.errors import UserError
-from jaxgen.lazy import lazy
+import jax
+import jax.numpy as jnp
 
-# JAX loads at the first call, not at import: `jaxgen config` and a bad --set value check names only.
-jax = lazy("jax")
-jnp = lazy("jax.numpy")
+from jaxgen.activation_names import INITIALIZERS, NAMES, PAIRED_INIT, default_init, split, validate
+from jaxgen.errors import UserError
 
 Activation = Callable[..., Any]  # jax.Array -> jax.Array, elementwise
 
@@ -78,63 +77,38 @@ def softmax(logits: jax.Array, axis: int = -1) -> jax.Array:
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
 
-# name -> (function, the weight initialisation it is normally used with)
-# Glorot/Xavier keeps the variance of saturating units' inputs near 1; He (variance 2/fan_in) compensates
-# for the half of the inputs a rectifier zeroes. "lecun" (1/fan_in) is what SELU-like units want.
-REGISTRY: dict[str, tuple[Activation, str]] = {
-    "sigmoid": (sigmoid, "glorot_uniform"),
-    "tanh": (tanh, "glorot_uniform"),
-    "relu": (relu, "he_normal"),
-    "leaky_relu": (leaky_relu, "he_normal"),
-    "elu": (elu, "he_normal"),
-    "gelu": (gelu, "he_normal"),
-    "silu": (silu, "he_normal"),
-    "softplus": (softplus, "he_normal"),
-    "linear": (linear, "glorot_uniform"),
+# name -> function; the weight initialisation each is normally used with, the names and their parsing live
+# in jaxgen.activation_names (no JAX: configs check names before anything heavy loads).
+REGISTRY: dict[str, Activation] = {
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "gelu": gelu,
+    "silu": silu,
+    "softplus": softplus,
+    "linear": linear,
 }
+assert tuple(REGISTRY) == NAMES, "jaxgen.activation_names.PAIRED_INIT lists the same names in the same order"
 
-NAMES = tuple(REGISTRY)
-
-
-def _split(name: str) -> tuple[str, float | None]:
-    base, _, arg = name.partition(":")
-    if base not in REGISTRY:
-        raise UserError(
-            f"unknown activation {name!r}: choose one of {', '.join(NAMES)} (leaky_relu:SLOPE too)"
-        )
-    if not arg:
-        return base, None
-    if base != "leaky_relu":
-        raise UserError(f"activation {base!r} takes no parameter; only leaky_relu:SLOPE does")
-    try:
-        slope = float(arg)
-    except ValueError:
-        raise UserError(f"leaky_relu slope must be a number, got {arg!r} (e.g. leaky_relu:0.1)") from None
-    if not 0 <= slope < 1:
-        raise UserError(f"leaky_relu slope must be in [0, 1), got {slope}")
-    return base, slope
-
-
-def validate(name: str) -> str:
-    """Return `name` unchanged if it names an activation, else raise a UserError listing valid names."""
-    _split(name)
-    return name
+__all__ = [
+    "INITIALIZERS",
+    "NAMES",
+    "PAIRED_INIT",
+    "REGISTRY",
+    "default_init",
+    "get",
+    "initializer",
+    "validate",
+]
 
 
 def get(name: str) -> Activation:
     """The activation function called `name` (e.g. 'relu', 'leaky_relu:0.2')."""
-    base, slope = _split(name)
-    fn = REGISTRY[base][0]
+    base, slope = split(name)
+    fn = REGISTRY[base]
     return functools.partial(fn, slope=slope) if slope is not None else fn
-
-
-def default_init(name: str) -> str:
-    """The weight initialiser name conventionally paired with this activation."""
-    return REGISTRY[_split(name)[0]][1]
-
-
-# kernel initialisers by their jax.nn.initializers name
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal")
 
 
 def initializer(name: str) -> jax.nn.initializers.Initializer:

@@ -7,8 +7,10 @@ anything, so they can run beside a trainer.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
+import json
 import logging
 import shutil
 import sys
@@ -24,6 +26,12 @@ import orbax.checkpoint as ocp
 from jaxgen.errors import UserError
 
 SET_ASIDE = "checkpoints-set-aside"
+
+
+class LayoutMismatch(UserError):
+    """Intact checkpoint files of another model than the one built from the run's record."""
+
+
 READER_RETRIES = 10
 
 
@@ -155,6 +163,8 @@ class Checkpointer:
         for attempt in range(READER_RETRIES):
             try:
                 return self._restore_latest(abstract_state)
+            except LayoutMismatch:
+                raise
             except UserError:
                 # A reader that found nothing readable while the trainer was deleting and writing
                 # checkpoints lists them again; a writer (alone, by its lock) stops at once.
@@ -176,6 +186,13 @@ class Checkpointer:
         bad: list[tuple[int, str]] = []
         for step in reversed(candidates):
             problem = None
+            mismatch = layout_mismatch(self.directory / str(step), abstract_state)
+            if mismatch:  # intact files of another model: the record and the code disagree
+                raise LayoutMismatch(
+                    f"checkpoint {step} in {self.directory} holds another model than the one its run's"
+                    f" resolved.json describes ({mismatch}): a code/record mismatch, not damage; nothing"
+                    " was changed: read it with the jaxgen version that wrote it (env.json names it)"
+                )
             if step not in listed:
                 problem = "incomplete: no checkpoint metadata"
             else:
@@ -238,6 +255,36 @@ def _verify(state: Any, meta: Any, step: int) -> str | None:
     # Checkpoints written before the whole-state checksum existed carry only the parameters'.
     if "state_sha256" in meta and meta["state_sha256"] != state_sha256(state):
         return "failing its state checksum (optimizer state or step changed on disk)"
+    return None
+
+
+def layout_mismatch(step_dir: Path, abstract_state: Any) -> str | None:
+    """The first difference between the parameters a checkpoint's metadata lists and those of
+    `abstract_state` (names and shapes), or None where they agree or the metadata cannot be read (then
+    the files are what is wrong)."""
+    try:
+        tree = json.loads((Path(step_dir) / "state" / "_METADATA").read_text())["tree_metadata"]
+        stored = {
+            tuple(ast.literal_eval(k))[1:]: tuple(v["value_metadata"]["write_shape"])
+            for k, v in tree.items()
+            if k.startswith("('params',")
+        }
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError):
+        return None
+    expected = {
+        tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path): tuple(
+            leaf.shape
+        )
+        for path, leaf in jax.tree_util.tree_flatten_with_path(abstract_state.params)[0]
+    }
+    for path in sorted(set(expected) | set(stored)):
+        name = "/".join(path)
+        if path not in stored:
+            return f"{name} is missing from the checkpoint"
+        if path not in expected:
+            return f"the checkpoint has {name}, which the model built from the record lacks"
+        if stored[path] != expected[path]:
+            return f"{name} is {list(stored[path])} in the checkpoint, {list(expected[path])} in the model"
     return None
 
 

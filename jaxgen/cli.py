@@ -48,21 +48,25 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a task; rerun the same command to resume")
-    c = sub.add_parser("config", help="print a task's default configuration as JSON (a file for --config)")
+    c = sub.add_parser(
+        "config", help="print exactly what a run would run, as JSON (its resolved.json; a file for --config)"
+    )
     if command in ("train", "config"):
-        from jaxgen import config
-        from jaxgen.tasks import TASKS  # the one list of tasks
+        from jaxgen import configs  # the tasks' configs and tables: no JAX
 
         by_task = t.add_subparsers(dest="task", required=True, parser_class=_Parser, metavar="TASK")
-        for name, (cls, task_cls) in TASKS.items():
+        for name, cls in configs.CONFIGS.items():
             tp = by_task.add_parser(
                 name,
-                help=(task_cls.__doc__ or name).splitlines()[0],
+                help=(cls.__doc__ or name).splitlines()[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog=f"keys for --set KEY=VALUE (key, type, default, meaning):\n{config.describe(cls)}",
+                epilog=configs.describe(cls),
             )
             _train_args(tp)
-        c.add_argument("task", choices=list(TASKS))
+        c.add_argument("task", choices=list(configs.CONFIGS))
+        c.add_argument("--data", default=None, help="the data it would train on (default: embedded)")
+        c.add_argument("--config", default=None, metavar="FILE", help="start from a saved config")
+        c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
 
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
@@ -110,14 +114,19 @@ def _existing_run(workdir: str) -> Path:
     return path
 
 
-def cmd_train(args) -> dict:
-    from jaxgen import config, data, tasks
+def _asked(args):
+    """(the config the user asked for, data spec) from --config, --set and --data: checked, no JAX."""
+    from jaxgen import config, configs, data
 
-    cls = tasks.config_class(args.task)  # the task name is resolved here, once; below it is the class
-    overrides, spec = ({}, None) if args.config is None else config.read_file(cls, args.config)
+    cls = configs.config_class(args.task)  # the task name is resolved here, once; below it is the class
+    overrides, spec = ({}, None) if args.config is None else configs.read_file(cls, args.config)
     spec = args.data or spec or "embedded"
     data.parse_spec(spec)
-    cfg = config.make(cls, {**overrides, **config.parse_sets(cls, args.set)})
+    return config.make(cls, {**overrides, **config.parse_sets(cls, args.set)}), spec
+
+
+def cmd_train(args) -> dict:
+    cfg, spec = _asked(args)
     manual = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in manual) and not (args.distributed and all(v is not None for v in manual)):
         raise UserError("--coordinator, --num-processes and --process-id go together, with --distributed")
@@ -130,9 +139,12 @@ def cmd_train(args) -> dict:
 
 
 def cmd_config(args) -> dict:
-    from jaxgen import config, tasks
+    """What `jaxgen train` would run with the same flags: the resolved.json a new run writes."""
+    from jaxgen import configs, data
 
-    return {"task": args.task, "data": "embedded", **config.to_dict(tasks.make_config(args.task))}
+    cfg, spec = _asked(args)
+    ds = data.with_validation(data.load(spec), cfg.val)
+    return configs.record(configs.resolve(cfg, ds), spec)
 
 
 def _judge(run_dir: str | None):

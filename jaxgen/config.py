@@ -1,23 +1,35 @@
-"""The config blocks every task shares (run, network, augmentation), and `--set key=value` parsing, --help
-text and JSON for any task's config class, rejecting mistakes before anything compiles.
+"""The config blocks every task shares (run, network, augmentation), and `--set key=value` parsing, JSON and
+the run's record for any task's config class, rejecting mistakes before anything compiles. No JAX here.
 
-Each task's own config class lives in its task file (jaxgen/tasks/) and extends a block here; the
-functions below take the class, never a task name (the CLI resolves the name once: jaxgen.tasks).
+Each task's own config class, with its table of defaults for the data, lives in jaxgen/configs/; the
+functions below take the class, never a task name (the CLI resolves the name once: jaxgen.configs).
+
+A field whose default is None is "chosen for the data": `jaxgen.configs.resolve` fills it from the task's
+table, once, for a new run; the run's resolved.json then holds every value concrete (`record`), and every
+later reader rebuilds the run from that record, never from today's defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import math
 import re
+import types
 import typing
-from pathlib import Path
 from typing import Any, ClassVar
 
-from jaxgen import activations
+from jaxgen import activation_names
 from jaxgen.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """One architecture of a task: the keys only it reads, and what it needs of the data."""
+
+    keys: tuple[str, ...]  # --set keys this architecture reads and the others do not
+    images_only: bool = False  # convolutions need images, not toy points
+    label: str = ""  # what figure titles call it ("CNN")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +37,7 @@ class TrainConfig:
     """What every task's run shares: the driver reads only these."""
 
     seed: int = 0  # the whole run is a pure function of (config, seed)
-    steps: int = 3000  # total optimizer steps
+    steps: int | None = None  # total optimizer steps
     batch_size: int = 128  # global batch, split over devices
     lr: float = 1e-3  # peak learning rate
     ckpt_every: int = 1000  # checkpoint every this many steps (and at the end)
@@ -36,61 +48,73 @@ class TrainConfig:
     dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
     val: int = 0  # training examples held out (a fixed choice) as the validation split, scored at checkpoints
 
-    TASK: ClassVar[str] = ""  # the task's name in jaxgen.tasks.TASKS (config.json's "task")
+    TASK: ClassVar[str] = ""  # the task's name in jaxgen.configs.CONFIGS (config.json's "task")
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
     TINY: ClassVar[dict[str, Any]] = {}
     TINY_DATA: ClassVar[str] = "embedded"
-    # Fields that may be 0, meaning "chosen for the data": the task resolves them in its own cfg, which
-    # is what the driver runs (config.json keeps the 0, so rerunning the same command resumes).
-    FOR_DATA: ClassVar[tuple[str, ...]] = ()
+    ARCHS: ClassVar[dict[str, Arch]] = {}  # arch name -> its own keys (jaxgen.models builds by the name)
 
     def check(self) -> None:
-        """Raise a UserError naming the fix for any value out of range."""
+        """Raise a UserError naming the fix for any value out of range (None: chosen for the data)."""
         _typed(self)
-        positive(self, "ckpt_every", "log_every", "keep")
+        positive(self, "ckpt_every", "log_every", "keep", "steps", "batch_size")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.dtype not in DTYPES:
             raise UserError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        also = {
-            k: " (or 0: chosen for the data)" if k in self.FOR_DATA else ""
-            for k in ("steps", "lr", "batch_size")
-        }
-        for key in ("steps", "batch_size"):
-            value = getattr(self, key)
-            if not (value > 0 or (value == 0 and key in self.FOR_DATA)):
-                raise UserError(f"{key} must be a positive integer{also[key]}, got {value}")
-        if not (self.lr > 0 or (self.lr == 0 and "lr" in self.FOR_DATA)):
-            raise UserError(f"lr must be > 0{also['lr']}, got {self.lr}")
+        if self.lr is not None and not self.lr > 0:
+            raise UserError(f"lr must be > 0, got {self.lr}")
         if self.val < 0:
             raise UserError(f"val must be >= 0 training examples to hold out (0 = none), got {self.val}")
         if not 0 <= self.seed < 2**31:
             raise UserError(f"seed must be in [0, 2**31), got {self.seed}")
 
+    @property
+    def arch_spec(self) -> Arch:
+        """The chosen architecture's entry (keys, needs); the arch name itself is models' to read."""
+        return self.ARCHS.get(getattr(self, "arch", ""), Arch(()))
+
+    def applies(self, key: str) -> bool:
+        """Whether `key` does anything under the chosen architecture (shared keys always do)."""
+        return key in self.arch_spec.keys or not any(key in a.keys for a in self.ARCHS.values())
+
+    def require_images(self, ds: Any) -> None:
+        """One-line error for an architecture that needs images given toy points."""
+        if self.arch_spec.images_only and ds.kind != "image":
+            arch = getattr(self, "arch", "")
+            raise UserError(
+                f"arch={arch} convolves images; {ds.spec!r} is {ds.info.get('dim', '?')}-D toy points:"
+                " use --set arch=mlp for toy data"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class NetConfig(TrainConfig):
-    """The network block every task shares: dense layers of `hidden` widths with one activation."""
+    """The network block every task shares: `arch` picks the family, each family reads its own keys."""
 
-    hidden: tuple[int, ...] = (800, 800)  # hidden layer widths (arch=mlp)
-    activation: str = "relu"  # any name in jaxgen.activations (leaky_relu:0.1 too)
-    init: str = "auto"  # kernel initialiser; auto = the one the activation is normally used with
     arch: str = "mlp"  # mlp: dense layers of `hidden`; conv: convolutions of `channels` (images only)
+    activation: str = "relu"  # any name in jaxgen.activations (leaky_relu:0.1 too)
+    hidden: tuple[int, ...] = (800, 800)  # arch=mlp: hidden layer widths
     channels: tuple[int, ...] = (32, 64)  # arch=conv: feature maps of each convolution stage
     norm: str = "batch"  # arch=conv: batch (BatchNorm; running statistics in the State) or none
     conv_impl: str = "auto"  # arch=conv: auto (cpu: slices, else xla), slices (shifted slices + matmul), xla
 
+    ARCHS: ClassVar[dict[str, Arch]] = {
+        "mlp": Arch(("hidden",), label="MLP"),
+        "conv": Arch(("channels", "norm", "conv_impl"), images_only=True, label="CNN"),
+    }
+
     def check(self) -> None:
         super().check()
+        if self.arch not in self.ARCHS:
+            raise UserError(
+                f"arch must be one of {', '.join(self.ARCHS)}, got {self.arch!r}: --set arch=conv"
+            )
+        activation_names.validate(self.activation)
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise UserError(f"hidden must be a comma list of positive widths, got {self.hidden}")
-        activations.validate(self.activation)
-        if self.init != "auto":
-            activations.initializer(self.init)
-        if self.arch not in ARCHS:
-            raise UserError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}: --set arch=conv")
         if not self.channels or any(c <= 0 for c in self.channels):
             raise UserError(f"channels must be a comma list of positive widths, got {self.channels}")
         if self.norm not in NORMS:
@@ -98,68 +122,44 @@ class NetConfig(TrainConfig):
         if self.conv_impl not in CONV_IMPLS:
             raise UserError(f"conv_impl must be one of {', '.join(CONV_IMPLS)}, got {self.conv_impl!r}")
 
-    def require_images_for_conv(self, ds: Any) -> None:
-        """One-line error for arch=conv on data that is not 28 x 28 images."""
-        if self.arch == "conv" and ds.kind != "image":
-            raise UserError(
-                f"arch=conv convolves 28x28 images; {ds.spec!r} is {ds.info.get('dim', '?')}-D toy points:"
-                " use --set arch=mlp for toy data"
-            )
+
+def with_keys(archs: dict[str, Arch], **extra: tuple[str, ...]) -> dict[str, Arch]:
+    """`archs` with more keys for some architectures (a task's own architecture keys)."""
+    return {k: dataclasses.replace(a, keys=a.keys + extra.get(k, ())) for k, a in archs.items()}
 
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig(NetConfig):
-    """Random affine distortion of each training image, fresh every step (MNIST tasks)."""
+    """Random affine distortion of each training image, fresh every step (image tasks); dense layers'
+    initialisation (arch=mlp)."""
 
+    init: str | None = None  # arch=mlp: kernel initialiser; default: the one the activation is used with
     augment: bool = True  # random affine distortion of each training image, fresh every step (not toys)
-    max_shift: float = -1.0  # translation, pixels; -1 = for the data (digits 2; clothes: mlp 0, ae 2)
-    max_rotate: float = -1.0  # rotation, degrees; -1 = for the data (digits 10, clothes 0)
-    max_scale: float = -1.0  # zoom range 1 +- max_scale; -1 = for the data (digits 0.1, clothes 0)
-    hflip: float = -1.0  # probability of a left-right mirror; -1 = for the data (digits 0, clothes 0.5)
+    max_shift: float | None = None  # translation, pixels
+    max_rotate: float | None = None  # rotation, degrees
+    max_scale: float | None = None  # zoom range 1 +- max_scale
+    hflip: float | None = None  # probability of a left-right mirror
+
+    ARCHS: ClassVar[dict[str, Arch]] = with_keys(NetConfig.ARCHS, mlp=("init",))
 
     def check(self) -> None:
         super().check()
-        if not (0 <= self.max_shift <= 8 or self.max_shift == -1):
-            raise UserError(f"max_shift must be in [0, 8] pixels (-1: for the data), got {self.max_shift:g}")
-        if not (0 <= self.max_rotate <= 180 or self.max_rotate == -1):
-            raise UserError(f"max_rotate must be in [0, 180] (-1: for the data), got {self.max_rotate:g}")
-        if not (0 <= self.max_scale < 1 or self.max_scale == -1):
-            raise UserError(f"max_scale must be in [0, 1) (-1: for the data), got {self.max_scale}")
-        if not (0 <= self.hflip <= 1 or self.hflip == -1):
-            raise UserError(f"hflip must be a probability in [0, 1] (-1: for the data), got {self.hflip}")
-
-    # "Chosen for the data": affine distortions that keep a digit a digit (no mirror: a mirrored 2 is
-    # no 2) and, for clothes, mirrors and small shifts only (a rotated or zoomed garment is not what the
-    # camera saw; Fashion-MNIST's images are centred and upright).
-    AUGMENT_FOR_DATA: ClassVar[dict[str, dict[str, float]]] = {
-        "digits": {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
-        "clothes": {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
-    }
-
-    # steps=0 ("for the data"): measured choices by spec ("toy:" = every toy), else EPOCHS epochs; the
-    # CONV_ pair is the same choice for arch=conv.
-    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {}
-    EPOCHS: ClassVar[float] = 20
-    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {}
-    CONV_EPOCHS: ClassVar[float] = 20
-
-    def for_data(self, ds: Any) -> dict[str, Any]:
-        """The fields left "for the data" (augmentation at -1, steps at 0), filled in for dataset `ds`."""
-        chosen = self.AUGMENT_FOR_DATA.get(ds.family, self.AUGMENT_FOR_DATA["digits"])
-        changes: dict[str, Any] = {k: v for k, v in chosen.items() if getattr(self, k) == -1}
-        if self.steps == 0:
-            conv = self.arch == "conv"
-            table = self.CONV_STEPS_FOR_DATA if conv else self.STEPS_FOR_DATA
-            changes["steps"] = steps_for_data(
-                ds, self.batch_size, table, self.CONV_EPOCHS if conv else self.EPOCHS
-            )
-        return changes
+        if self.init is not None:
+            activation_names.validate_init(self.init)
+        limits = {"max_shift": (0, 8, "pixels"), "max_rotate": (0, 180, "degrees"), "hflip": (0, 1, "")}
+        for key, (lo, hi, unit) in limits.items():
+            v = getattr(self, key)
+            if v is not None and not lo <= v <= hi:
+                what = "a probability in [0, 1]" if key == "hflip" else f"in [{lo}, {hi}] {unit}"
+                raise UserError(f"{key} must be {what}, got {v:g}")
+        if self.max_scale is not None and not 0 <= self.max_scale < 1:
+            raise UserError(f"max_scale must be in [0, 1), got {self.max_scale}")
 
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
-RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every")
+# conv_impl too: how a convolution is computed (the same numbers to float32 precision), picked per backend.
+RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every", "conv_impl")
 
-ARCHS = ("mlp", "conv")  # the network families each image task builds (jaxgen.models)
 NORMS = ("batch", "none")  # jaxgen.models.NORMS
 CONV_IMPLS = ("auto", "slices", "xla")  # jaxgen.convs.IMPLS (kept here: config imports no JAX)
 PRECISIONS = ("default", "high", "highest")  # jax.default_matmul_precision names
@@ -169,9 +169,13 @@ INT_LIMIT = 2**31  # steps and counters live in int32 on the device
 
 def _typed(cfg: Any) -> None:
     """Every field holds its declared type (a config built from JSON or Python, not only from --set):
-    ints are ints below 2**31, floats are finite, bools are bools, widths are tuples of ints."""
+    ints are ints below 2**31, floats are finite, bools are bools, widths are tuples of ints; None only
+    where a field is chosen for the data."""
+    optional = optional_fields(type(cfg))
     for name, typ in fields(type(cfg)).items():
         v = getattr(cfg, name)
+        if v is None and name in optional:
+            continue
         if typ is bool:
             ok = isinstance(v, bool)
         elif typ is int:
@@ -196,13 +200,13 @@ _KIND = {
 
 def positive(cfg: Any, *names: str) -> None:
     for name in names:
-        if getattr(cfg, name) <= 0:
+        if getattr(cfg, name) is not None and getattr(cfg, name) <= 0:
             raise UserError(f"{name} must be a positive integer, got {getattr(cfg, name)}")
 
 
 def unit_interval(cfg: Any, *names: str) -> None:
     for name in names:
-        if not 0 <= getattr(cfg, name) < 1:
+        if getattr(cfg, name) is not None and not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"{name} must be in [0, 1), got {getattr(cfg, name)}")
 
 
@@ -263,24 +267,24 @@ def field_help(cls: type[TrainConfig]) -> dict[str, str]:
     return out
 
 
-def describe(cls: type[TrainConfig]) -> str:
-    """The --set keys of a config class: one line each with type, default and meaning."""
-    helps = field_help(cls)
-    defaults = to_dict(cls())
-    lines = []
-    for name, typ in fields(cls).items():
-        kind = {int: "int", float: "float", bool: "bool", str: "str"}.get(typ, "comma list of int")
-        value = defaults[name]
-        shown = ",".join(map(str, value)) if isinstance(value, list) else value
-        shown = str(shown).lower() if typ is bool else shown
-        lines.append(f"  {name:<16} {kind:<18} {str(shown):<16} {helps.get(name, '')}")
-    return "\n".join(lines)
-
-
 def fields(cls: type[TrainConfig]) -> dict[str, Any]:
-    """Field name -> resolved type."""
+    """Field name -> its type (int for `int | None`)."""
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return {f.name: _inner(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def optional_fields(cls: type[TrainConfig]) -> frozenset[str]:
+    """The fields that may be None: chosen for the data by the task's table (jaxgen.configs)."""
+    hints = typing.get_type_hints(cls)
+    return frozenset(f.name for f in dataclasses.fields(cls) if _inner(hints[f.name]) is not hints[f.name])
+
+
+def _inner(typ: Any) -> Any:
+    """T for `T | None`, else typ."""
+    if isinstance(typ, types.UnionType) or typing.get_origin(typ) is typing.Union:
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        return args[0] if len(args) == 1 else typ
+    return typ
 
 
 def parse_sets(cls: type[TrainConfig], sets: list[str] | None) -> dict[str, Any]:
@@ -311,30 +315,26 @@ def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> Tra
     cfg = cls(**overrides)
     _typed(cfg)  # before any check compares values
     cfg.check()
+    for key in overrides:
+        if not cfg.applies(key) and overrides[key] is not None:
+            owners = [a for a, spec in cls.ARCHS.items() if key in spec.keys]
+            raise UserError(
+                f"{key} does nothing for arch={getattr(cfg, 'arch', '?')} (it is arch={'/'.join(owners)}'s):"
+                f" drop --set {key}, or add --set arch={owners[0]}"
+            )
+    object.__setattr__(cfg, "_explicit", frozenset(overrides))  # what the user set (resume checks these)
     return cfg
 
 
-def read_file(cls: type[TrainConfig], path: str) -> tuple[dict[str, Any], str | None]:
-    """(typed overrides, data spec or None) from a saved config.json (a run's, or `jaxgen config TASK`'s)."""
-    task = cls.TASK
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"--config {path}: no such file (save one with: jaxgen config {task} > {path})")
-    try:
-        raw = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"--config {path} is not valid JSON ({err}): fix it or save a new one") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"--config {path} must hold a JSON object of key: value pairs")
-    if raw.pop("task", task) != task:
-        raise UserError(f"--config {path} is another task's config: use it with that task, or pick another")
-    spec = raw.pop("data", None)
-    types = fields(cls)
-    unknown = sorted(set(raw) - set(types))
-    if unknown:
-        raise UserError(f"--config {path}: unknown keys {unknown} for {task}; see jaxgen train {task} --help")
-    sets = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in raw.items()]
-    return parse_sets(cls, sets), spec
+def explicit(cfg: TrainConfig) -> frozenset[str]:
+    """The keys the user set on the command line or in --config (make records them)."""
+    return getattr(cfg, "_explicit", frozenset())
+
+
+def record(cfg: TrainConfig) -> dict[str, Any]:
+    """The run's record (resolved.json's keys): every key that does anything under cfg's architecture,
+    JSON-ready. A resolved config has no None left in it."""
+    return {k: v for k, v in to_dict(cfg).items() if cfg.applies(k)}
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -343,19 +343,14 @@ def to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def from_dict(cls: type[TrainConfig], raw: dict[str, Any]) -> TrainConfig:
-    """Rebuild a saved config of class `cls`; keys this version does not know are an error naming them."""
+    """Rebuild a saved config of class `cls` (a record, or to_dict's output: keys another architecture
+    reads are dropped where they hold the class default); unknown keys are an error naming them."""
     types = fields(cls)
     unknown = set(raw) - set(types)
     if unknown:
-        raise UserError(f"config.json has keys this jaxgen does not know: {sorted(unknown)}; upgrade jaxgen")
+        raise UserError(f"keys this jaxgen does not know: {sorted(unknown)}")
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    probe = cls(**{k: v for k, v in vals.items() if k == "arch"})
+    default = cls()
+    vals = {k: v for k, v in vals.items() if probe.applies(k) or v != getattr(default, k)}
     return make(cls, vals)
-
-
-def steps_for_data(ds: Any, batch_size: int, fixed: dict[str, int], epochs: float) -> int:
-    """Optimizer steps "chosen for the data": `fixed[spec]` where the spec has a measured choice (the
-    embedded sample, toys), else `epochs` passes over the training split at `batch_size`."""
-    for spec, steps in fixed.items():
-        if ds.spec == spec or (spec.endswith(":") and ds.spec.startswith(spec)):
-            return steps
-    return max(1, math.ceil(epochs * len(ds.train["label"]) / batch_size))

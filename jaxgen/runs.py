@@ -6,6 +6,7 @@ writes. The record itself (metrics.jsonl, TensorBoard files) is jaxgen.sinks'.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import json
@@ -20,8 +21,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
+from jaxgen import configs, runtime, tasks
 from jaxgen import data as data_lib
-from jaxgen import runtime, tasks
 from jaxgen.checkpoint import Checkpointer
 from jaxgen.errors import UserError
 from jaxgen.sinks import dumps
@@ -31,77 +32,67 @@ LOCK = ".lock"
 
 
 def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
-    """(task, data spec, config) saved in a run directory; a damaged config.json is a one-line error."""
-    path = Path(run_dir) / "config.json"
+    """(task, data spec, config as it ran) from the run's record, DIR/resolved.json: every value concrete, so
+    the run is rebuilt as it was trained whatever today's defaults are. A damaged record is one line."""
+    path = Path(run_dir) / "resolved.json"
     if not path.exists():
+        if (Path(run_dir) / "config.json").exists():
+            raise UserError(
+                f"{run_dir} has config.json but no resolved.json (the run stopped before it began):"
+                " use another --workdir, or delete the folder and train again"
+            )
         raise UserError(
-            f"{run_dir} holds no run (no config.json): train one with jaxgen train TASK --workdir DIR"
+            f"{run_dir} holds no run (no resolved.json): train one with jaxgen train TASK --workdir DIR"
         )
-    fix = "restore it (jaxgen config TASK prints a fresh one) or use another --workdir"
+    fix = "restore it from a copy (the checkpoints cannot be read without it)"
     try:
         raw = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not valid JSON ({' '.join(str(err).split())[:80]}): {fix}") from None
     except OSError as err:
         raise UserError(f"cannot read {path} ({err.strerror}): {fix}") from None
-    if (
-        not isinstance(raw, dict)
-        or not isinstance(raw.get("task"), str)
-        or not isinstance(raw.get("data"), str)
-    ):
-        raise UserError(f'{path} must be a JSON object with "task" and "data" strings: {fix}')
-    task, spec = raw.pop("task"), raw.pop("data")
-    if task not in tasks.TASKS:
-        raise UserError(
-            f"{path} names task {task!r}, which this jaxgen does not have ({', '.join(tasks.TASKS)})"
-        )
-    try:
-        cfg = config_lib.from_dict(tasks.config_class(task), raw)
-    except UserError as err:
-        raise UserError(f"{path}: {err}") from None
-    return task, spec, cfg
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must hold a JSON object: {fix}")
+    return configs.from_record(raw, str(path))
 
 
-def check_same_run(run_dir: Path, spec: str, cfg: config_lib.TrainConfig) -> config_lib.TrainConfig:
-    """Refuse to mix two different runs in one directory; only RESUMABLE_KEYS may change. Returns the
-    config the run was started with (for check_same_resolution: config.json is read once)."""
-    task = cfg.TASK
-    old_task, old_spec, old_cfg = load_run(run_dir)
+def resume_config(run_dir: Path, spec: str, asked: config_lib.TrainConfig) -> config_lib.TrainConfig:
+    """The config a rerun in `run_dir` continues with: the run's record, with the RESUMABLE_KEYS the user set
+    now (a larger `steps`, ...). Any other key the user set must equal the record's: two runs never mix."""
+    task = asked.TASK
+    old_task, old_spec, record = load_run(run_dir)
     if old_task != task:
         raise UserError(f"{run_dir} holds a {old_task} run, not {task}: use another --workdir")
     if old_spec != spec:
         raise UserError(f"{run_dir} was trained on --data {old_spec}, not {spec}: use another --workdir")
-    old, new = config_lib.to_dict(old_cfg), config_lib.to_dict(cfg)
-    diff = [k for k in new if k not in config_lib.RESUMABLE_KEYS and old.get(k) != new[k]]
-    if diff:
-        k = diff[0]
-        raise UserError(f"{run_dir} holds a run with {k}={old.get(k)}, not {new[k]}: use another --workdir")
-    return old_cfg
-
-
-def check_same_resolution(
-    run_dir: Path,
-    old_asked: config_lib.TrainConfig,
-    asked: config_lib.TrainConfig,
-    resolved: config_lib.TrainConfig,
-) -> None:
-    """Refuse to resume a run whose "chosen for the data" values this jaxgen would choose differently (a
-    newer default, say): the same command would otherwise continue another run. Keys the user changed on
-    purpose (a RESUMABLE key such as a larger `steps`) are theirs to change."""
-    path = Path(run_dir) / "resolved.json"
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return  # written atomically; unreadable means another tool touched it: config.json still rules
-    before, now = config_lib.to_dict(old_asked), config_lib.to_dict(asked)
-    for k, v in config_lib.to_dict(resolved).items():
-        if k in old and old[k] != v and before.get(k) == now.get(k):
+    changes = {}
+    for key in sorted(config_lib.explicit(asked)):
+        new, old = getattr(asked, key), getattr(record, key)
+        if key in config_lib.RESUMABLE_KEYS:
+            changes[key] = new
+        elif new != old and record.applies(key):
             raise UserError(
-                f"{run_dir} ran with {k}={old[k]} chosen for its data; this jaxgen chooses {v}: pass --set"
-                f" {k}={old[k]} to resume it, or use another --workdir"
+                f"{run_dir} holds a run with {key}={_shown(old)} (its resolved.json), not"
+                f" {key}={_shown(new)}: drop --set {key} to resume it, or use another --workdir"
             )
+        elif not record.applies(key):
+            raise UserError(f"{key} does nothing for this run's arch={record.arch}: drop --set {key}")
+    if "conv_impl" not in changes and record.applies("conv_impl"):
+        changes["conv_impl"] = asked.conv_impl  # how, not what: this machine's choice
+    resumed = dataclasses.replace(record, **changes)
+    resumed.check()
+    return resumed
+
+
+def _shown(value: Any) -> str:
+    """A value as --set spells it (widths: 32,64)."""
+    return (
+        ",".join(map(str, value))
+        if isinstance(value, tuple)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
 
 
 class Restored(NamedTuple):
@@ -119,8 +110,8 @@ class Restored(NamedTuple):
 def restore_for_eval(
     run_dir: Path, spec: str | None = None, run: tuple[str, str, config_lib.TrainConfig] | None = None
 ) -> Restored:
-    """The newest good checkpoint in `run_dir`, its task built as it was trained, evaluated on `spec`'s
-    data (default: the run's). `run`: load_run's result when the caller has read config.json already."""
+    """The newest good checkpoint in `run_dir`, its task built from the run's record (resolved.json),
+    evaluated on `spec`'s data (default: the run's). `run`: load_run's result when the caller has it."""
     _, run_spec, cfg = run if run is not None else load_run(run_dir)
     ds = data_lib.load(spec or run_spec)
     # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
@@ -128,8 +119,7 @@ def restore_for_eval(
     trained_on = data_lib.with_validation(ds if ds.spec == run_spec else data_lib.load(run_spec), cfg.val)
     if ds.spec == run_spec:
         ds = trained_on
-    cfg = tasks.resolve(cfg, trained_on)
-    task = tasks.build(cfg, trained_on)
+    task = tasks.task_class(cfg)(cfg, trained_on)  # the record is concrete: nothing is chosen again
     init_key, _, _ = runtime.split_keys(cfg.seed)
     abstract = jax.eval_shape(task.init, init_key)
     replicated = NamedSharding(runtime.make_mesh(), P())

@@ -67,6 +67,13 @@ def auto_conv_impl(backend: str | None = None) -> str:
     return "slices" if (backend or jax.default_backend()) == "cpu" else "xla"
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Versions, devices, command and code version of this start (env.json keeps one per start)."""
     import flax
@@ -76,6 +83,7 @@ def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     devices = jax.devices()
     info = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "jaxgen": _version("jaxgen"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "jax": jax.__version__,

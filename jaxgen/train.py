@@ -21,8 +21,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
+from jaxgen import configs, runs, tasks
 from jaxgen import data as data_lib
-from jaxgen import runs, tasks
 from jaxgen.checkpoint import Checkpointer, params_sha256, step_dirs
 from jaxgen.data import batches
 from jaxgen.errors import Diverged, Interrupted, UserError
@@ -133,12 +133,14 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
     data_lib.parse_spec(spec)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--workdir {workdir} is a file: name a directory")
-    old_asked = runs.check_same_run(run_dir, spec, cfg) if (run_dir / "config.json").exists() else None
-    ds = data_lib.with_validation(data_lib.load(spec), cfg.val)  # ds.train: what the model trains on
+    if (run_dir / "resolved.json").exists() or (run_dir / "config.json").exists():
+        resolved = runs.resume_config(run_dir, spec, cfg)  # the run's record: nothing is chosen again
+    else:
+        resolved = None
+    ds = data_lib.with_validation(data_lib.load(spec), (resolved or cfg).val)  # ds.train: what it trains on
     train_np = data_lib.split(ds, "train")
-    resolved = tasks.resolve(cfg, ds)  # "chosen for the data" defaults filled in (the GAN's steps, ...)
-    if old_asked is not None:
-        runs.check_same_resolution(run_dir, old_asked, cfg, resolved)
+    if resolved is None:
+        resolved = tasks.resolve(cfg, ds)  # a new run: the defaults for the data, once (resolved.json)
     task = tasks.build(resolved, ds)
     per_step = task.examples_per_step
     if per_step > len(train_np["label"]):
@@ -192,9 +194,12 @@ def train(
 
 
 def _write_configs(p: Plan) -> None:
-    """config.json (what was asked) and resolved.json (what runs), each replaced atomically."""
-    for name, c in (("config.json", p.asked), ("resolved.json", p.cfg)):
-        body = {"task": c.TASK, "data": p.spec, **config_lib.to_dict(c)}
+    """resolved.json (the record: what runs, every value concrete) and, for a new run, config.json (what
+    was asked; null = chosen for the data), each replaced atomically."""
+    bodies = {"resolved.json": configs.record(p.cfg, p.spec)}
+    if not (p.run_dir / "config.json").exists():
+        bodies["config.json"] = {"task": p.asked.TASK, "data": p.spec, **config_lib.to_dict(p.asked)}
+    for name, body in bodies.items():
         (p.run_dir / f"{name}.tmp").write_text(dumps(body, indent=2) + "\n")
         (p.run_dir / f"{name}.tmp").replace(p.run_dir / name)
 

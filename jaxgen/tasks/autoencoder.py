@@ -7,20 +7,19 @@ ELBO per pixel: (Σ_pixels BCE + beta KL(q(z|x) || N(0, I))) / 784.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
-from jaxgen import config, data, metrics
-from jaxgen.config import AugmentConfig
-from jaxgen.data import Dataset
-from jaxgen.errors import UserError
-from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
-
-if TYPE_CHECKING:
-    from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen import data, metrics, models
+from jaxgen.configs.autoencoder import AEConfig
+from jaxgen.data import Dataset, batches
+from jaxgen.tasks import base
+from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_BATCH = 1000
 KNN_K = 5
@@ -30,58 +29,6 @@ JUDGE_SAMPLES = 2000
 # a checkpoint's evaluation costs seconds on 60,000 images. `jaxgen eval` (full=True) classifies by all.
 REFERENCE_N = 10_000
 REFERENCE_SEED = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class AEConfig(AugmentConfig):
-    """MNIST autoencoder 784 -> hidden -> latent_dim -> reversed(hidden) -> 784 logits (VAE: variational)."""
-
-    steps: int = 0  # optimizer steps; 0 = for the data (embedded sample 10000, else EPOCHS epochs)
-    batch_size: int = 128
-    lr: float = 2e-3
-    ckpt_every: int = 2000
-    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
-    latent_dim: int = 32  # size of the code z
-    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid
-    noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
-    variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
-    beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
-    weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
-    dropout: float = 0.0  # dropout rate after each hidden layer of encoder and decoder (train only)
-    mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
-    norm: str = "none"  # arch=conv: batch (BatchNorm after every inner convolution) or none
-
-    TASK: ClassVar[str] = "ae"
-    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
-    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 10000}  # the measured choice on the sample
-    EPOCHS: ClassVar[float] = 20  # elsewhere (fashion, mnist, idx): epochs of the training split
-    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 10000}
-    CONV_EPOCHS: ClassVar[float] = 20
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
-    TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16}
-
-    def check(self) -> None:
-        super().check()
-        if not 1 <= self.latent_dim <= 784:
-            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
-        if self.loss not in ("bce", "mse"):
-            raise UserError(f"loss must be bce or mse, got {self.loss!r}")
-        if self.variational and self.loss != "bce":
-            raise UserError("variational=true needs loss=bce (the ELBO's likelihood): drop loss=mse")
-        if not 0 <= self.noise <= 1:
-            raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
-        if not self.beta >= 0:
-            raise UserError(f"beta must be >= 0, got {self.beta}")
-        config.unit_interval(self, "dropout")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.arch == "conv" and len(self.channels) not in (1, 2):
-            raise UserError(
-                f"arch=conv ae has {len(self.channels)} stride-2 stages; it doubles a 14x14 (1 stage)"
-                " or 7x7 (2) grid back to 28x28, a 3rd stage's 4x4 cannot: give channels 1 or 2 widths"
-            )
-        if not 1 <= self.mixture <= 100:
-            raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 
 
 def kl_to_standard_normal(mu_BxZ: jax.Array, logvar_BxZ: jax.Array) -> jax.Array:
@@ -104,17 +51,9 @@ class Autoencoder:
 
     name = "ae"
 
-    @staticmethod
-    def resolve(cfg: AEConfig, ds: Dataset) -> AEConfig:
-        """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
-        cfg.require_images_for_conv(ds)
-        changes = cfg.for_data(ds)
-        return dataclasses.replace(cfg, **changes) if changes else cfg
-
     headline = ("loss", "recon_bce")
 
     def __init__(self, cfg: AEConfig, ds: Dataset):
-        base.require_images(self.name, ds)
         self.cfg = cfg
         self.ds = ds
         self.class_names = ds.class_names  # figures and reports name classes by these

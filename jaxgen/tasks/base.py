@@ -11,7 +11,6 @@ Optional (the driver and CLI look for them with hasattr):
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
   figures(params, arrays, out_dir, step=None, device="?") -> list   through jaxgen.plots.draw_run, after
                                                       training and from `jaxgen plot` (step, device: titles)
-  resolve(cfg, ds) -> cfg (static)                    "chosen for the data" defaults, before the task is built
 
 Metrics named in SAMPLED_METRICS may be measured on every NORM_EVERY-th step only (on the CPU; NaN on the
 others); the driver averages them over the steps that measured them.
@@ -115,14 +114,6 @@ def apply_train(model: Any, trainable: dict, stats: dict, *args: Any, **kwargs: 
         return model.apply(trainable, *args, **kwargs), stats
     out, updated = model.apply({**trainable, **stats}, *args, mutable=list(stats), **kwargs)
     return out, {k: updated[k] for k in stats}
-
-
-def require_images(task_name: str, ds: Any) -> None:
-    """One-line error for an image task given toy data."""
-    if ds.kind != "image":
-        raise UserError(
-            f"{task_name} trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
-        )
 
 
 def in_batches(fn: Callable[[np.ndarray], Any], x: np.ndarray, batch: int = 1000) -> Any:

@@ -7,107 +7,28 @@ moon, or the mixture component), with no augmentation; its figure is then p(y | 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
-from jaxgen import config, data
-from jaxgen.config import AugmentConfig
-from jaxgen.data import Dataset
+from jaxgen import data, models
+from jaxgen.configs.classifier import MLPConfig
+from jaxgen.data import Dataset, batches
 from jaxgen.errors import UserError
-from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
-
-if TYPE_CHECKING:
-    from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen.tasks import base
+from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_BATCH = 1000
-TTAS = ("auto", "none", "mirror")  # test-time augmentation (MLPConfig.tta)
-
-
-@dataclasses.dataclass(frozen=True)
-class MLPConfig(AugmentConfig):
-    """MNIST classifier. Defaults reach >= 96.5% on real held-out digits from the 4,500-image sample."""
-
-    steps: int = 0  # 0 = for the data: embedded 2000 (conv 6000), toys 2000, else 90 epochs (conv 20)
-    batch_size: int = 128
-    lr: float = 1e-3
-    dropout: float = 0.2  # dropout rate after each hidden layer (train only)
-    weight_decay: float = 1e-4  # decoupled (AdamW)
-    warmup_steps: int = -1  # linear warm-up steps, then cosine decay to zero; -1 = 5% of steps
-    label_smoothing: float = 0.1  # target mass spread evenly over the other classes
-    erase: float = 0.0  # random erasing (images): probability of one noise-filled rectangle per image
-    # Test-time augmentation, chosen on Fashion-MNIST's validation split (docs/conv.md): mirror = p(y | x)
-    # averaged over each image and its mirror, the training's own augmentation.
-    tta: str = "auto"  # none, or mirror (average p(y|x) with the mirror's); auto: mirror for a CNN on clothes
-    head: tuple[int, ...] = (256,)  # arch=conv: dense widths after the convolution stages
-    # arch=conv: none, chosen on Fashion-MNIST's validation split (20 epochs: BatchNorm 93.78 %, none
-    # 94.06 %; and a step without it is 1.6x faster on a CPU, docs/conv.md); batch: BatchNorm
-    norm: str = "none"
-
-    @property
-    def warmup(self) -> int:
-        """Warm-up steps in effect: follows `steps` unless set explicitly."""
-        return self.steps // 20 if self.warmup_steps == -1 else self.warmup_steps
-
-    TASK: ClassVar[str] = "mlp"
-    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps",)
-    STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 2000, "toy:": 2000}  # measured choices
-    EPOCHS: ClassVar[float] = 90  # elsewhere (fashion, mnist, idx): epochs, chosen on a validation split
-    # Clothes: mirrors only. On the 5,000 validation images (90 epochs) shifts of 2, 1, 0 pixels gave
-    # 90.70, 91.82, 92.24 % (docs/fashion.md): a garment is centred by the dataset's own preprocessing.
-    AUGMENT_FOR_DATA: ClassVar[dict[str, dict[str, float]]] = {
-        **AugmentConfig.AUGMENT_FOR_DATA,
-        "clothes": {**AugmentConfig.AUGMENT_FOR_DATA["clothes"], "max_shift": 0.0},
-    }
-    CONV_STEPS_FOR_DATA: ClassVar[dict[str, int]] = {"embedded": 6000}  # docs/conv.md
-    CONV_EPOCHS: ClassVar[float] = 20  # the CNN on the 60,000 clothes: ~12 min a run here (docs/conv.md)
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (32, 16), "batch_size": 32, "warmup_steps": 2}
-    TINY_CONV: ClassVar[dict[str, Any]] = {
-        "channels": (4, 8),
-        "head": (16,),
-        "batch_size": 16,
-        "warmup_steps": 2,
-    }
-
-    def check(self) -> None:
-        super().check()
-        config.unit_interval(self, "dropout", "label_smoothing", "erase")
-        if self.weight_decay < 0:
-            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.tta not in TTAS:
-            raise UserError(f"tta must be one of {', '.join(TTAS)}, got {self.tta!r}")
-        if any(h <= 0 for h in self.head):
-            raise UserError(f"head must be a comma list of positive widths (or empty), got {self.head}")
-        if not (self.warmup_steps == -1 or 0 <= self.warmup_steps < (self.steps or 2**31)):
-            raise UserError(
-                f"warmup_steps must be -1 (5% of steps) or in [0, {self.steps}), got {self.warmup_steps}"
-            )
 
 
 class Classifier:
     """`jaxgen train mlp`: image (or toy point) -> class logits."""
 
     name = "mlp"
-
-    @staticmethod
-    def resolve(cfg: MLPConfig, ds: Dataset) -> MLPConfig:
-        """ "Chosen for the data": augmentation for digits or clothes, steps (0) for the data's size."""
-        cfg.require_images_for_conv(ds)
-        changes = cfg.for_data(ds)
-        if cfg.tta == "mirror" and ds.kind != "image":
-            raise UserError(f"tta=mirror mirrors images; {ds.spec!r} is toy points: use --set tta=none")
-        if cfg.tta == "auto":
-            mirrors = cfg.augment and changes.get("hflip", cfg.hflip) > 0
-            changes["tta"] = "mirror" if cfg.arch == "conv" and ds.family == "clothes" and mirrors else "none"
-        steps = changes.get("steps", cfg.steps)
-        if cfg.warmup_steps >= steps:
-            raise UserError(
-                f"warmup_steps {cfg.warmup_steps} must be below the {steps} steps chosen for {ds.spec}:"
-                " lower --set warmup_steps or set --set steps"
-            )
-        return dataclasses.replace(cfg, **changes) if changes else cfg
 
     headline = ("loss", "accuracy")
 

@@ -5,131 +5,31 @@ D returns logits; every loss is written with log-sigmoid (never log of a sigmoid
   G:  nonsaturating -E log D(G(z))       = -log_sigmoid(l_fake);                           log 2 at D = ½
       saturating     E log(1 - D(G(z)))  =  log_sigmoid(-l_fake);                         -log 2 at D = ½
 One jitted step: `d_steps` D updates (each on its own real batch), then one G update, then the EMA of G.
-Stabilisers (PacGAN packing, R1, EMA of G, cosine decay, beta1) are GANConfig fields; `resolve` picks the
-data-dependent defaults.
+Stabilisers (PacGAN packing, R1, EMA of G, cosine decay, beta1) are GANConfig fields (jaxgen.configs.gan,
+with the defaults for the data and, in docs/defaults.md, how each was chosen).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxgen import metrics as metrics_lib
-from jaxgen.config import NetConfig
-from jaxgen.data import Dataset
+from jaxgen import models
+from jaxgen.configs.gan import GANConfig, diffaug_ops
+from jaxgen.data import Dataset, batches
 from jaxgen.errors import UserError
-from jaxgen.tasks.deps import base, batches, jax, jnp, models, optax
-
-if TYPE_CHECKING:
-    from jaxgen.tasks.base import Batch, Metrics, State
+from jaxgen.tasks import base
+from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
 SNAPSHOT_IMAGES, SNAPSHOT_POINTS = 64, 1000  # fixed-noise samples saved at each checkpoint
 LOG4 = float(np.log(4.0))
-
-
-@dataclasses.dataclass(frozen=True)
-class GANConfig(NetConfig):
-    """The 2014 GAN: MLP generator and discriminator, alternating updates inside one jitted step.
-
-    Fields whose default is 0 or -1 are "chosen for the data" by `GAN.resolve`; the driver writes the
-    resolved values to DIR/resolved.json.
-    """
-
-    steps: int = 0  # generator steps (each after d_steps D steps); 0 = for the data (MNIST 10k, DCGAN 16k)
-    batch_size: int = 0  # real examples per D update, fakes per G update; 0 = for the data (256, DCGAN 64)
-    lr: float = 0.0  # generator peak learning rate (cosine decay); 0 = for the data (toys 2e-4, MNIST 1e-3)
-    hidden: tuple[int, ...] = (256, 256, 256)  # generator widths (and the discriminator's unless d_hidden)
-    activation: str = "leaky_relu:0.2"  # hidden activation of both players
-    latent_dim: int = 0  # size of the noise z ~ N(0, I); 0 = for the data (toys: their dimension; images: 16)
-    d_hidden: tuple[int, ...] = ()  # discriminator widths; empty = same as hidden
-    d_lr: float = 0.0  # discriminator learning rate; 0 = for the data (DCGAN 4e-3, else the same as lr)
-    loss: str = "nonsaturating"  # generator loss: nonsaturating -log D(G(z)) or saturating log(1 - D(G(z)))
-    d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
-    beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
-    decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)
-    pack: int = 0  # PacGAN: D judges `pack` samples concatenated (against mode dropping); 0 = for the data
-    r1: float = -1.0  # R1 weight g: D loss += g/2 E||grad_x D(x)||^2 on real rows; 0 = off; -1 = for the data
-    ema: float = -1.0  # decay of an EMA of G's weights (what sample/evaluate use); 0 = off; -1 = for the data
-    standardize: bool = False  # toys: D sees x / std(data), G outputs std(data) * models.MLP(z)
-    topk: float = 1.0  # top-k: G learns from this share of its samples D rates best (1 = all), by the end
-    channels: tuple[int, ...] = (32, 64)  # arch=conv (DCGAN): G's maps (D: these + one stage, d_channels)
-    d_channels: tuple[int, ...] = ()  # arch=conv: D's stride-2 maps (1-3 stages); empty: channels + 2x last
-    norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
-    diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
-
-    TASK: ClassVar[str] = "gan"
-    TINY: ClassVar[dict[str, Any]] = {"hidden": (16,), "latent_dim": 2, "batch_size": 32, "r1": 0.5}
-    TINY_DATA: ClassVar[str] = "toy:ring8"
-    # the tests' tiny DCGAN keeps a two-stage D (it compiles in ~2/3 of the time; the default's third stage
-    # trains in tests/test_convs.py::test_conv_loss_falls_on_one_batch)
-    TINY_CONV: ClassVar[dict[str, Any]] = {
-        "channels": (4, 8), "d_channels": (4, 8), "latent_dim": 4, "batch_size": 16, "r1": 0.5,
-    }  # fmt: skip
-    FOR_DATA: ClassVar[tuple[str, ...]] = ("steps", "lr", "batch_size")
-
-    def check(self) -> None:
-        super().check()
-        if not 0 <= self.latent_dim <= 1024:
-            raise UserError(f"latent_dim must be in [1, 1024] (0: for the data), got {self.latent_dim}")
-        if any(h <= 0 for h in self.d_hidden):
-            raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
-        if any(c <= 0 for c in self.d_channels) or len(self.d_channels) > 3:
-            raise UserError(
-                f"d_channels must be up to 3 positive widths (empty: for channels), got {self.d_channels}"
-            )
-        if not self.d_lr >= 0:
-            raise UserError(f"d_lr must be >= 0 (0: for the data), got {self.d_lr}")
-        if self.loss not in ("nonsaturating", "saturating"):
-            raise UserError(
-                f"loss must be nonsaturating or saturating, got {self.loss!r}: --set loss=nonsaturating"
-            )
-        if not 1 <= self.d_steps <= 100:
-            raise UserError(
-                f"d_steps must be in [1, 100] discriminator updates per generator update, got {self.d_steps}:"
-                " --set d_steps=1"
-            )
-        if not 0 <= self.beta1 < 1:
-            raise UserError(f"beta1 must be in [0, 1), got {self.beta1}")
-        if not 0 <= self.pack <= 16:
-            raise UserError(f"pack must be in [0, 16] samples per D row (0: for the data), got {self.pack}")
-        batch = batch_for(self)
-        if self.pack and batch % self.pack:
-            raise UserError(f"batch_size {batch} must be a multiple of pack {self.pack}: change one of them")
-        if not (self.r1 >= 0 or self.r1 == -1):
-            raise UserError(f"r1 must be >= 0 (0: off) or -1 (chosen for the data), got {self.r1}")
-        if not 0 < self.topk <= 1:
-            raise UserError(f"topk must be in (0, 1] (the share of samples G learns from), got {self.topk}")
-        if not (0 <= self.ema < 1 or self.ema == -1):
-            raise UserError(f"ema must be in [0, 1) (0: off) or -1 (chosen for the data), got {self.ema}")
-        diffaug_ops(self.diffaug)
-        if self.arch == "conv" and len(self.channels) not in (1, 2):
-            raise UserError(
-                f"arch=conv gan has {len(self.channels)} stride-2 stages; G doubles a 14x14 (1 stage) or 7x7"
-                " (2) grid to 28x28, a 3rd stage's 4x4 cannot reach it: give channels 1 or 2 widths"
-            )
-
-
-DIFFAUG_SIZES = {"translate": 4, "cutout": 14}  # DiffAugment's for 28x28: 1/8 and 1/2 of the side
-
-
-def diffaug_ops(text: str) -> tuple[tuple[str, int], ...]:
-    """'translate:2,cutout:8' -> (("translate", 2), ("cutout", 8)); a bare name takes DIFFAUG_SIZES'."""
-    if text in ("none", ""):
-        return ()
-    ops = []
-    for item in text.split(","):
-        name, _, size = item.strip().partition(":")
-        if name not in DIFFAUG_SIZES or (size and not (size.isdigit() and 0 < int(size) <= 14)):
-            raise UserError(
-                f"diffaug must be none or a comma list of translate[:PIXELS] and cutout[:SIDE] (1-14), got"
-                f" {text!r}: --set diffaug=translate:2,cutout:8"
-            )
-        ops.append((name, int(size) if size else DIFFAUG_SIZES[name]))
-    return tuple(ops)
 
 
 def diffaug(key: jax.Array, x_BxD: jax.Array, ops: tuple[tuple[str, int], ...]) -> jax.Array:
@@ -140,77 +40,6 @@ def diffaug(key: jax.Array, x_BxD: jax.Array, ops: tuple[tuple[str, int], ...]) 
         k = jax.random.fold_in(key, i)
         x_BxD = batches.translate(k, x_BxD, size) if name == "translate" else batches.cutout(k, x_BxD, size)
     return x_BxD
-
-
-# Generator steps when steps=0 ("chosen for the data"): the toys need long, low-noise training to place
-# samples within 3 std of each mode; MNIST fits in 5 CPU minutes.
-STEPS_FOR_DATA = {"toy:ring8": 20000, "toy:grid25": 60000, "toy:gauss1d": 10000}
-STEPS_DEFAULT = 10000
-# DCGAN (arch=conv): a step costs ~1.7 ms per sample on a 2-core CPU at every batch size (docs/speed.md),
-# so the 20 minutes a run may take buy more generator steps at batch 64 than at 256; chosen on short runs
-# scored against the training images (experiments/dcgan_tune.py, docs/conv.md): at 2,000 steps, batch 64,
-# lr 2e-4 / 5e-4 / 1e-3 gave judge Frechet 106 / 62 / 52 from G itself, and an EMA of G (0.999) was worse
-# in all three (224 / 115 / 79): the EMA lags a generator still learning fast, so DCGAN samples from G.
-# At lr 1e-3, R1 weight 10 / 1 / 0 gave 51.6 / 47.2 / 49.1: R1 1. Length, against the training images:
-# 8,000 steps 23.8, 16,000 steps 16.8 (session 12); 16,000 took 567 s alone on the 2-core CPU, inside the
-# 20 minutes a default run may take (session 11 measured 1,002 s for 8,000 on a slower host).
-# D's learning rate 4x G's (TTUR, Heusel et al. 2017), session 14: at 4,000 steps, MNIST, d_lr 1e-3 / 2e-3
-# / 4e-3 / 8e-3 gave 37.9 / 29.1 / 23.3 / 49.8 (Fashion-MNIST, its judge, 1e-3 / 4e-3: 51.0 / 40.4); at
-# 16,000 steps on MNIST 16.8 -> 12.7 against the training images, 21.1 -> 17.5 against the test digits.
-# D one stride-2 stage deeper than G (channels 32, 64 -> D 32, 64, 128; 28 -> 14 -> 7 -> 4), session 15:
-# at 4,000 steps against the training images 23.3 -> 10.7 (MNIST), 40.4 -> 17.9
-# (Fashion-MNIST); at 16,000 steps MNIST 12.7 -> 6.5 (the MLP GAN: 7.05), test digits 17.5 -> 13.5 under
-# the MLP judge and 66.8 -> 48.4 under the CNN judge; Fashion 20.5 -> 14.7 under its MLP judge but 20.7 ->
-# 33.4 under its CNN judge (docs/conv.md). models.dcgan_d_channels. Its D costs ~1.4x the step time, so the
-# length is 12,000 steps (692 s alone on MNIST; test digits 13.5 / 51.0, as 16,000's 13.55 / 48.4).
-CONV_STEPS_DEFAULT = 12000
-CONV_R1 = 1.0
-CONV_BATCH = 64
-CONV_LR = 1e-3
-CONV_D_LR = 4e-3
-BATCH_DEFAULT = 256
-
-
-def batch_for(cfg: GANConfig) -> int:
-    """The batch size a config runs at: its own, or (0) the one chosen for its arch."""
-    return cfg.batch_size or (CONV_BATCH if cfg.arch == "conv" else BATCH_DEFAULT)
-
-
-# R1 weight when r1=-1: images 10; toys none, except grid25, where a light penalty pulls the mass off the
-# bridges between its 25 modes (3 seeds: hq 0.53-0.70 without, 0.76-0.77 with 0.3; ring8 does not
-# need it and lost quality with it on one seed of three: README, GAN section).
-R1_FOR_DATA = {"toy:grid25": 0.3}
-
-
-def resolve(cfg: GANConfig, ds: Dataset) -> GANConfig:
-    """Replace the "chosen for the data" defaults (steps, batch_size, latent_dim, pack 0; r1, ema -1).
-
-    toys: a latent as wide as the data (a 16-D latent left 2/3 of ring8's samples between the modes; a
-    2-D one puts 80% within 3 std of one), pack 2 (two samples per D row: a dropped mode shows up as a
-    pair D never sees), lr 2e-4, no R1 (grid25: 0.3), EMA 0.999; images: latent 16, lr 1e-3 (2e-4: judge
-    confidence 0.88 instead of 0.92), no packing, R1 10, EMA 0.999, batch 256; DCGAN (arch=conv) on
-    images: the same but 12,000 steps at batch 64, D's learning rate 4x G's, D one stage deeper than G, R1 1
-    and no EMA (CONV_STEPS_DEFAULT and below).
-    """
-    cfg.require_images_for_conv(ds)
-    toy = ds.kind == "toy"
-    if toy and diffaug_ops(cfg.diffaug):
-        raise UserError(f"diffaug moves image pixels; {ds.spec!r} is toy points: use --set diffaug=none")
-    conv = cfg.arch == "conv"
-    steps = cfg.steps or (CONV_STEPS_DEFAULT if conv else STEPS_FOR_DATA.get(ds.spec, STEPS_DEFAULT))
-    batch_size = batch_for(cfg)
-    latent_dim = cfg.latent_dim or (int(ds.info["dim"]) if toy else 16)
-    lr = cfg.lr or (2e-4 if toy else CONV_LR if conv else 1e-3)
-    pack = cfg.pack or (2 if toy else 1)
-    r1 = cfg.r1 if cfg.r1 >= 0 else R1_FOR_DATA.get(ds.spec, 0.0 if toy else CONV_R1 if conv else 10.0)
-    ema = cfg.ema if cfg.ema >= 0 else (0.0 if conv else 0.999)
-    d_lr = cfg.d_lr or (CONV_D_LR if conv and not toy else lr)
-    if batch_size % pack:
-        raise UserError(f"batch_size {batch_size} must be a multiple of pack {pack}: change one of them")
-    chosen = {"steps": steps, "batch_size": batch_size, "latent_dim": latent_dim, "lr": lr, "d_lr": d_lr}
-    if conv:  # said in resolved.json, so that a run begun with another D is refused on resume, not broken
-        chosen["d_channels"] = models.dcgan_d_channels(cfg.channels, cfg.d_channels)
-    return dataclasses.replace(cfg, **chosen, pack=pack, r1=r1, ema=ema)
 
 
 # ---------------------------------------------------------------- losses (logits in, scalars out)
@@ -256,7 +85,6 @@ class GAN:
 
     name = "gan"
     headline = ("d_loss", "g_loss", "d_real", "d_fake")
-    resolve = staticmethod(resolve)  # the "chosen for the data" phase (jaxgen.tasks.resolve)
 
     def __init__(self, cfg: GANConfig, ds: Dataset):
         self.cfg = cfg  # resolved (jaxgen.tasks.build resolves it)
@@ -266,11 +94,8 @@ class GAN:
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
         self.examples_per_step = cfg.d_steps * cfg.batch_size
         self.diffaug = diffaug_ops(cfg.diffaug)
-        # standardize: the toy's overall std, so both MLPs work with order-1 numbers (biases need not
-        # travel to |x| = 4 at lr 2e-4 per step); pixels are in [0, 1] already
-        scale = float(np.std(ds.train["image"])) if cfg.standardize and ds.kind == "toy" else 1.0
-        # DCGAN for arch=conv (Radford et al. 2016; departures: docs/conv.md)
-        self.g_model, self.d_model = models.gan_nets(cfg, self.dim, ds.kind == "image", scale)
+        data_std = float(np.std(ds.train["image"])) if ds.kind == "toy" else 1.0  # standardize's scale
+        self.g_model, self.d_model = models.gan_nets(cfg, self.dim, ds.kind == "image", data_std)
 
         def schedule(peak: float):
             return (
@@ -278,7 +103,7 @@ class GAN:
             )
 
         self.g_schedule = schedule(cfg.lr)
-        self.d_schedule = schedule(cfg.d_lr or cfg.lr)
+        self.d_schedule = schedule(cfg.d_lr)
         self.g_tx = optax.adam(self.g_schedule, b1=cfg.beta1, b2=0.999)
         # D steps d_steps times per G step: its schedule counts G steps, so both decay together.
         self.d_tx = optax.adam(lambda n: self.d_schedule(n // cfg.d_steps), b1=cfg.beta1, b2=0.999)
@@ -297,7 +122,7 @@ class GAN:
             "pack": c.pack,
             "r1": c.r1,
             "ema": c.ema,
-            "d_lr": c.d_lr or c.lr,
+            "d_lr": c.d_lr,
             "decay": c.decay,
             "topk": c.topk,
             "diffaug": c.diffaug,

@@ -1,0 +1,83 @@
+"""`jaxgen train ae`: the autoencoder's (and VAE's) config and its defaults for the data (no JAX here)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from jaxgen import activation_names
+from jaxgen.config import Arch, AugmentConfig, unit_interval
+from jaxgen.configs.table import Default, Rule, epochs
+from jaxgen.errors import UserError
+
+DEFAULTS: tuple[Default, ...] = (
+    Default("*", "*", {"steps": epochs(20), "init": Rule("the activation's", lambda c, ds:
+            activation_names.default_init(c["activation"]))},  # fmt: skip
+            "20 epochs of the training split",
+            "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),
+    Default("digits", "*", {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
+            "affine distortions keep a digit a digit; no mirror",
+            "docs/results.md#autoencoder-and-vae-on-mnist-jaxgen-train-ae"),
+    Default("clothes", "*", {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
+            "garments are centred and upright: mirrors and small shifts only",
+            "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),
+    Default("embedded", "*", {"steps": 10000}, "the measured choice on the 4,500-image sample",
+            "docs/results.md#autoencoder-and-vae-on-mnist-jaxgen-train-ae"),
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AEConfig(AugmentConfig):
+    """Autoencoder (VAE: variational): image -> hidden -> latent_dim -> mirrored decoder -> image logits."""
+
+    batch_size: int = 128
+    lr: float = 2e-3
+    ckpt_every: int = 2000
+    hidden: tuple[int, ...] = (512, 256)  # arch=mlp: encoder widths; the decoder mirrors them
+    latent_dim: int = 32  # size of the code z
+    loss: str = "bce"  # bce: per-pixel sigmoid cross-entropy of logits; mse: squared error of sigmoid
+    noise: float = 0.0  # denoising: std of Gaussian noise added to the (augmented) input, target clean
+    variational: bool = False  # VAE: encoder gives mean and log-variance, z by reparameterisation
+    beta: float = 1.0  # VAE: weight of KL(q(z|x) || N(0, I)) per image (beta-VAE when != 1)
+    weight_decay: float = 1e-4  # decoupled (AdamW); cosine decay of lr to zero over steps
+    dropout: float = 0.0  # arch=mlp: dropout rate after each hidden layer of encoder and decoder (train only)
+    mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
+    norm: str = "none"  # arch=conv: batch (BatchNorm after every inner convolution) or none
+
+    TASK: ClassVar[str] = "ae"
+    DEFAULTS: ClassVar[tuple[Default, ...]] = DEFAULTS
+    ARCHS: ClassVar[dict[str, Arch]] = {
+        "mlp": Arch(("hidden", "init", "dropout"), label="MLP"),
+        "conv": Arch(("channels", "norm", "conv_impl"), images_only=True, label="conv"),
+    }
+    TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
+    TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16}
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.latent_dim <= 784:
+            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
+        if self.loss not in ("bce", "mse"):
+            raise UserError(f"loss must be bce or mse, got {self.loss!r}")
+        if self.variational and self.loss != "bce":
+            raise UserError("variational=true needs loss=bce (the ELBO's likelihood): drop loss=mse")
+        if not 0 <= self.noise <= 1:
+            raise UserError(f"noise must be in [0, 1] (std of the input noise), got {self.noise}")
+        if not self.beta >= 0:
+            raise UserError(f"beta must be >= 0, got {self.beta}")
+        unit_interval(self, "dropout")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.applies("channels") and len(self.channels) not in (1, 2):
+            raise UserError(
+                f"arch={self.arch} ae has {len(self.channels)} stride-2 stages; it doubles a 14x14 (1 stage)"
+                " or 7x7 (2) grid back to 28x28, a 3rd stage's 4x4 cannot: give channels 1 or 2 widths"
+            )
+        if not 1 <= self.mixture <= 100:
+            raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
+
+    def check_data(self, ds: Any) -> None:
+        if ds.kind != "image":
+            raise UserError(
+                f"ae trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
+            )
