@@ -8,6 +8,8 @@ and over the examples of a batch. x is (in,) for one example or (B, in) for a ba
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from jaxgen.errors import UserError
@@ -188,48 +190,56 @@ def walkthrough(iters: int = 10000) -> str:
     E_ours = _train(layers, x, target, lr, iters, update_biases=True)
     E_frozen = _train(layers, x, target, lr, iters, update_biases=False)
 
-    f = lambda v: f"{float(v):.9f}"
+    return _render(types.SimpleNamespace(**locals()), iters)
+
+
+def _render(d: types.SimpleNamespace, iters: int) -> str:
+    """walkthrough's numbers (d: its local values) as the text it prints."""
+
+    def f(v) -> str:
+        return f"{float(v):.9f}"
+
     lines = [
         "Backpropagation, step by step: Matt Mazur's 2-2-2 sigmoid network",
-        f"  inputs i1 = {i1}, i2 = {i2}; targets {target[0]}, {target[1]}; learning rate α = {lr}",
-        f"  w1..w4 = {W1[0, 0]}, {W1[1, 0]}, {W1[0, 1]}, {W1[1, 1]}; w5..w8 = {W2[0, 0]}, {W2[1, 0]}, "
-        f"{W2[0, 1]}, {W2[1, 1]}; b1 = {b1[0]}, b2 = {b2[0]}",
+        f"  inputs i1 = {d.i1}, i2 = {d.i2}; targets {d.target[0]}, {d.target[1]}; learning rate α = {d.lr}",
+        f"  w1..w4 = {d.W1[0, 0]}, {d.W1[1, 0]}, {d.W1[0, 1]}, {d.W1[1, 1]}; "
+        f"w5..w8 = {d.W2[0, 0]}, {d.W2[1, 0]}, {d.W2[0, 1]}, {d.W2[1, 1]}; b1 = {d.b1[0]}, b2 = {d.b2[0]}",
         "",
         "Forward pass",
-        f"  net_h1 = w1·i1 + w2·i2 + b1 = {f(i1 * W1[0, 0] + i2 * W1[1, 0] + b1[0])}",
-        f"  out_h1 = σ(net_h1) = {f(h1)}",
-        f"  out_h2 = σ(net_h2) = {f(h2)}",
-        f"  net_o1 = w5·out_h1 + w6·out_h2 + b2 = {f(h1 * W2[0, 0] + h2 * W2[1, 0] + b2[0])}",
-        f"  out_o1 = σ(net_o1) = {f(o1)}",
-        f"  out_o2 = σ(net_o2) = {f(o2)}",
-        f"  E_o1 = ½(target_o1 − out_o1)² = {f(E_o1)}",
-        f"  E_o2 = ½(target_o2 − out_o2)² = {f(E_o2)}",
-        f"  E_total = E_o1 + E_o2 = {f(E_total)}",
+        f"  net_h1 = w1·i1 + w2·i2 + b1 = {f(d.i1 * d.W1[0, 0] + d.i2 * d.W1[1, 0] + d.b1[0])}",
+        f"  out_h1 = σ(net_h1) = {f(d.h1)}",
+        f"  out_h2 = σ(net_h2) = {f(d.h2)}",
+        f"  net_o1 = w5·out_h1 + w6·out_h2 + b2 = {f(d.h1 * d.W2[0, 0] + d.h2 * d.W2[1, 0] + d.b2[0])}",
+        f"  out_o1 = σ(net_o1) = {f(d.o1)}",
+        f"  out_o2 = σ(net_o2) = {f(d.o2)}",
+        f"  E_o1 = ½(target_o1 − out_o1)² = {f(d.E_o1)}",
+        f"  E_o2 = ½(target_o2 − out_o2)² = {f(d.E_o2)}",
+        f"  E_total = E_o1 + E_o2 = {f(d.E_total)}",
         "",
         "Output layer: ∂E_total/∂w5 = ∂E_total/∂out_o1 · ∂out_o1/∂net_o1 · ∂net_o1/∂w5",
-        f"  ∂E_total/∂out_o1 = out_o1 − target_o1 = {f(dE_do1)}",
-        f"  ∂out_o1/∂net_o1 = out_o1(1 − out_o1) = {f(do1_dnet)}",
-        f"  ∂net_o1/∂w5 = out_h1 = {f(dnet_dw5)}",
-        f"  ∂E_total/∂w5 = {f(dE_dw5)}   (equals backward()'s dW2[0, 0])",
+        f"  ∂E_total/∂out_o1 = out_o1 − target_o1 = {f(d.dE_do1)}",
+        f"  ∂out_o1/∂net_o1 = out_o1(1 − out_o1) = {f(d.do1_dnet)}",
+        f"  ∂net_o1/∂w5 = out_h1 = {f(d.dnet_dw5)}",
+        f"  ∂E_total/∂w5 = {f(d.dE_dw5)}   (equals backward()'s dW2[0, 0])",
         "",
         "Hidden layer: ∂E_total/∂w1 = ∂E_total/∂out_h1 · ∂out_h1/∂net_h1 · ∂net_h1/∂w1",
-        f"  ∂E_o1/∂out_h1 = δ_o1 · w5 = {f(dEo1_dh1)}",
-        f"  ∂E_o2/∂out_h1 = δ_o2 · w7 = {f(dEo2_dh1)}",
-        f"  ∂E_total/∂out_h1 = ∂E_o1/∂out_h1 + ∂E_o2/∂out_h1 = {f(dE_dh1)}",
-        f"  ∂out_h1/∂net_h1 = out_h1(1 − out_h1) = {f(dh1_dnet)}",
-        f"  ∂net_h1/∂w1 = i1 = {f(dnet_dw1)}",
-        f"  ∂E_total/∂w1 = {f(dE_dw1)}   (equals backward()'s dW1[0, 0])",
+        f"  ∂E_o1/∂out_h1 = δ_o1 · w5 = {f(d.dEo1_dh1)}",
+        f"  ∂E_o2/∂out_h1 = δ_o2 · w7 = {f(d.dEo2_dh1)}",
+        f"  ∂E_total/∂out_h1 = ∂E_o1/∂out_h1 + ∂E_o2/∂out_h1 = {f(d.dE_dh1)}",
+        f"  ∂out_h1/∂net_h1 = out_h1(1 − out_h1) = {f(d.dh1_dnet)}",
+        f"  ∂net_h1/∂w1 = i1 = {f(d.dnet_dw1)}",
+        f"  ∂E_total/∂w1 = {f(d.dE_dw1)}   (equals backward()'s dW1[0, 0])",
         "",
         "Weights after the first step (w ← w − α·∂E_total/∂w)",
-        *(f"  w{k} = {f(w)}" for k, w in enumerate(new_w, start=1)),
-        f"  biases are parameters here and are updated too: b1 → {f(nb1[0])}, {f(nb1[1])}; "
-        f"b2 → {f(nb2[0])}, {f(nb2[1])}",
+        *(f"  w{k} = {f(w)}" for k, w in enumerate(d.new_w, start=1)),
+        f"  biases are parameters here and are updated too: b1 → {f(d.nb1[0])}, {f(d.nb1[1])}; "
+        f"b2 → {f(d.nb2[0])}, {f(d.nb2[1])}",
         "  (Mazur keeps the biases fixed; that does not change the weight updates of this first step)",
         "",
         f"After {iters} iteration{'s' if iters != 1 else ''} "
         f"(E_total from the forward pass of step {iters}, as Mazur reports it)",
-        f"  E_total = {float(E_ours):.10f}   (biases updated, as sgd_step does)",
-        f"  E_total = {float(E_frozen):.10f}   (biases held fixed, as Mazur does; "
+        f"  E_total = {float(d.E_ours):.10f}   (biases updated, as sgd_step does)",
+        f"  E_total = {float(d.E_frozen):.10f}   (biases held fixed, as Mazur does; "
         "he reports 0.0000351085 after 10000)",
     ]
     return "\n".join(lines)

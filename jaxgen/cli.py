@@ -37,6 +37,38 @@ def _train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--process-id", type=int, default=None)
 
 
+def _reader_commands(sub) -> None:
+    """eval, sample, plot and bench: the commands that read runs or measure, and load no task table."""
+    e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
+    e.add_argument("workdir")
+    e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
+    e.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores generated digits")
+
+    s = sub.add_parser("sample", help="samples of a generative run (ae, gan): float32 [N, D] .npy")
+    s.add_argument("workdir")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
+    s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
+    s.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores the samples")
+    s.add_argument("--data", default=None, help="real images the judge compares with (default: the run's)")
+
+    pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
+    pl.add_argument("workdir")
+    pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
+
+    bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
+    bn.add_argument("name", choices=["activations", "throughput", "peers"])
+    bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
+    bn.add_argument("--batch-size", type=int, default=None, help="peers only: the batch size (default 128)")
+    bn.add_argument("--data", default=None, metavar="SPEC", help="activations only: train and test on SPEC "
+                    "(default: the embedded sample, tested on ../shared/data/mnist-test5k when present; "
+                    "--preset uva: fashion)")  # fmt: skip
+    bn.add_argument("--preset", choices=["uva"], default=None, help="activations only: uva = UvA DL "
+                    "tutorial 3 on Fashion-MNIST (MLP 784-512-256-256-128-10, SGD, early stopping, 5 seeds) "
+                    "beside its figures; --quick: a subsample, under a minute on a 2-core CPU")  # fmt: skip
+    bn.add_argument("--out", required=True, help="output directory")
+
+
 def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     """The parser; the task registry (which imports JAX) is read only when `command` is train or config
     (main passes the command it is given), so that --version, --help and the other commands' usage errors
@@ -68,35 +100,7 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
         c.add_argument("--config", default=None, metavar="FILE", help="start from a saved config")
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
 
-    e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
-    e.add_argument("workdir")
-    e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
-    e.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores generated digits")
-
-    s = sub.add_parser("sample", help="samples of a generative run (ae, gan): float32 [N, D] .npy")
-    s.add_argument("workdir")
-    s.add_argument("--n", type=int, default=64, help="number of samples")
-    s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
-    s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
-    s.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores the samples")
-    s.add_argument("--data", default=None, help="real images the judge compares with (default: the run's)")
-
-    pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
-    pl.add_argument("workdir")
-    pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
-
-    bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
-    bn.add_argument("name", choices=["activations", "throughput", "peers"])
-    bn.add_argument("--quick", action="store_true", help="the under-two-minutes CPU configuration")
-    bn.add_argument("--batch-size", type=int, default=None, help="peers only: the batch size (default 128)")
-    bn.add_argument("--data", default=None, metavar="SPEC", help="activations only: train and test on SPEC "
-                    "(default: the embedded sample, tested on ../shared/data/mnist-test5k when present; "
-                    "--preset uva: fashion)")  # fmt: skip
-    bn.add_argument("--preset", choices=["uva"], default=None, help="activations only: uva = UvA DL "
-                    "tutorial 3 on Fashion-MNIST (MLP 784-512-256-256-128-10, SGD, early stopping, 5 seeds) "
-                    "beside its figures; --quick: a subsample, under a minute on a 2-core CPU")  # fmt: skip
-    bn.add_argument("--out", required=True, help="output directory")
-
+    _reader_commands(sub)
     b = sub.add_parser("backprop", help="walk the classic 2-2-2 backpropagation example step by step")
     b.add_argument("--iters", type=int, default=10000, help="iterations for the final error")
     return p

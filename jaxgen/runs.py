@@ -23,10 +23,10 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import config as config_lib
 from jaxgen import configs, runtime, tasks
 from jaxgen import data as data_lib
-from jaxgen.checkpoint import Checkpointer
+from jaxgen.checkpoint import Checkpointer, step_dirs
 from jaxgen.errors import UserError
 from jaxgen.sinks import dumps
-from jaxgen.tasks.base import State, Task
+from jaxgen.tasks.base import State, Task, norm_every
 
 LOCK = ".lock"
 
@@ -93,6 +93,71 @@ def _shown(value: Any) -> str:
         if isinstance(value, bool)
         else str(value)
     )
+
+
+# ---------------------------------------------------------------- a training command, planned
+
+
+@dataclasses.dataclass
+class Plan:
+    """A run checked end to end before anything is written or compiled (`plan`)."""
+
+    run_dir: Path
+    spec: str
+    asked: config_lib.TrainConfig  # what the user asked for: config.json (rerunning it resumes)
+    cfg: config_lib.TrainConfig  # what runs, resolved for the data: resolved.json
+    task: Task
+    data: dict[str, Any]  # host arrays: "train", "val" (None unless cfg.val), "test" (None if absent)
+    mesh: jax.sharding.Mesh
+    per_step: int  # examples the driver draws per step (GAN: d_steps batches)
+
+
+def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
+    """Every check of a training command that needs no compilation: one-line errors naming the fix."""
+    if not str(workdir).strip():
+        raise UserError("--workdir is empty: name a folder for the run (e.g. --workdir runs/mlp)")
+    run_dir = Path(workdir).absolute()
+    data_lib.parse_spec(spec)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--workdir {workdir} is a file: name a directory")
+    if (run_dir / "resolved.json").exists() or (run_dir / "config.json").exists():
+        resolved = resume_config(run_dir, spec, cfg)  # the run's record: nothing is chosen again
+    else:
+        resolved = None
+    ds = data_lib.with_validation(data_lib.load(spec), (resolved or cfg).val)  # ds.train: what it trains on
+    train_np = data_lib.split(ds, "train")
+    if resolved is None:
+        resolved = tasks.resolve(cfg, ds)  # a new run: the defaults for the data, once (resolved.json)
+    task = tasks.build(resolved, ds)
+    per_step = task.examples_per_step
+    if per_step > len(train_np["label"]):
+        raise UserError(
+            f"batch_size {resolved.batch_size} needs {per_step} examples per step, more than the"
+            f" {len(train_np['label'])} training examples: lower --set batch_size"
+        )
+    norm_every()  # a bad JAXGEN_NORM_EVERY is one line here, not an error inside the compiler
+    mesh = runtime.make_mesh()
+    if resolved.batch_size % mesh.size:
+        raise UserError(f"batch_size {resolved.batch_size} must be a multiple of the {mesh.size} devices")
+    on_disk = step_dirs(run_dir / "checkpoints")
+    if on_disk and on_disk[-1] > resolved.steps:
+        raise UserError(
+            f"{run_dir} is already at step {on_disk[-1]}, past steps={resolved.steps}: pass --set"
+            f" steps={on_disk[-1]} or more to extend it, or use another --workdir"
+        )
+    data = {"train": train_np, "val": ds.val, "test": ds.test}
+    return Plan(run_dir, spec, cfg, resolved, task, data, mesh, per_step)
+
+
+def write_configs(p: Plan) -> None:
+    """resolved.json (the record: what runs, every value concrete) and, for a new run, config.json (what
+    was asked; null = chosen for the data), each replaced atomically."""
+    bodies = {"resolved.json": configs.record(p.cfg, p.spec)}
+    if not (p.run_dir / "config.json").exists():
+        bodies["config.json"] = {"task": p.asked.TASK, "data": p.spec, **config_lib.to_dict(p.asked)}
+    for name, body in bodies.items():
+        (p.run_dir / f"{name}.tmp").write_text(dumps(body, indent=2) + "\n")
+        (p.run_dir / f"{name}.tmp").replace(p.run_dir / name)
 
 
 class Restored(NamedTuple):

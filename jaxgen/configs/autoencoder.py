@@ -47,7 +47,7 @@ class AEConfig(AugmentConfig):
     TASK: ClassVar[str] = "ae"
     DEFAULTS: ClassVar[tuple[Default, ...]] = DEFAULTS
     ARCHS: ClassVar[dict[str, Arch]] = {
-        "mlp": Arch(("hidden", "init", "dropout"), label="MLP"),
+        "mlp": Arch(("hidden", "init", "dropout")),
         "conv": Arch(("channels", "norm", "conv_impl"), images_only=True, label="conv"),
     }
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}

@@ -60,9 +60,7 @@ class GANConfig(NetConfig):
     latent_dim: int | None = None  # size of the noise z ~ N(0, I)
     d_hidden: tuple[int, ...] | None = None  # arch=mlp: discriminator widths
     d_lr: float | None = None  # discriminator peak learning rate
-    loss: str = (
-        "nonsaturating"  # the game: nonsaturating (G: -log D(G(z))) or saturating (G: log(1 - D(G(z))))
-    )
+    loss: str = "nonsaturating"  # the game (D and G losses): nonsaturating (G: -log D(G(z))) or saturating
     d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
     beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
     decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)

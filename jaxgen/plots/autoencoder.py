@@ -30,7 +30,7 @@ def _title(task, at: str, what: str) -> str:
     """`at`: "step N, DEVICE" of the run (figures makes it once)."""
     c = task.cfg
     kind = "VAE" if c.variational else ("denoising AE" if c.noise > 0 else "AE")
-    kind = f"conv {kind}" if c.arch == "conv" else kind  # the walkthrough sets the two side by side
+    kind = f"{c.arch_spec.label} {kind}".strip()  # "conv AE": the walkthrough sets the two side by side
     return f"{what}\n{kind}, latent {c.latent_dim} ({at})"
 
 
