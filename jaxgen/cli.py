@@ -113,8 +113,8 @@ def _command(argv: list[str]) -> str | None:
 
 def _existing_run(workdir: str) -> Path:
     path = Path(workdir)
-    if not (path / "config.json").exists():
-        raise UserError(f"{workdir} is not a jaxgen run directory (no config.json): train one first")
+    if not (path / "resolved.json").exists() and not (path / "config.json").exists():
+        raise UserError(f"{workdir} is not a jaxgen run directory (no resolved.json): train one first")
     return path
 
 

@@ -88,7 +88,7 @@ BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
     (None, ["train", "mlp", "--workdir", "{wd}", "--set", "nosuch=1"], "unknown key 'nosuch'"),
     (None, ["train", "gan", "--workdir", "{wd}", "--data", "toy:nope"], "unknown toy 'nope'"),
     (_config_only, ["eval", "{wd}"], "no readable checkpoint"),
-    (None, ["eval", "{wd}"], "no config.json"),
+    (None, ["eval", "{wd}"], "no resolved.json"),
     (None, ["train", "mlp", "--workdir", "{wd}", "--set", "hidden=abc"], "comma list of integers"),
     (None, ["train", "mlp", "--workdir", "{wd}", "--set", "batch_size=0"], "batch_size must be a positive"),
     (None, ["train", "mlp", "--workdir", "{wd}", "--config", "{wd}.json"], "no such file"),

@@ -121,14 +121,14 @@ def test_resolve_defaults_per_data_kind():
         "topk": 1.0,
         "diffaug": "none",
     }
-    # steps=0 (the default): chosen for the data, and what the driver runs
+    # steps (not set): chosen for the data, and what the driver runs
     assert img.cfg.steps == 10000
     # R1: none on the toys but grid25 (0.3), 10 on images; an explicit r1 always wins
     grid = tasks.build(tasks.make_config("gan", {"hidden": (8,)}), data.load("toy:grid25"))
-    assert (grid.cfg.r1, grid.cfg.steps, tiny_gan("toy:ring8", r1=-1).cfg.r1) == (0.3, 60000, 0.0)
+    assert (grid.cfg.r1, grid.cfg.steps, tiny_gan("toy:ring8", r1=None).cfg.r1) == (0.3, 60000, 0.0)
     assert tasks.build(tasks.make_config("gan", {"r1": 0.0}), data.load("toy:grid25")).cfg.r1 == 0.0
     grid = tasks.build(tasks.make_config("gan"), data.load("toy:grid25"))
-    assert grid.cfg.steps == 60000 and tasks.make_config("gan").steps == 0
+    assert grid.cfg.steps == 60000 and tasks.make_config("gan").steps is None
     assert (grid.cfg.latent_dim, img.cfg.latent_dim) == (2, 16)  # as wide as the data; 16 for images
 
 

@@ -52,10 +52,12 @@ def test_config_shows_real_values_not_placeholders(argv, capsys):
     for key in config.optional_fields(cls) & set(out):
         assert not legacy._placeholder(key, out[key]), (key, out[key])
     if argv[:3] == ["gan", "--set", "arch=conv"]:
-        assert (out["steps"], out["batch_size"], out["lr"], out["d_lr"], out["r1"]) == (12000, 64, 1e-3, 4e-3, 1.0)
+        got = (out["steps"], out["batch_size"], out["lr"], out["d_lr"], out["r1"])
+        assert got == (12000, 64, 1e-3, 4e-3, 1.0)
         assert out["d_channels"] == [32, 64, 128] and "hidden" not in out and "init" not in out
     if argv == ["gan", "--data", "toy:grid25"]:
-        assert (out["steps"], out["latent_dim"], out["r1"], out["pack"], out["d_hidden"]) == (60000, 2, 0.3, 2, out["hidden"])
+        got = (out["steps"], out["latent_dim"], out["r1"], out["pack"], out["d_hidden"])
+        assert got == (60000, 2, 0.3, 2, out["hidden"])
 
 
 def test_a_key_of_another_architecture_is_refused():
@@ -76,7 +78,8 @@ class _Data:
 
 
 DATA = [_Data("embedded", "image", "digits"), _Data("fashion", "image", "clothes", 60000),
-        _Data("idx:x", "image", "digits", 60000), _Data("toy:ring8", "toy", "toy"), _Data("toy:grid25", "toy", "toy")]  # fmt: skip
+        _Data("idx:x", "image", "digits", 60000), _Data("toy:ring8", "toy", "toy"),
+        _Data("toy:grid25", "toy", "toy")]  # fmt: skip
 
 
 @pytest.mark.parametrize("task", sorted(configs.CONFIGS))
@@ -166,8 +169,9 @@ def test_a_run_written_by_0_1_0_evaluates_as_it_ran(name, tmp_path, capsys):
     task, spec, cfg = runs.load_run(wd)
     assert None not in config.record(cfg).values()
     if name == "gan-conv":  # empty d_channels meant G's channels until dae395f: a two-stage D
-        assert cfg.d_channels == (4, 8) and configs.resolve(configs.make_config("gan", {"arch": "conv",
-               "channels": (4, 8)}), _Data("embedded", "image", "digits")).d_channels == (4, 8, 16)  # fmt: skip
+        today = configs.make_config("gan", {"arch": "conv", "channels": (4, 8)})
+        assert cfg.d_channels == (4, 8)
+        assert configs.resolve(today, _Data("embedded", "image", "digits")).d_channels == (4, 8, 16)
     if name == "mlp-conv":
         assert cfg.tta == "none" and cfg.warmup_steps == 2
     assert cli.main(["eval", str(wd)]) == 0

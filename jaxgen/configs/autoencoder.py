@@ -5,19 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from jaxgen import activation_names
 from jaxgen.config import Arch, AugmentConfig, unit_interval
-from jaxgen.configs.table import Default, Rule, epochs
+from jaxgen.configs.table import DIGITS, PAIRED_INIT, Default, epochs
 from jaxgen.errors import UserError
 
 DEFAULTS: tuple[Default, ...] = (
-    Default("*", "*", {"steps": epochs(20), "init": Rule("the activation's", lambda c, ds:
-            activation_names.default_init(c["activation"]))},  # fmt: skip
-            "20 epochs of the training split",
+    Default("*", "*", {"steps": epochs(20), "init": PAIRED_INIT}, "20 epochs of the training split",
             "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),
-    Default("digits", "*", {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
-            "affine distortions keep a digit a digit; no mirror",
-            "docs/results.md#autoencoder-and-vae-on-mnist-jaxgen-train-ae"),
+    DIGITS,
     Default("clothes", "*", {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
             "garments are centred and upright: mirrors and small shifts only",
             "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),

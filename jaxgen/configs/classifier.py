@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from jaxgen import activation_names
 from jaxgen.config import Arch, AugmentConfig, unit_interval, with_keys
-from jaxgen.configs.table import Default, Rule, epochs
+from jaxgen.configs.table import DIGITS, PAIRED_INIT, Default, Rule, epochs
 from jaxgen.errors import UserError
 
 TTAS = ("none", "mirror")  # test-time augmentation (MLPConfig.tta)
@@ -21,15 +20,12 @@ def _mirror_tta(c: dict[str, Any], ds: Any) -> str:
 # The rows behind every value a run chooses for its data (jaxgen.configs.table explains the order).
 DEFAULTS: tuple[Default, ...] = (
     Default("*", "*", {"steps": epochs(90), "tta": "none", "warmup_steps": Rule("5% of steps",
-            lambda c, ds: c["steps"] // 20), "init": Rule("the activation's", lambda c, ds:
-            activation_names.default_init(c["activation"]))},  # fmt: skip
+            lambda c, ds: c["steps"] // 20), "init": PAIRED_INIT},
             "90 epochs: chosen on Fashion-MNIST's validation split; warm-up 5 %, then cosine decay",
             "docs/fashion.md#classifier-jaxgen-train-mlp---data-fashion"),
     Default("*", "conv", {"steps": epochs(20)}, "the CNN levels off by 20 epochs on the 60,000 clothes",
             "docs/conv.md#cnn-classifier-jaxgen-train-mlp---set-archconv"),
-    Default("digits", "*", {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
-            "affine distortions keep a digit a digit; no mirror (a mirrored 2 is no 2)",
-            "docs/results.md#mlp-on-mnist-jaxgen-train-mlp-default-config"),
+    DIGITS,
     Default("clothes", "*", {"max_shift": 0.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
             "mirrors only: shifts of 2, 1, 0 px gave 90.70, 91.82, 92.24 % on the 5,000 validation images",
             "docs/fashion.md#classifier-jaxgen-train-mlp---data-fashion"),

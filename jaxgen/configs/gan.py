@@ -92,12 +92,11 @@ class GANConfig(NetConfig):
         super().check()
         if self.latent_dim is not None and not 1 <= self.latent_dim <= 1024:
             raise UserError(f"latent_dim must be in [1, 1024], got {self.latent_dim}")
-        for key in ("d_hidden", "d_channels"):
-            widths = getattr(self, key)
-            if widths is not None and (not widths or any(h <= 0 for h in widths)):
-                raise UserError(f"{key} must be a comma list of positive widths, got {widths}")
-        if self.d_channels is not None and len(self.d_channels) > 3:
-            raise UserError(f"d_channels must be up to 3 positive widths, got {self.d_channels}")
+        if self.d_hidden is not None and (not self.d_hidden or any(h <= 0 for h in self.d_hidden)):
+            raise UserError(f"d_hidden must be a comma list of positive widths, got {self.d_hidden}")
+        d = self.d_channels
+        if d is not None and (not 1 <= len(d) <= 3 or any(c <= 0 for c in d)):
+            raise UserError(f"d_channels must be up to 3 positive widths, got {d}")
         if self.d_lr is not None and not self.d_lr > 0:
             raise UserError(f"d_lr must be > 0, got {self.d_lr}")
         if self.loss not in LOSSES:

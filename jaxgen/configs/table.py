@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from jaxgen import activation_names
 from jaxgen.errors import UserError
 
 
@@ -54,6 +55,13 @@ def epochs(n: float) -> Rule:
 def same_as(key: str) -> Rule:
     """The resolved value of another key."""
     return Rule(f"= {key}", lambda c, ds: c[key])
+
+
+# Rows and rules the image tasks share.
+PAIRED_INIT = Rule("the activation's", lambda c, ds: activation_names.default_init(c["activation"]))
+DIGITS = Default("digits", "*", {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
+                 "affine distortions keep a digit a digit; no mirror (a mirrored 2 is no 2)",
+                 "docs/results.md#mlp-on-mnist-jaxgen-train-mlp-default-config")  # fmt: skip
 
 
 def fill(cfg: Any, ds: Any, table: tuple[Default, ...]) -> dict[str, Any]:
