@@ -343,9 +343,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|",
     ]
 
-    def x(v: float | None) -> str:
-        return "–" if v is None or not math.isfinite(v) else f"{v:.2f}x"
-
+    x = _ratio
     for k, row in report["loops"].items():
         if not math.isfinite(row["samples_per_s"]):
             lines.append(f"| {LABELS.get(k, k)} | the long run was never slower than the short one: lost in "
@@ -364,25 +362,35 @@ def markdown(report: dict) -> str:
     if "driver" in report["loops"]:
         lines += ["", f"Driver command: `{report['loops']['driver']['command']}` (and `steps={short}`)."]
     if "cnn" in report:
-        cnn = report["cnn"]
-        lines += [
-            "",
-            "### The CNN step",
-            "",
-            f"Work: {cnn['work']}. Ceiling: the same GEMM rate over {cnn['flops_per_sample'] / 1e6:.1f} M "
-            "matrix-product FLOPs per sample (3 x the forward products) = "
-            f"{cnn['ceiling_samples_per_s']:,.0f} samples/s.",
-            "",
-            "| loop | samples/s, median round (best) | ms per step | of ceiling (best round) "
-            "| vs PyTorch eager |",
-            "|---|---|---|---|---|",
-        ]
-        for k, row in cnn["loops"].items():
-            ms = 1e3 * cfg["batch_size"] / row["samples_per_s"] if row["samples_per_s"] else math.nan
-            rate = f"{row['samples_per_s']:,.0f} ({row['best_samples_per_s']:,.0f})"
-            of = f"{row['of_ceiling']:.2f} ({row['best_of_ceiling']:.2f})"
-            lines.append(f"| {LABELS.get(k, k)} | {rate} | {ms:.1f} | {of} | {x(row['vs_torch_eager'])} |")
-        for k, why in report["skipped"].items():
-            if k.startswith("cnn_"):
-                lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | | |")
+        lines += _cnn_markdown(report, _ratio)
     return "\n".join(lines) + "\n"
+
+
+def _ratio(v: float | None) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.2f}x"
+
+
+def _cnn_markdown(report: dict, x) -> list[str]:
+    """The CNN step's table (markdown's second section)."""
+    cnn, cfg = report["cnn"], report["config"]
+    lines = [
+        "",
+        "### The CNN step",
+        "",
+        f"Work: {cnn['work']}. Ceiling: the same GEMM rate over {cnn['flops_per_sample'] / 1e6:.1f} M "
+        "matrix-product FLOPs per sample (3 x the forward products) = "
+        f"{cnn['ceiling_samples_per_s']:,.0f} samples/s.",
+        "",
+        "| loop | samples/s, median round (best) | ms per step | of ceiling (best round) "
+        "| vs PyTorch eager |",
+        "|---|---|---|---|---|",
+    ]
+    for k, row in cnn["loops"].items():
+        ms = 1e3 * cfg["batch_size"] / row["samples_per_s"] if row["samples_per_s"] else math.nan
+        rate = f"{row['samples_per_s']:,.0f} ({row['best_samples_per_s']:,.0f})"
+        of = f"{row['of_ceiling']:.2f} ({row['best_of_ceiling']:.2f})"
+        lines.append(f"| {LABELS.get(k, k)} | {rate} | {ms:.1f} | {of} | {x(row['vs_torch_eager'])} |")
+    for k, why in report["skipped"].items():
+        if k.startswith("cnn_"):
+            lines.append(f"| {LABELS.get(k, k)} | skipped: {why} | | | |")
+    return lines

@@ -228,7 +228,7 @@ def section_distributions(r: Runner, ae2: dict) -> dict:
 
 def section_discgen(r: Runner, mlp_dir: Path) -> dict:
     """The moons classifier's p(y | x) beside the GAN's density on the same data; the far probe."""
-    from jaxgen.lecture import discgen, figures
+    from jaxgen.lecture import discgen
 
     gan = r.train("discgen", "gan", "gan-moons", "--data", TOY, steps=r.preset.gan_toy_steps)
     clf, clf_state, *_ = runs.restore_for_eval(mlp_dir)
@@ -236,7 +236,7 @@ def section_discgen(r: Runner, mlp_dir: Path) -> dict:
     numbers, arrays = discgen.measure(
         clf, clf_state.params, g, g_state.params, ds, runtime.eval_key(0), n_samples=r.preset.far_samples
     )
-    figures.discgen_figure(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
+    discgen.discgen_figure(clf, clf_state.params, g, arrays, numbers, ds, r.out / "discgen.png")
     figs = [
         "discgen.png",
         r.figure(Path(gan["workdir"]) / "plots" / "progress.png", "gan-moons-progress.png"),
