@@ -52,7 +52,7 @@ def load_run(run_dir: Path) -> tuple[str, str, config_lib.TrainConfig]:
     except OSError as err:
         raise UserError(f"cannot read {path} ({err.strerror}): {fix}") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path} must hold a JSON object: {fix}")
+        raise UserError(f"{path} must be a JSON object: {fix}")
     return configs.from_record(raw, str(path))
 
 

@@ -1,4 +1,4 @@
-"""Every user mistake with a run's files or values (damaged config.json, out-of-range or non-ASCII --set
+"""Every user mistake with a run's files or values (a damaged resolved.json, out-of-range or non-ASCII --set
 values, workdir mistakes, missing files) gets one `jaxgen: error:` line, fast, before any compilation, and
 changes nothing on disk."""
 
@@ -33,7 +33,7 @@ def _copy_done(wd: Path) -> None:
 
 def _config_only(wd: Path) -> None:
     wd.mkdir()
-    shutil.copy(wd.parent / "done" / "config.json", wd / "config.json")
+    shutil.copy(wd.parent / "done" / "resolved.json", wd / "resolved.json")
 
 
 def _a_file(wd: Path) -> None:
@@ -42,28 +42,28 @@ def _a_file(wd: Path) -> None:
 
 CFG = '"data": "embedded", "hidden": [16], "steps": 20, "ckpt_every": 10, "batch_size": 32'
 BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
-    (_write("config.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("config.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("config.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "must be a JSON object"),
+    (_write("resolved.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
+    (_write("resolved.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
+    (_write("resolved.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "must be a JSON object"),
     (
-        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
+        _write("resolved.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
         ["train", "mlp", "--workdir", "{wd}", *GOOD],
         "steps must be an integer",
     ),
     (
-        _write("config.json", '{"task": "mlp", "data": "embedded", "hidden": 16}'),
+        _write("resolved.json", '{"task": "mlp", "data": "embedded", "hidden": 16}'),
         ["train", "mlp", "--workdir", "{wd}", *GOOD],
         "hidden must be a comma list",
     ),
     (
-        _write("config.json", '{"task": "diffusion", ' + CFG + "}"),
+        _write("resolved.json", '{"task": "diffusion", ' + CFG + "}"),
         ["train", "mlp", "--workdir", "{wd}", *GOOD],
         "names task 'diffusion'",
     ),
-    (_write("config.json", '{"task": "mlp"}'), ["eval", "{wd}"], 'with "task" and "data"'),
-    (_write("config.json", "garbage"), ["eval", "{wd}"], "not valid JSON"),
+    (_write("resolved.json", '{"task": "mlp"}'), ["eval", "{wd}"], 'with "task" and "data"'),
+    (_write("resolved.json", "garbage"), ["eval", "{wd}"], "not valid JSON"),
     (
-        _write("config.json", '{"task": "mlp", ' + CFG.replace("20", "20.5") + "}"),
+        _write("resolved.json", '{"task": "mlp", ' + CFG.replace("20", "20.5") + "}"),
         ["sample", "{wd}", "--n", "4", "--out", "{wd}/x.npy"],
         "steps must be an integer",
     ),
