@@ -110,7 +110,7 @@ def load_data(test_dir: Path | None = None, spec: str | None = None) -> dict[str
 # ---------------------------------------------------------------- measurement
 
 
-def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Dataset, init: str = "auto"):
+def build_task(name: str, depth: int, cfg: BenchConfig, lr: float, ds: data.Dataset, init: str | None = None):
     """The classifier task as `jaxgen train mlp` builds it, without dropout, augmentation or smoothing."""
     overrides = {"hidden": (cfg.width,) * max(depth, 1), "activation": name, "init": init, "dropout": 0.0,
                  "augment": False, "label_smoothing": 0.0, "warmup_steps": 0, "steps": cfg.steps, "lr": lr,
@@ -131,9 +131,9 @@ class Context:
     arrays: dict[str, Any]
     states: dict[tuple, Any] = dataclasses.field(default_factory=dict)
 
-    def initial_state(self, task, name: str, depth: int, init: str, lr: float):
+    def initial_state(self, task, name: str, depth: int, init: str | None, lr: float):
         """The seeds' task.init states, cached: they depend on the initialiser, not on the activation."""
-        key = (activations.default_init(name) if init == "auto" else init, depth, lr)
+        key = (activations.default_init(name) if init is None else init, depth, lr)
         if key not in self.states:
             # Eager vmap: compiling the initialisers costs more (seconds) than running them op by op.
             self.states[key] = jax.vmap(task.init)(seed_keys(self.cfg.seeds)[0])
@@ -154,7 +154,7 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
     chunks = chunks or cfg.chunks
     task = build_task(name, depth, cfg, lr, ctx.ds)
     _, data_keys, loop_keys = seed_keys(cfg.seeds)
-    state = ctx.initial_state(task, name, depth, "auto", lr)
+    state = ctx.initial_state(task, name, depth, None, lr)
     length = cfg.steps // chunks
     run = functools.partial(train.run_chunk, task, cfg.batch_size, length, None)
     t0 = time.perf_counter()
@@ -255,7 +255,7 @@ def single_seed_speed(ctx: Context, name: str) -> dict[str, Any]:
     cfg, train_dev = ctx.cfg, ctx.arrays["train"]
     task = build_task(name, cfg.depth, cfg, cfg.lr, ctx.ds)
     _, data_key, loop_key = runtime.split_keys(0)
-    state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, "auto", cfg.lr))
+    state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, None, cfg.lr))
     t0 = time.perf_counter()
     fn = jax.jit(functools.partial(train.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
     compiled = fn.lower(state, train_dev, data_key, loop_key).compile()
