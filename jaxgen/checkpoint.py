@@ -7,10 +7,8 @@ anything, so they can run beside a trainer.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
-import json
 import logging
 import shutil
 import sys
@@ -260,23 +258,24 @@ def _verify(state: Any, meta: Any, step: int) -> str | None:
 
 def layout_mismatch(step_dir: Path, abstract_state: Any) -> str | None:
     """The first difference between the parameters a checkpoint's metadata lists and those of
-    `abstract_state` (names and shapes), or None where they agree or the metadata cannot be read (then
-    the files are what is wrong)."""
-    try:
-        tree = json.loads((Path(step_dir) / "state" / "_METADATA").read_text())["tree_metadata"]
-        stored = {
-            tuple(ast.literal_eval(k))[1:]: tuple(v["value_metadata"]["write_shape"])
-            for k, v in tree.items()
-            if k.startswith("('params',")
+    `abstract_state` (names and global shapes), or None where they agree or the metadata cannot be read
+    (then the files are what is wrong)."""
+
+    def names_and_shapes(tree: Any) -> dict[tuple[str, ...], tuple[int, ...]]:
+        return {
+            tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path): tuple(
+                leaf.shape
+            )
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
         }
-    except (OSError, ValueError, KeyError, TypeError, SyntaxError):
+
+    try:
+        with _quiet_threads():  # absl warns of a metadata file older orbax versions do not write
+            meta = ocp.StandardCheckpointer().metadata(Path(step_dir) / "state")
+        stored = names_and_shapes(getattr(meta, "item_metadata", meta)["params"])
+    except Exception:  # unreadable metadata: damage, which the restore then names
         return None
-    expected = {
-        tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path): tuple(
-            leaf.shape
-        )
-        for path, leaf in jax.tree_util.tree_flatten_with_path(abstract_state.params)[0]
-    }
+    expected = names_and_shapes(abstract_state.params)
     for path in sorted(set(expected) | set(stored)):
         name = "/".join(path)
         if path not in stored:

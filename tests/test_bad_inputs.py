@@ -44,7 +44,8 @@ CFG = '"data": "embedded", "hidden": [16], "steps": 20, "ckpt_every": 10, "batch
 BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
     (_write("resolved.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
     (_write("resolved.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("resolved.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "must be a JSON object"),
+    (_write("resolved.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD],
+     "must be a JSON object"),
     (
         _write("resolved.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
         ["train", "mlp", "--workdir", "{wd}", *GOOD],

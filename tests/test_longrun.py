@@ -39,9 +39,12 @@ def cfg_of(name: str, base: dict | None = None, **kw):
 
 
 def sets(cfg) -> list[str]:
-    """`--set` flags that rebuild `cfg` (every field, so the subprocess runs exactly this config)."""
+    """`--set` flags that rebuild `cfg` (every field its architecture reads, so the subprocess runs exactly
+    this config; None is left for the data, as in `cfg`)."""
     out = []
     for k, v in config.to_dict(cfg).items():
+        if v is None or not cfg.applies(k):
+            continue
         value = ",".join(map(str, v)) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else v
         out += ["--set", f"{k}={value}"]
     return out
@@ -376,7 +379,7 @@ def tmpfs(tmp_path):
 
 def _extended_reference(tmp_path: Path):
     short, spec = cfg_of("mlp", MLP, steps=20)
-    long = tasks.make_config("mlp", {**config.to_dict(short), "hidden": (16,), "steps": 40})
+    long, _ = cfg_of("mlp", MLP, steps=40)
     straight(tmp_path, "mlp", short, spec, "ref")
     return short, long, spec, straight(tmp_path, "mlp", long, spec, "ref")
 

@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,17 +33,12 @@ def _check_page(page: str, report: dict, page_dir: Path, prefix: str) -> None:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """The quick preset, run as the Makefile runs it (python -m jaxgen.lecture --quick), into tmp."""
-    out = tmp_path_factory.mktemp("walkthrough-quick")
-    proc = subprocess.run(
-        [sys.executable, "-m", "jaxgen.lecture", "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, json.loads((out / "walkthrough.json").read_text())
+    """The walkthrough's whole path in process on the smoke preset (`make walkthrough QUICK=1` runs the same
+    code with more steps: test_make_walkthrough_quick_is_this_command pins that command)."""
+    out = tmp_path_factory.mktemp("walkthrough-smoke")
+    report = walkthrough.run(walkthrough.SMOKE, out)
+    assert report == json.loads((out / "walkthrough.json").read_text())
+    return out, report
 
 
 def test_make_walkthrough_quick_is_this_command():
@@ -59,7 +53,7 @@ def test_make_walkthrough_quick_is_this_command():
 
 def test_quick_walkthrough_end_to_end(quick):
     out, report = quick
-    assert report["preset"] == "quick" and report["wall_s"] > 0
+    assert report["preset"] == "smoke" and report["wall_s"] > 0
     _check_page((out / "walkthrough.md").read_text(), report, out, ".")
     commands = [c["command"] for c in report["commands"]]
     for task in ("mlp", "ae", "gan"):

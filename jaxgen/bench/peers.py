@@ -343,7 +343,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|",
     ]
 
-    x = _ratio
+    x = _times
     for k, row in report["loops"].items():
         if not math.isfinite(row["samples_per_s"]):
             lines.append(f"| {LABELS.get(k, k)} | the long run was never slower than the short one: lost in "
@@ -362,11 +362,11 @@ def markdown(report: dict) -> str:
     if "driver" in report["loops"]:
         lines += ["", f"Driver command: `{report['loops']['driver']['command']}` (and `steps={short}`)."]
     if "cnn" in report:
-        lines += _cnn_markdown(report, _ratio)
+        lines += _cnn_markdown(report, _times)
     return "\n".join(lines) + "\n"
 
 
-def _ratio(v: float | None) -> str:
+def _times(v: float | None) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.2f}x"
 
 

@@ -71,8 +71,12 @@ class AEConfig(AugmentConfig):
         if not 1 <= self.mixture <= 100:
             raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 
-    def check_data(self, ds: Any) -> None:
+    def require_images(self, ds: Any) -> None:
+        """Every architecture of the AE needs images: refused before anything is filled for the data."""
         if ds.kind != "image":
             raise UserError(
                 f"ae trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
             )
+
+    def check_data(self, ds: Any) -> None:
+        """Nothing beyond require_images: the AE reads any image size and channel count it is given."""

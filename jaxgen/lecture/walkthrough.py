@@ -51,7 +51,7 @@ class Preset:
     ae_steps: int | None = None  # 10,000
     conv_ae: tuple[str, ...] = ()  # more arguments for the conv AE (quick: narrower, it compiles faster)
     ckpt_every: int | None = None  # GAN snapshots (samples through training) and test points
-    bench: str = "quick"  # `jaxgen bench activations --quick`, or "tiny" (the benchmark's code, smaller)
+    bench: str = "quick"  # `jaxgen bench activations --quick`, or a BENCHES name (its code, smaller)
     coin_flips: int = 100_000
     gauss_samples: int = 100_000
     far_samples: int = 5000
@@ -72,6 +72,21 @@ QUICK = Preset(
     gauss_samples=10_000,
     far_samples=1000,
 )
+# The tests' preset: the same path with the fewest steps that still draw every figure (seconds, in process).
+SMOKE = Preset(
+    "smoke",
+    backprop_iters=100,
+    mlp_toy_steps=20,
+    gan_toy_steps=20,
+    gan_mnist_steps=10,
+    ae_steps=10,
+    conv_ae=("--set", "channels=4,8"),
+    ckpt_every=10,
+    bench="smoke",
+    coin_flips=2000,
+    gauss_samples=2000,
+    far_samples=200,
+)
 TINY_BENCH = bench_activations.BenchConfig(
     mode="walkthrough-quick",
     activations=("sigmoid", "tanh", "relu", "leaky_relu", "linear"),
@@ -86,6 +101,11 @@ TINY_BENCH = bench_activations.BenchConfig(
     elementwise_size=1 << 14,
     elementwise_reps=2,
 )
+SMOKE_BENCH = dataclasses.replace(
+    TINY_BENCH, mode="walkthrough-smoke", depth=3, width=16, steps=4, chunks=1, probe_size=50,
+    elementwise_size=1 << 10, elementwise_reps=1,
+)
+BENCHES = {"tiny": TINY_BENCH, "smoke": SMOKE_BENCH}
 
 
 def _shown(path: Path) -> str:
@@ -190,8 +210,8 @@ def section_activations(r: Runner) -> dict:
         report = json.loads((out / "activations.json").read_text())
     else:
         t0 = time.perf_counter()
-        report = bench_activations.run(TINY_BENCH, out)
-        shown = f"bench_activations.run(walkthrough.TINY_BENCH, {_shown(out)!r})"
+        report = bench_activations.run(BENCHES[r.preset.bench], out)
+        shown = f"bench_activations.run(walkthrough.{r.preset.bench.upper()}_BENCH, {_shown(out)!r})"
         r.commands.append(
             {"section": "activations", "command": shown, "wall_s": round(time.perf_counter() - t0, 2)}
         )
@@ -283,7 +303,7 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
         wd = summary["workdir"]
         scores = r.jaxgen("autoencoder", "eval", _shown(Path(wd)), "--data", spec)
         r.jaxgen("autoencoder", "plot", _shown(Path(wd)), "--data", spec)
-        latent = json.loads((Path(wd) / "config.json").read_text())["latent_dim"]
+        latent = json.loads((Path(wd) / "resolved.json").read_text())["latent_dim"]
         out[name] = {"train_wall_s": summary["wall_s"], "step": summary["step"], "workdir": wd, "spec": spec,
                      "latent_dim": latent,
                      **{k: v for k, v in scores.items() if isinstance(v, int | float)}}  # fmt: skip
