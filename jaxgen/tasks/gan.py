@@ -190,7 +190,7 @@ class GAN:
             logits = self.d_model.apply(d_params, pack_rows(fake_BxD, c.pack))
             if c.topk < 1:
                 return top_k_mean(gan_losses.g_loss_rows(self.loss, logits), logits, keep), stats
-            return self.loss.fn(logits, logits)[1], stats  # (the D loss of this call is never computed)
+            return self.loss.fn(logits, logits)[1], stats  # (XLA drops the unused D loss of this call)
 
         (g_value, g_stats), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_trainable)
         updates, g_opt = self.g_tx.update(g_grads, state.opt_state["g"], g_trainable)
