@@ -123,8 +123,7 @@ def read_file(cls: type[TrainConfig], path: str) -> tuple[dict[str, Any], str | 
         f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in raw.items() if v is not None
     ]
     overrides = config.parse_sets(cls, sets)
-    arch = overrides.get("arch", getattr(cls(), "arch", None))
-    probe = dataclasses.replace(cls(), arch=arch) if arch is not None else cls()
+    probe = dataclasses.replace(cls(), **overrides)  # applies may read more than arch (the GAN's gp: loss)
     return {k: v for k, v in overrides.items() if probe.applies(k)}, spec
 
 

@@ -12,7 +12,8 @@ from jaxgen.config import Arch, NetConfig
 from jaxgen.configs.table import Default, Rule, same_as
 from jaxgen.errors import UserError
 
-LOSSES = ("nonsaturating", "saturating")  # jaxgen.tasks.gan_losses.LOSSES has one function per name
+# the games (jaxgen.tasks.gan_losses.LOSSES has one function per name; tests/test_gan_losses.py: same names)
+LOSSES = ("nonsaturating", "saturating", "hinge", "wgan-gp")
 DIFFAUG_SIZES = {"translate": 4, "cutout": 14}  # DiffAugment's for 28x28: 1/8 and 1/2 of the side
 
 
@@ -31,6 +32,8 @@ DEFAULTS: tuple[Default, ...] = (
             "pack": 1, "r1": 10.0, "ema": 0.999, "d_hidden": same_as("hidden")},
             "MNIST in 5 CPU minutes; lr 2e-4 gave judge confidence 0.88 against 1e-3's 0.92; R1 10; EMA of G",
             "docs/defaults.md#gan-mlp-on-images"),
+    Default("*", "*", {"gp": 10.0}, "WGAN-GP's penalty weight (Gulrajani et al. 2017); loss=wgan-gp only",
+            "docs/defaults.md#gan-losses"),
     Default("toy", "*", {"latent_dim": Rule("the data's dimension", _data_dim), "lr": 2e-4, "pack": 2,
             "r1": 0.0}, "a latent as wide as the data, PacGAN pairs against dropped modes, low noise",
             "docs/defaults.md#gan-on-the-toys"),
@@ -60,7 +63,8 @@ class GANConfig(NetConfig):
     latent_dim: int | None = None  # size of the noise z ~ N(0, I)
     d_hidden: tuple[int, ...] | None = None  # arch=mlp: discriminator widths
     d_lr: float | None = None  # discriminator peak learning rate
-    loss: str = "nonsaturating"  # the game (D and G losses): nonsaturating (G: -log D(G(z))) or saturating
+    loss: str = "nonsaturating"  # the game: nonsaturating (G: -log D(G(z))), saturating, hinge, wgan-gp
+    gp: float | None = None  # loss=wgan-gp: D loss += gp E(||grad D(x^)||-1)^2 at x^ between real and fake
     d_steps: int = 1  # discriminator updates per generator update, each on its own real batch
     beta1: float = 0.5  # Adam's first-moment decay for both players (0.5: the DCGAN choice, less momentum)
     decay: bool = True  # cosine decay of both learning rates to zero over `steps` (sharpens the samples)
@@ -88,6 +92,12 @@ class GANConfig(NetConfig):
         "channels": (4, 8), "d_channels": (4, 8), "latent_dim": 4, "batch_size": 16, "r1": 0.5,
     }  # fmt: skip
 
+    def applies(self, key: str) -> bool:
+        """gp is read by loss=wgan-gp only: another loss's record holds none (unless set, to 0)."""
+        if key == "gp":
+            return self.loss == "wgan-gp" or self.gp is not None
+        return super().applies(key)
+
     def check(self) -> None:
         super().check()
         if self.latent_dim is not None and not 1 <= self.latent_dim <= 1024:
@@ -102,6 +112,13 @@ class GANConfig(NetConfig):
         if self.loss not in LOSSES:
             raise UserError(
                 f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}: --set loss={LOSSES[0]}"
+            )
+        if self.gp is not None and not self.gp >= 0:
+            raise UserError(f"gp must be >= 0 (0: no gradient penalty), got {self.gp}")
+        if self.gp and self.loss != "wgan-gp":
+            raise UserError(
+                f"gp (the gradient penalty) is loss=wgan-gp's, this run's loss is {self.loss}:"
+                " drop --set gp, or add --set loss=wgan-gp"
             )
         if not 1 <= self.d_steps <= 100:
             raise UserError(

@@ -1,9 +1,10 @@
 """GAN figures, drawn from saved run data (metrics.jsonl, samples/<step>.npy, the checkpoint's params).
 
-gan_curves.png  the game: D and G losses against log 4 / log 2, mean D(x) and D(G(z)) against ½
+gan_curves.png  the game: D and G losses against their values when D cannot tell (log 4 / log 2 for the
+                2014 losses), mean D(x) and D(G(z)) against ½ (hinge, wgan-gp: the critic's mean scores)
 progress.png    the fixed-noise samples saved at each checkpoint (an image strip, or scatters over the data)
 samples.png     final samples (image grid, or 2,500 points coloured by nearest mode)
-dstar.png       1-D toys: the trained D against the optimal D* = p_data / (p_data + p_g)
+dstar.png       1-D toys, the 2014 losses: the trained D against the optimal D* = p_data / (p_data + p_g)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from jaxgen import metrics
 from jaxgen.plots.common import image_grid, read_metrics, run_device, save
 from jaxgen.runtime import eval_key
 
-LOG4, LOG2 = float(np.log(4.0)), float(np.log(2.0))
+LOG4 = float(np.log(4.0))
 
 
 def _snapshots(run_dir: Path) -> list[tuple[int, np.ndarray]]:
@@ -39,37 +40,30 @@ def _title(task: Any, run_dir: Path, step: int) -> str:
     return (
         f"{run_dir.name} · gan on {task.spec} · step {step} · {run_device(run_dir)}\n"
         f"pack {r['pack']}, r1 {r['r1']:g}, ema {r['ema']:g}, lr {task.cfg.lr:g}, d_lr {r['d_lr']:g},"
-        f" d_steps {task.cfg.d_steps}, {task.cfg.loss}"
+        f" d_steps {task.cfg.d_steps}, {task.cfg.loss}" + (f" (gp {task.gp:g})" if task.gp else "")
     )
 
 
 def curves(task: Any, run_dir: Path, out_dir: Path) -> Path | None:
-    """Losses with the equilibrium values and D's outputs with ½; mode coverage on toys."""
+    """Losses with the equilibrium values and D's outputs with ½ (a critic's: its mean scores); mode coverage
+    on toys."""
     s = read_metrics(run_dir)
     if "train/d_loss" not in s:
         return None
     toy = "test/modes_covered" in s
     fig, axes = plt.subplots(1, 3 if toy else 2, figsize=(14 if toy else 10, 3.6), layout="constrained")
     ax = axes[0]
-    ax.plot(*s["train/d_loss"], color="C0", label="D loss (GAN value)")
+    critic = not task.loss.probability
+    d_eq, g_eq = task.loss.at_zero
+    ax.plot(*s["train/d_loss"], color="C0", label="critic loss" if critic else "D loss (GAN value)")
     ax.plot(*s["train/g_loss"], color="C1", label=f"G loss ({task.cfg.loss})")
-    ax.axhline(LOG4, color="C0", ls="--", lw=1, label="log 4: D loss at equilibrium")
-    g_eq = LOG2 if task.cfg.loss == "nonsaturating" else -LOG2
-    ax.axhline(g_eq, color="C1", ls=":", lw=1, label=f"{g_eq:+.3f}: G loss at equilibrium")
+    d_label = "log 4" if np.isclose(d_eq, LOG4) else f"{d_eq:g}"
+    ax.axhline(d_eq, color="C0", ls="--", lw=1, label=f"{d_label}: D loss when D cannot tell")
+    ax.axhline(g_eq, color="C1", ls=":", lw=1, label=f"{g_eq:+.3f}: G loss when D cannot tell")
     ax.set_xlabel("generator step")
     ax.set_title("losses (train, chunk means)")
     ax.legend(fontsize=7)
-    ax = axes[1]
-    ax.plot(*s["train/d_real"], color="C2", label="mean D(x), train")
-    ax.plot(*s["train/d_fake"], color="C3", label="mean D(G(z)), train")
-    if "test/d_real_mean" in s:
-        ax.plot(*s["test/d_real_mean"], "o", color="C2", ms=4, label="mean D(x), test")
-        ax.plot(*s["test/d_fake_mean"], "s", color="C3", ms=4, label="mean D(G(z)), 2,500 samples")
-    ax.axhline(0.5, color="k", ls="--", lw=1, label="½: D cannot tell")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("generator step")
-    ax.set_title("discriminator outputs")
-    ax.legend(fontsize=7)
+    _outputs(axes[1], s, task.reading)
     if toy:
         ax = axes[2]
         steps, covered = s["test/modes_covered"]
@@ -83,6 +77,22 @@ def curves(task: Any, run_dir: Path, out_dir: Path) -> Path | None:
     step = int(s["train/d_loss"][0][-1])
     fig.suptitle(_title(task, run_dir, step), fontsize=9)
     return save(fig, out_dir / "gan_curves.png")
+
+
+def _outputs(ax, s: dict[str, Any], reading: str) -> None:
+    """D's mean outputs on real and fake rows: probabilities against ½, or a critic's mean scores."""
+    real, fake = ("D(x)", "D(G(z))") if reading == "d" else ("critic(x)", "critic(G(z))")
+    ax.plot(*s[f"train/{reading}_real"], color="C2", label=f"mean {real}, train")
+    ax.plot(*s[f"train/{reading}_fake"], color="C3", label=f"mean {fake}, train")
+    if f"test/{reading}_real_mean" in s:
+        ax.plot(*s[f"test/{reading}_real_mean"], "o", color="C2", ms=4, label=f"mean {real}, test")
+        ax.plot(*s[f"test/{reading}_fake_mean"], "s", color="C3", ms=4, label=f"mean {fake}, 2,500 samples")
+    if reading == "d":
+        ax.axhline(0.5, color="k", ls="--", lw=1, label="½: D cannot tell")
+        ax.set_ylim(0, 1)
+    ax.set_xlabel("generator step")
+    ax.set_title("discriminator outputs" if reading == "d" else "critic scores (no sigmoid: unbounded)")
+    ax.legend(fontsize=7)
 
 
 def _data_background(ax, task: Any, arrays: dict[str, Any]) -> None:
@@ -178,7 +188,7 @@ def dstar(task: Any, params: Any, run_dir: Path, out_dir: Path, step: int) -> Pa
     """1-D toys: D(x) and D*(x) over the data and model densities; mean D(G(z)) beside ½."""
     x = task.sample(params, eval_key(task.cfg.seed), 2500)
     r = task.dstar(params, x)
-    d_fake = float(task.d_prob(params, x).mean())
+    d_fake = float(task.d_out(params, x).mean())
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ax.fill_between(r["x"], r["p_data"], color="0.8", label="p_data")
     ax.plot(r["x"], r["p_g"], color="C3", lw=1.2, label="p_g (Gaussian KDE of 2,500 G(z))")
@@ -216,6 +226,6 @@ def figures(
         progress(task, run_dir, out_dir, arrays),
         final_samples(task, params, run_dir, out_dir, arrays, step),
     ]
-    if task.kind == "toy" and task.dim == 1:
+    if task.kind == "toy" and task.dim == 1 and task.loss.probability:  # D* is the 2014 game's optimal D
         paths.append(dstar(task, params, run_dir, out_dir, step))
     return [p for p in paths if p is not None]

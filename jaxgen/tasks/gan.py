@@ -1,9 +1,9 @@
-"""`jaxgen train gan`: the 2014 minimax game between an MLP generator G and discriminator D.
+"""`jaxgen train gan`: the game between a generator G and a discriminator D (MLPs, or DCGAN's convolutions).
 
-D returns logits; every loss is written with log-sigmoid (never log of a sigmoid):
-  D:  -E log D(x) - E log(1 - D(G(z)))  = -log_sigmoid(l_real) - log_sigmoid(-l_fake);  log 4 at D = ½
-  G:  nonsaturating -E log D(G(z))       = -log_sigmoid(l_fake);                           log 2 at D = ½
-      saturating     E log(1 - D(G(z)))  =  log_sigmoid(-l_fake);                         -log 2 at D = ½
+The game is `loss`, one function of D's outputs on real and fake rows (jaxgen.tasks.gan_losses): the 2014
+minimax game (saturating), its nonsaturating G loss (the default), hinge, or wgan-gp (its gradient penalty,
+which needs D and the rows, is added in d_objective). For the last two D is a critic: metrics, `jaxgen eval`
+and the figures report its mean scores (critic_*) where the others report mean probabilities D(x), D(G(z)).
 One jitted step: `d_steps` D updates (each on its own real batch), then one G update, then the EMA of G.
 Stabilisers (PacGAN packing, R1, EMA of G, cosine decay, beta1) are GANConfig fields (jaxgen.configs.gan,
 with the defaults for the data and, in docs/defaults.md, how each was chosen).
@@ -24,7 +24,7 @@ from jaxgen import models
 from jaxgen.configs.gan import GANConfig, diffaug_ops
 from jaxgen.data import Dataset, batches
 from jaxgen.errors import UserError
-from jaxgen.tasks import base
+from jaxgen.tasks import base, gan_losses
 from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_SAMPLES = 2500  # samples per evaluation: the mode-coverage reference size (20 of 2,500 cover a mode)
@@ -42,30 +42,6 @@ def diffaug(key: jax.Array, x_BxD: jax.Array, ops: tuple[tuple[str, int], ...]) 
     return x_BxD
 
 
-# ---------------------------------------------------------------- losses (logits in, scalars out)
-
-
-def d_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
-    """-E log D(x) - E log(1 - D(G(z))): log 4 when D says ½ everywhere."""
-    return -jnp.mean(jax.nn.log_sigmoid(real_logits)) - jnp.mean(jax.nn.log_sigmoid(-fake_logits))
-
-
-def g_loss_per_row(fake_logits_B: jax.Array, kind: str = "nonsaturating") -> jax.Array:
-    """The generator loss of each fake row (g_loss is its mean)."""
-    if kind == "saturating":
-        return jax.nn.log_sigmoid(-fake_logits_B)
-    return -jax.nn.log_sigmoid(fake_logits_B)
-
-
-def g_loss(fake_logits: jax.Array, kind: str = "nonsaturating") -> jax.Array:
-    """Generator loss: nonsaturating -E log D(G(z)) or the original saturating E log(1 - D(G(z)))."""
-    if kind == "nonsaturating":
-        return -jnp.mean(jax.nn.log_sigmoid(fake_logits))
-    if kind == "saturating":
-        return jnp.mean(jax.nn.log_sigmoid(-fake_logits))
-    raise UserError(f"loss must be nonsaturating or saturating, got {kind!r}: --set loss=nonsaturating")
-
-
 def top_k_mean(values_B: jax.Array, scores_B: jax.Array, fraction: jax.Array) -> jax.Array:
     """Mean of `values` over the ceil(fraction * B) entries with the highest `scores` (top-k training,
     Sinha et al. 2020: G learns only from the samples D finds most realistic). fraction may be traced."""
@@ -81,10 +57,9 @@ def pack_rows(x_BxD: jax.Array, pack: int) -> jax.Array:
 
 
 class GAN:
-    """G: z ~ N(0, I) -> sample; D: (packed) sample -> logit. params = {"g", "d"[, "g_ema"]}."""
+    """G: z ~ N(0, I) -> sample; D: (packed) sample -> logit or score. params = {"g", "d"[, "g_ema"]}."""
 
     name = "gan"
-    headline = ("d_loss", "g_loss", "d_real", "d_fake")
 
     def __init__(self, cfg: GANConfig, ds: Dataset):
         self.cfg = cfg  # resolved (jaxgen.tasks.build resolves it)
@@ -92,6 +67,11 @@ class GAN:
         self.info = ds.info
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
+        self.loss = gan_losses.LOSSES[cfg.loss]
+        self.gp = float(cfg.gp or 0.0) if cfg.loss == "wgan-gp" else 0.0
+        # what D's mean outputs are called: probabilities D(x), D(G(z)), or a critic's mean scores
+        self.reading = "d" if self.loss.probability else "critic"
+        self.headline = ("d_loss", "g_loss", f"{self.reading}_real", f"{self.reading}_fake")
         self.examples_per_step = cfg.d_steps * cfg.batch_size
         self.diffaug = diffaug_ops(cfg.diffaug)
         data_std = float(np.std(ds.train["image"])) if ds.kind == "toy" else 1.0  # standardize's scale
@@ -108,7 +88,8 @@ class GAN:
         # D steps d_steps times per G step: its schedule counts G steps, so both decay together.
         self.d_tx = optax.adam(lambda n: self.d_schedule(n // cfg.d_steps), b1=cfg.beta1, b2=0.999)
         self._sample = jax.jit(self._generate, static_argnums=2)
-        self._d_prob = jax.jit(lambda p, x: jax.nn.sigmoid(self.d_model.apply(p, x)))
+        read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
+        self._d_out = jax.jit(lambda p, x: read(self.d_model.apply(p, x)))
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -144,8 +125,9 @@ class GAN:
         return x.astype(jnp.float32) / 255.0 if self.kind == "image" else x.astype(jnp.float32)
 
     def d_objective(self, d_params, real_BxD, fake_BxD, aug_key=None) -> tuple[jax.Array, tuple]:
-        """D's loss (with the R1 penalty on real rows when r1 > 0) and (loss, penalty, real, fake logits);
-        with `diffaug`, real and fake rows are transformed first (R1 then acts on the transformed reals)."""
+        """D's loss (with the R1 penalty on real rows when r1 > 0, WGAN-GP's when gp > 0) and (loss, R1
+        penalty, real, fake logits[, gradient penalty]); with `diffaug`, real and fake rows are transformed
+        first (the penalties then act on the transformed rows)."""
         c = self.cfg
         if self.diffaug:
             real_key, fake_key = jax.random.split(aug_key)
@@ -154,12 +136,18 @@ class GAN:
         real_rows, fake_rows = pack_rows(real_BxD, c.pack), pack_rows(fake_BxD, c.pack)
         real_logits = self.d_model.apply(d_params, real_rows)
         fake_logits = self.d_model.apply(d_params, fake_rows)
-        loss = d_loss(real_logits, fake_logits)
+        loss = self.loss.fn(real_logits, fake_logits)[0]
         penalty = jnp.zeros(())
         if c.r1 > 0:
             grad_x = jax.grad(lambda x: self.d_model.apply(d_params, x).sum())(real_rows)
             penalty = jnp.mean(jnp.sum(grad_x**2, axis=-1))
-        return loss + 0.5 * c.r1 * penalty, (loss, penalty, real_logits, fake_logits)
+        total, aux = loss + 0.5 * c.r1 * penalty, (loss, penalty, real_logits, fake_logits)
+        if self.gp > 0:
+            critic = lambda x: self.d_model.apply(d_params, x)  # noqa: E731
+            gp_key = jax.random.fold_in(aug_key, 2)  # diffaug draws from aug_key's split, not fold_in
+            gp_penalty = gan_losses.gradient_penalty(critic, real_rows, fake_rows, gp_key)
+            return total + self.gp * gp_penalty, (*aux, gp_penalty)
+        return total, aux
 
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
         """d_steps discriminator updates (each on its own real batch), then one generator update."""
@@ -185,7 +173,7 @@ class GAN:
                 base.sampled_norm(state.step, grads),
             )
 
-        (d_params, d_opt), (losses, penalties, real_logits, fake_logits, d_norms) = jax.lax.scan(
+        (d_params, d_opt), (*d_outs, d_norms) = jax.lax.scan(
             d_update,
             (state.params["d"], state.opt_state["d"]),
             (real_KxBxD, jax.random.split(d_key, c.d_steps)),
@@ -201,8 +189,8 @@ class GAN:
                 fake_BxD = diffaug(jax.random.fold_in(g_key, 1), fake_BxD, self.diffaug)
             logits = self.d_model.apply(d_params, pack_rows(fake_BxD, c.pack))
             if c.topk < 1:
-                return top_k_mean(g_loss_per_row(logits, c.loss), logits, keep), stats
-            return g_loss(logits, c.loss), stats
+                return top_k_mean(gan_losses.g_loss_rows(self.loss, logits), logits, keep), stats
+            return self.loss.fn(logits, logits)[1], stats  # (XLA drops the unused D loss of this call)
 
         (g_value, g_stats), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_trainable)
         updates, g_opt = self.g_tx.update(g_grads, state.opt_state["g"], g_trainable)
@@ -211,17 +199,29 @@ class GAN:
         if c.ema > 0:
             params["g_ema"] = optax.incremental_update(g_params, state.params["g_ema"], 1.0 - c.ema)
         metrics = {
-            "d_loss": losses.mean(),  # the GAN value (without the penalty): log 4 at equilibrium
+            **self.d_metrics(*d_outs),
             "g_loss": g_value,
-            "d_real": jax.nn.sigmoid(real_logits).mean(),  # mean D(x), ½ at equilibrium
-            "d_fake": jax.nn.sigmoid(fake_logits).mean(),  # mean D(G(z)), ½ at equilibrium
-            "r1_penalty": penalties.mean(),
             "d_grad_norm": d_norms.mean(),
             "g_grad_norm": base.sampled_norm(state.step, g_grads),
             "lr": self.g_schedule(state.step),
         }
         new_state = state.replace(step=state.step + 1, params=params, opt_state={"g": g_opt, "d": d_opt})
         return new_state, metrics
+
+    def d_metrics(self, losses, r1_penalties, real_logits, fake_logits, *gp_penalties) -> Metrics:
+        """D's side of a step's metrics, from its d_steps updates: the game's value (without penalties:
+        log 4 at equilibrium for the 2014 losses) and D's mean outputs, D(x) and D(G(z)) (½ at
+        equilibrium), or a critic's mean scores."""
+        read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
+        out = {
+            "d_loss": losses.mean(),
+            f"{self.reading}_real": read(real_logits).mean(),
+            f"{self.reading}_fake": read(fake_logits).mean(),
+            "r1_penalty": r1_penalties.mean(),
+        }
+        if gp_penalties:
+            out["gp_penalty"] = gp_penalties[0].mean()
+        return out
 
     # ---------------------------------------------------------------- host side
 
@@ -236,17 +236,18 @@ class GAN:
         """n samples as float32 [n, D]: pixels in [0, 1] for images, points for toys."""
         return np.asarray(self._sample(self.generator_params(params), key, int(n)), np.float32)
 
-    def d_prob(self, params: Any, x_NxD: np.ndarray) -> np.ndarray:
-        """D's probability per packed row of x (rows of `pack` consecutive samples; the tail is dropped)."""
+    def d_out(self, params: Any, x_NxD: np.ndarray) -> np.ndarray:
+        """D's probability (or a critic loss's score) per packed row of x (rows of `pack` consecutive
+        samples; the tail is dropped)."""
         p = self.cfg.pack
         x = np.asarray(x_NxD, np.float32)
         x = x[: len(x) // p * p].reshape(-1, p * x.shape[1])
-        return np.asarray(self._d_prob(params["d"], jnp.asarray(x)))
+        return np.asarray(self._d_out(params["d"], jnp.asarray(x)))
 
     def dstar(self, params: Any, samples_Nx1: np.ndarray) -> dict[str, Any]:
         """1-D toys: the trained D against the optimal D* (metrics.dstar_check) for these samples."""
         return metrics_lib.dstar_check(
-            lambda rows: np.asarray(self._d_prob(params["d"], jnp.asarray(rows))),
+            lambda rows: np.asarray(self._d_out(params["d"], jnp.asarray(rows))),
             self.info["centers"],
             self.info["std"],
             samples_Nx1,
@@ -256,7 +257,8 @@ class GAN:
     def evaluate(
         self, params: Any, arrays: dict[str, Any], key: jax.Array, judge: Any = None, full: bool = False
     ) -> dict[str, float | int | list]:
-        """Mean D on real test data and on 2,500 samples from `key`; toys: mode coverage (1-D: the D* check);
+        """Mean D (a critic loss: mean score, critic_*) on real test data and on 2,500 samples from `key`;
+        toys: mode coverage (1-D, for the 2014 losses: the D* check);
         images with a judge: digit fractions, confidence, judge-feature Fréchet distances (Judge.report).
         Nothing here reads the training split, so the checkpoint form is already the full one (`full`
         changes nothing)."""
@@ -265,8 +267,8 @@ class GAN:
         if self.kind == "image":
             real = real / 255.0
         out: dict[str, Any] = {
-            "d_real_mean": float(self.d_prob(params, real).mean()),
-            "d_fake_mean": float(self.d_prob(params, samples).mean()),
+            f"{self.reading}_real_mean": float(self.d_out(params, real).mean()),
+            f"{self.reading}_fake_mean": float(self.d_out(params, samples).mean()),
         }
         if self.kind == "toy":
             if judge is not None:
@@ -274,7 +276,7 @@ class GAN:
                     f"--judge scores images; this run was trained on toy data ({self.dim}-D): drop --judge"
                 )
             out.update(metrics_lib.mode_coverage(samples, self.info["centers"], self.info["std"]))
-            if self.dim == 1:
+            if self.dim == 1 and self.loss.probability:  # D* is the 2014 game's optimal D
                 out["dstar_distance"] = self.dstar(params, samples)["distance"]
         elif judge is not None:
             out.update(judge.report(samples, real))
