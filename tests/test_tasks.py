@@ -31,15 +31,69 @@ CASES = [(n, "mlp") for n in sorted(TASKS)] + [
 ]
 
 
-# One jitted step of each (task, arch) on its tiny config: every scalar metric and the L1 norm of the new
-# parameters, printed by this test on the CPU (jax 0.10.2). They pin the data split, the batch order, the
-# initialisation, the loss and the update together; update only with a reason (the commit says which).
-GOLDEN: dict[str, dict[str, float]] = {}
+# One jitted step of each (task, arch) on its tiny config: every scalar metric of the first step and the L1
+# norm of what two steps moved the parameters (the first of a warm-up moves nothing), printed by this test
+# on the CPU (jax 0.10.2). They pin the data split, the batch order, the initialisation, the loss and the
+# update together; update only with a reason (the commit says which).
+GOLDEN: dict[str, dict[str, float]] = {
+    "mlp/mlp": {
+        "accuracy": 0.03125,
+        "grad_norm": 1.6127166,
+        "loss": 2.3783698,
+        "lr": 0.0,
+        "update_l1_after_2": 5.8177093,
+    },
+    "mlp/conv": {
+        "accuracy": 0.0625,
+        "grad_norm": 1.0429801,
+        "loss": 2.3487871,
+        "lr": 0.0,
+        "update_l1_after_2": 2.1214187,
+    },
+    "ae/mlp": {
+        "grad_norm": 0.031249134,
+        "loss": 0.69374871,
+        "lr": 0.0020000001,
+        "recon_bce": 0.69374871,
+        "update_l1_after_2": 130.05978,
+    },
+    "ae/conv": {
+        "grad_norm": 0.35998365,
+        "loss": 0.69365907,
+        "lr": 0.0020000001,
+        "recon_bce": 0.69365907,
+        "update_l1_after_2": 13.802464,
+    },
+    "gan/mlp": {
+        "d_fake": 0.71838677,
+        "d_grad_norm": 3.4456363,
+        "d_loss": 1.8169775,
+        "d_real": 0.66979694,
+        "g_grad_norm": 0.69740874,
+        "g_loss": 0.30608144,
+        "lr": 0.00019999999,
+        "r1_penalty": 1.0916352,
+        "update_l1_after_2": 0.06399556,
+    },
+    "gan/conv": {
+        "d_fake": 0.50364298,
+        "d_grad_norm": 1.888308,
+        "d_loss": 1.3595576,
+        "d_real": 0.51803625,
+        "g_grad_norm": 0.15989807,
+        "g_loss": 0.85669112,
+        "lr": 0.001,
+        "r1_penalty": 0.11580494,
+        "update_l1_after_2": 11.461803,
+    },
+}
 
 
-def one_step_numbers(m: dict, params) -> dict[str, float]:
+def one_step_numbers(m: dict, before, after) -> dict[str, float]:
     got = {k: float(v) for k, v in m.items() if np.ndim(v) == 0}
-    got["params_l1"] = float(sum(np.abs(np.asarray(x, np.float64)).sum() for x in jax.tree.leaves(params)))
+    moved = jax.tree.map(lambda a, b: np.abs(np.asarray(b, np.float64) - np.asarray(a, np.float64)).sum(),
+                         before, after)  # fmt: skip
+    got["update_l1_after_2"] = float(sum(jax.tree.leaves(moved)))
     return got
 
 
@@ -58,14 +112,17 @@ def test_task_contract(name, arch, tmp_path, capsys):
     init_key, data_key, loop_key = runtime.split_keys(cfg.seed)
     state = jax.jit(task.init)(init_key)
     batch = batches.batch_at(jax.device_put(ds.train), data_key, 0, task.examples_per_step)
-    new_state, m = jax.jit(task.step)(state, batch, jax.random.fold_in(loop_key, 0))
+    step = jax.jit(task.step)
+    new_state, m = step(state, batch, jax.random.fold_in(loop_key, 0))
     assert int(new_state.step) == 1
     assert all(np.isfinite(np.asarray(v)).all() for v in m.values()), m
     for head in task.headline:
         assert head in m
-    got = one_step_numbers(m, new_state.params)
+    two = step(new_state, batch, jax.random.fold_in(loop_key, 1))[0]
+    got = one_step_numbers(m, state.params, two.params)
     print(f"golden {name}/{arch}:", {k: float(f"{v:.8g}") for k, v in sorted(got.items())})
-    golden = GOLDEN[f"{name}/{arch}"]
+    golden = GOLDEN.get(f"{name}/{arch}")
+    assert golden is not None, f"no golden values for {name}/{arch}: add the line printed above (-s)"
     assert set(golden) == set(got), sorted(set(golden) ^ set(got))
     for k, v in golden.items():
         np.testing.assert_allclose(got[k], v, rtol=2e-4, atol=1e-7, err_msg=f"{name}/{arch} {k}")
