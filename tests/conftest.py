@@ -60,3 +60,39 @@ def snapshot_files(root: Path, contents: bool = True) -> dict[str, bytes | None]
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+# ---------------------------------------------------------------- one set of tiny trained runs
+
+# The tiny classifier run's flags (hidden and steps first: tests rebuild variants by position).
+TINY_MLP = ["--set", "hidden=16", "--set", "steps=20", "--set", "ckpt_every=10", "--set", "batch_size=32",
+            "--set", "log_every=10", "--set", "warmup_steps=0"]  # fmt: skip
+TINY_RUNS = {
+    "mlp": ["train", "mlp", *TINY_MLP, "--no-plots"],
+    # a latent-2 AE with its figures (latent space, grid, reconstructions)
+    "ae": ["train", "ae", "--set", "hidden=64", "--set", "latent_dim=2", "--set", "steps=40",
+           "--set", "ckpt_every=20", "--set", "log_every=20"],
+    # the GAN on the ring with two checkpoints (samples through training) and its figures
+    "gan": ["train", "gan", "--data", "toy:ring8", "--set", "hidden=16", "--set", "latent_dim=2",
+            "--set", "batch_size=32", "--set", "r1=0.5", "--set", "steps=4", "--set", "ckpt_every=2",
+            "--set", "log_every=2"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """`tiny_runs(kind)`: the run directory of TINY_RUNS[kind], trained once per test process by the CLI and
+    shared by every eval, sample, plot, judge and CLI test that reads one. Read-only: copy it to change it."""
+    from jaxgen import cli
+
+    made: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in made:
+            wd = tmp_path_factory.mktemp(f"tiny-{kind}") / "run"
+            argv = TINY_RUNS[kind]
+            assert cli.main([*argv[:2], "--workdir", str(wd), *argv[2:], "--no-progress"]) == 0, kind
+            made[kind] = wd
+        return made[kind]
+
+    return get

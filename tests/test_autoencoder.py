@@ -66,15 +66,11 @@ def test_denoising_input_is_noisier_than_the_target():
     assert float(m["loss"]) > 0
 
 
-@pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
-    """A tiny trained latent-2 AE run directory (shared by the tests below)."""
-    wd = tmp_path_factory.mktemp("ae") / "run"
-    cfg = tasks.make_config(
-        "ae", {"hidden": (64,), "latent_dim": 2, "steps": 40, "ckpt_every": 20, "log_every": 20}
-    )
-    summary = train.train(cfg, wd, "embedded", progress=False, make_plots=True)
-    return wd, summary
+@pytest.fixture
+def ae_run(tiny_runs):
+    """The shared tiny latent-2 AE run (conftest.TINY_RUNS) and its summary."""
+    wd = tiny_runs("ae")
+    return wd, json.loads((wd / "summary.json").read_text())
 
 
 def test_eval_reports_every_contract_figure(ae_run, capsys):

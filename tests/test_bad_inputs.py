@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import snapshot_files
+from conftest import TINY_MLP, snapshot_files
 
 from jaxgen import cli, sinks
 from jaxgen.errors import EXIT_USAGE
 
-GOOD = ["--set", "hidden=16", "--set", "steps=20", "--set", "ckpt_every=10", "--set", "batch_size=32"]
+GOOD = TINY_MLP  # the shared tiny run's flags (hidden, steps first)
 
 
 def _write(name: str, text: str):
@@ -98,9 +98,10 @@ BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
 
 
 @pytest.fixture(scope="module")
-def done_run(tmp_path_factory) -> Path:
+def done_run(tmp_path_factory, tiny_runs) -> Path:
+    """A folder holding `done`, a copy of the shared tiny mlp run (conftest.TINY_RUNS), beside the cases."""
     root = tmp_path_factory.mktemp("bad")
-    assert cli.main(["train", "mlp", "--workdir", str(root / "done"), *GOOD]) == 0
+    shutil.copytree(tiny_runs("mlp"), root / "done")
     return root
 
 

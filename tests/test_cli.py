@@ -156,17 +156,6 @@ def test_user_mistakes_get_one_line(tmp_path, capsys, argv, match):
     assert not (tmp_path / "wd" / "checkpoints").exists()
 
 
-def test_a_different_config_in_the_same_workdir_is_refused_and_loses_nothing(tmp_path, capsys):
-    wd = str(tmp_path / "run")
-    assert cli.main(["train", "mlp", "--workdir", wd, *TINY, "--no-plots"]) == 0
-    before = (tmp_path / "run" / "metrics.jsonl").read_text()
-    capsys.readouterr()
-    assert cli.main(["train", "mlp", "--workdir", wd, *TINY, "--set", "lr=0.5"]) == 2
-    assert "lr=0.01" in capsys.readouterr().err
-    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
-    assert (tmp_path / "run" / "checkpoints" / "12").exists()
-
-
 def test_console_script_rejects_a_bad_flag_fast(tmp_path):
     t0 = time.perf_counter()
     proc = subprocess.run(

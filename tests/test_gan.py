@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgen import cli, config, data, metrics, runtime, tasks, train
+from jaxgen import cli, config, data, metrics, runtime, tasks
 from jaxgen.data import batches
 from jaxgen.errors import UserError
 from jaxgen.tasks import gan
@@ -235,12 +235,9 @@ def test_bad_config_from_the_cli(tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # rejected before anything was written or compiled
 
 
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("gan") / "run"
-    cfg = tasks.make_config("gan", {**gan_task.GANConfig.TINY, "steps": 4, "ckpt_every": 2, "log_every": 2})
-    train.train(cfg, run, "toy:ring8", progress=False)
-    return run
+@pytest.fixture
+def gan_run(tiny_runs):
+    return tiny_runs("gan")
 
 
 def test_judge_must_be_an_mlp_run(gan_run, tmp_path, capsys):

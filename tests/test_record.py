@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_MLP
 
 from jaxgen import cli, config, configs, runs
 from jaxgen.configs import legacy, table
@@ -18,20 +19,17 @@ from jaxgen.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 LEGACY = Path(__file__).parent / "fixtures" / "legacy-e5841b5"
-TINY_SETS = ["--set", "hidden=32", "--set", "steps=12", "--set", "batch_size=32", "--set", "ckpt_every=12",
-             "--set", "log_every=6", "--set", "warmup_steps=0"]  # fmt: skip
+TINY_SETS = TINY_MLP  # the shared tiny run's flags (conftest.TINY_RUNS)
 
 
 def last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """One tiny mlp run, shared by the tests below (read-only for them: they copy it to change it)."""
-    wd = tmp_path_factory.mktemp("record") / "run"
-    assert cli.main(["train", "mlp", "--workdir", str(wd), *TINY_SETS, "--no-progress", "--no-plots"]) == 0
-    return wd
+@pytest.fixture
+def tiny_run(tiny_runs):
+    """The shared tiny mlp run (read-only: the tests copy it to change it)."""
+    return tiny_runs("mlp")
 
 
 def test_config_prints_what_the_run_records(tiny_run, capsys):
@@ -143,9 +141,9 @@ def test_a_changed_key_on_resume_names_a_fix_that_works(tiny_run, tmp_path, caps
     assert cli.main(["train", "mlp", "--workdir", str(wd), *TINY_SETS, "--set", "lr=0.5", "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert "lr=0.001 (its resolved.json), not lr=0.5: drop --set lr" in err
-    sets = [*TINY_SETS, "--set", "steps=18", "--set", "ckpt_every=6", "--no-plots", "--no-progress"]
+    sets = [*TINY_SETS, "--set", "steps=30", "--no-plots", "--no-progress"]
     assert cli.main(["train", "mlp", "--workdir", str(wd), *sets]) == 0  # the fix: without --set lr
-    assert last_json(capsys.readouterr().out)["step"] == 18
+    assert last_json(capsys.readouterr().out)["step"] == 30
 
 
 def test_a_record_that_disagrees_with_the_checkpoint_is_not_called_damage(tiny_run, tmp_path, capsys):
@@ -155,7 +153,7 @@ def test_a_record_that_disagrees_with_the_checkpoint_is_not_called_damage(tiny_r
     (wd / "resolved.json").write_text(json.dumps({**record, "hidden": [64]}))
     assert cli.main(["eval", str(wd)]) == 2
     err = capsys.readouterr().err
-    assert "code/record mismatch, not damage" in err and "[32] in the checkpoint, [64] in the model" in err
+    assert "code/record mismatch, not damage" in err and "[16] in the checkpoint, [64] in the model" in err
 
 
 # ---------------------------------------------------------------- runs written by 0.1.0 (e5841b5)
