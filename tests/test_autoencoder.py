@@ -70,7 +70,7 @@ def test_denoising_input_is_noisier_than_the_target():
 def ae_run(tiny_runs):
     """The shared tiny latent-2 AE run (conftest.TINY_RUNS) and its summary."""
     wd = tiny_runs("ae")
-    return wd, json.loads((wd / "summary.json").read_text())
+    return wd, json.loads((wd.parent / "summary.json").read_text())
 
 
 def test_eval_reports_every_contract_figure(ae_run, capsys):

@@ -16,6 +16,9 @@ from conftest import TINY_MLP, snapshot_files
 from jaxgen import cli, sinks
 from jaxgen.errors import EXIT_USAGE
 
+# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("bad_inputs")
+
 GOOD = TINY_MLP  # the shared tiny run's flags (hidden, steps first)
 
 
@@ -44,8 +47,11 @@ CFG = '"data": "embedded", "hidden": [16], "steps": 20, "ckpt_every": 10, "batch
 BAD_INPUTS = [  # (setup of {wd}, argv, what the one line says)
     (_write("resolved.json", "{{{ not json"), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
     (_write("resolved.json", ""), ["train", "mlp", "--workdir", "{wd}", *GOOD], "not valid JSON"),
-    (_write("resolved.json", "[1, 2]"), ["train", "mlp", "--workdir", "{wd}", *GOOD],
-     "must be a JSON object"),
+    (
+        _write("resolved.json", "[1, 2]"),
+        ["train", "mlp", "--workdir", "{wd}", *GOOD],
+        "must be a JSON object",
+    ),
     (
         _write("resolved.json", '{"task": "mlp", ' + CFG.replace("20", '"many"') + "}"),
         ["train", "mlp", "--workdir", "{wd}", *GOOD],

@@ -102,8 +102,15 @@ TINY_BENCH = bench_activations.BenchConfig(
     elementwise_reps=2,
 )
 SMOKE_BENCH = dataclasses.replace(
-    TINY_BENCH, mode="walkthrough-smoke", depth=3, width=16, steps=4, chunks=1, probe_size=50,
-    elementwise_size=1 << 10, elementwise_reps=1,
+    TINY_BENCH,
+    mode="walkthrough-smoke",
+    depth=3,
+    width=16,
+    steps=4,
+    chunks=1,
+    probe_size=50,
+    elementwise_size=1 << 10,
+    elementwise_reps=1,
 )
 BENCHES = {"tiny": TINY_BENCH, "smoke": SMOKE_BENCH}
 
