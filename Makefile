@@ -49,7 +49,7 @@ endif
 TEST_JOBS ?= 2
 test: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-cache  # the layers in pyproject.toml: every import points down
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check jaxgen tests benchmarks experiments

@@ -111,3 +111,14 @@ def tiny_runs(tmp_path_factory):
         return made[kind]
 
     return get
+
+
+# The longest file first: xdist hands files out in collection order (make test: --dist loadfile), and the
+# walkthrough's (its smoke run takes ~2 minutes on one process) collected last would leave the other process
+# idle at the end. (--dist loadgroup would balance test by test, but pytest-xdist 3.8 marks a group by
+# rewriting item._nodeid, which pytest 9 no longer reads: its groups split and module fixtures ran twice.)
+FIRST = ("test_walkthrough.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.nodeid.split("::")[0].rsplit("/", 1)[-1] not in FIRST)

@@ -8,9 +8,6 @@ import pytest
 from jaxgen import backprop as bp
 from jaxgen.errors import UserError
 
-# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("backprop")
-
 # Mazur, "A Step by Step Backpropagation Example": the weights after the first update.
 PUBLISHED_W = {
     "w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,

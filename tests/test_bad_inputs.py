@@ -16,9 +16,6 @@ from conftest import TINY_MLP, snapshot_files
 from jaxgen import cli, sinks
 from jaxgen.errors import EXIT_USAGE
 
-# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("bad_inputs")
-
 GOOD = TINY_MLP  # the shared tiny run's flags (hidden, steps first)
 
 

@@ -18,9 +18,6 @@ from jaxgen.bench import common, measures, uva
 from jaxgen.bench import report as activation_report
 from jaxgen.errors import UserError
 
-# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("bench_activations")
-
 TINY = bench.BenchConfig(
     mode="test",
     activations=("sigmoid", "relu", "leaky_relu"),

@@ -17,6 +17,7 @@ TINY = dataclasses.replace(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_peers_measure_every_loop_side_by_side(tmp_path, monkeypatch):
     seen = []
 

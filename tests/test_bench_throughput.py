@@ -62,6 +62,7 @@ def every_task_report(tmp_path, names):
     assert all(r["flops_per_sample"] > 0 and r["samples_per_s"]["mean"] > 0 for r in report["results"])
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_every_task_is_measured(tmp_path):
     """Every task by default; here the MLP ones (the conv ones compile for minutes: the slow test below,
     and mlp-conv in test_conv_tasks_are_timed_with_their_own_steps)."""
@@ -97,6 +98,7 @@ def test_a_nan_in_the_report_is_written_as_null(tmp_path, monkeypatch):
     assert on_disk["results"][0]["ceiling_fraction"] is None and on_disk["ceiling"]["flops_per_s"] is None
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_scratch_memory_does_not_grow_with_the_training_set(tmp_path):
     """The same chunk on 4,500 and on 20,000 training images (the sample repeated where Fashion-MNIST is
     absent): XLA's scratch memory is the same; the speed is in the report (timing is not tested)."""
@@ -119,6 +121,7 @@ def test_scratch_memory_does_not_grow_with_the_training_set(tmp_path):
     assert "### The training set's size" in (tmp_path / "throughput.md").read_text()
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_conv_tasks_are_timed_with_their_own_steps(tmp_path):
     import dataclasses
 

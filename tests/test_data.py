@@ -12,9 +12,6 @@ from jaxgen import data
 from jaxgen.data import sources
 from jaxgen.errors import UserError
 
-# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("data")
-
 # The repo is cloned with shared/ beside it (here and in CI); never copy these files into the repo.
 MNIST_TEST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-test5k"
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from jaxgen.errors import EXIT_INTERRUPTED
 
 TINY = [
@@ -109,6 +111,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_two_processes_train_one_run_through_jax_distributed(tmp_path):
     def launch(steps):
         args = [

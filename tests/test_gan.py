@@ -110,6 +110,7 @@ def test_diffaug_on_toy_points_is_refused_in_one_line():
         tiny_gan("toy:ring8", diffaug="translate")
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_diffaug_transforms_what_d_sees_and_g_learns_through_it():
     """DiffAugment: D's logits on the real rows are those of the transformed images (R1 acts on them),
     the gradient passes through the transforms to the fake pixels they keep, and the step runs them."""

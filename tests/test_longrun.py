@@ -320,6 +320,7 @@ def test_a_huge_learning_rate_diverges_with_a_message_not_nan_checkpoints(tmp_pa
 # ---------------------------------------------------------------- readers and writers
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_eval_looping_beside_a_trainer_leaves_it_unaffected(tmp_path, capsys):
     cpu_only()
     cfg, spec = cfg_of("mlp", MLP, steps=60, ckpt_every=2, log_every=2)

@@ -47,6 +47,7 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_weights(name):
     assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())
 
 
+@pytest.mark.slow  # make test leaves it out: docs/testing.md
 def test_bfloat16_mlp_learns_about_as_well_as_float32(tmp_path):
     out = {}
     for dtype in ("float32", "bfloat16"):

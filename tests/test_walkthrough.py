@@ -11,9 +11,6 @@ import pytest
 
 from jaxgen.lecture import markdown, walkthrough
 
-# one worker runs this file: its module fixture is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("walkthrough")
-
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "walkthrough"
 SECTIONS = ("backprop", "nonlinear", "activations", "distributions", "discgen", "gan", "autoencoder")
