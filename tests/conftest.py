@@ -41,15 +41,27 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_default_matmul_precision", "highest")
 
 # The suite compiles the same small programs many times (every subprocess of a kill-and-resume test
-# compiles its run's chunk again): a persistent compilation cache, fresh for each session, shared with
-# subprocesses through the environment, spends that time once. Set JAXGEN_TEST_NO_CACHE=1 to compile all.
+# compiles its run's chunk again; every `make test` compiles what the last one did): JAX's persistent
+# compilation cache, shared with the subprocesses through the environment, spends that time once per
+# machine. It lives where pip keeps its wheels, under the user's cache folder (~/.cache/jaxgen-tests/xla),
+# never in the checkout; JAX keys each entry by the program (without source locations), the jax and jaxlib
+# versions, the backend and the flags, so a stale entry is never used, and keeps it under 512 MB (least
+# recently used first). The first run on a machine compiles everything (docs/testing.md: both timings).
+# JAXGEN_TEST_CACHE=DIR puts it elsewhere; JAXGEN_TEST_NO_CACHE=1 compiles everything every time.
 if not os.environ.get("JAXGEN_TEST_NO_CACHE"):
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxgen-test-xla-cache-"))
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxgen-tests" / "xla"
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ.get("JAXGEN_TEST_CACHE") or str(default))
+    try:
+        Path(os.environ["JAX_COMPILATION_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable home: a cache for this session only
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxgen-test-xla-cache-")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(512 * 2**20))
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", 512 * 2**20)
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"
