@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgen.lecture import markdown, walkthrough
+from jaxgen.lecture import markdown, presets, walkthrough
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "walkthrough"
@@ -36,7 +36,7 @@ def quick(tmp_path_factory):
     """The walkthrough's whole path in process on the smoke preset (`make walkthrough QUICK=1` runs the same
     code with more steps: test_make_walkthrough_quick_is_this_command pins that command)."""
     out = tmp_path_factory.mktemp("walkthrough-smoke")
-    report = walkthrough.run(walkthrough.SMOKE, out)
+    report = walkthrough.run(presets.SMOKE, out)
     assert report == json.loads((out / "walkthrough.json").read_text())
     return out, report
 
