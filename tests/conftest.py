@@ -2,7 +2,6 @@
 for the whole session, subprocesses included."""
 
 import contextlib
-import importlib.util
 import io
 import os
 import tempfile
@@ -46,8 +45,9 @@ jax.config.update("jax_default_matmul_precision", "highest")
 # compilation cache, shared with the subprocesses through the environment, spends that time once per
 # machine. It lives where pip keeps its wheels, under the user's cache folder (~/.cache/jaxgen-tests/xla),
 # never in the checkout; JAX keys each entry by the program (without source locations), the jax and jaxlib
-# versions, the backend and the flags, so a stale entry is never used, and keeps it under 512 MB (least
-# recently used first). The first run on a machine compiles everything (docs/testing.md: both timings).
+# versions, the backend and the flags, so a stale entry is never used (one state of the code: ~33 MB;
+# delete the folder at will). No size limit: JAX's needs filelock and made a first run 50% slower (its
+# bookkeeping on every read and write). The first run on a machine compiles everything (docs/testing.md).
 # JAXGEN_TEST_CACHE=DIR puts it elsewhere; JAXGEN_TEST_NO_CACHE=1 compiles everything every time.
 if not os.environ.get("JAXGEN_TEST_NO_CACHE"):
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxgen-tests" / "xla"
@@ -61,9 +61,6 @@ if not os.environ.get("JAXGEN_TEST_NO_CACHE"):
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if importlib.util.find_spec("filelock"):  # JAX's size limit needs it (the test extra installs it)
-        os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(512 * 2**20))
-        jax.config.update("jax_compilation_cache_max_size", int(os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"
