@@ -68,8 +68,9 @@ class GAN:
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
         self.loss = gan_losses.LOSSES[cfg.loss]
-        self.gp = float(cfg.gp or 0.0) if cfg.loss == "wgan-gp" else 0.0
-        # what D's mean outputs are called: probabilities D(x), D(G(z)), or a critic's mean scores
+        self.gp = float(cfg.gp or 0.0) if cfg.loss == "wgan-gp" else 0.0  # the table fills gp for any loss
+        # what D's outputs are read as (probabilities D(x), D(G(z)), or a critic's scores) and called
+        self.read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
         self.reading = "d" if self.loss.probability else "critic"
         self.headline = ("d_loss", "g_loss", f"{self.reading}_real", f"{self.reading}_fake")
         self.examples_per_step = cfg.d_steps * cfg.batch_size
@@ -88,8 +89,7 @@ class GAN:
         # D steps d_steps times per G step: its schedule counts G steps, so both decay together.
         self.d_tx = optax.adam(lambda n: self.d_schedule(n // cfg.d_steps), b1=cfg.beta1, b2=0.999)
         self._sample = jax.jit(self._generate, static_argnums=2)
-        read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
-        self._d_out = jax.jit(lambda p, x: read(self.d_model.apply(p, x)))
+        self._d_out = jax.jit(lambda p, x: self.read(self.d_model.apply(p, x)))
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -212,11 +212,10 @@ class GAN:
         """D's side of a step's metrics, from its d_steps updates: the game's value (without penalties:
         log 4 at equilibrium for the 2014 losses) and D's mean outputs, D(x) and D(G(z)) (½ at
         equilibrium), or a critic's mean scores."""
-        read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
         out = {
             "d_loss": losses.mean(),
-            f"{self.reading}_real": read(real_logits).mean(),
-            f"{self.reading}_fake": read(fake_logits).mean(),
+            f"{self.reading}_real": self.read(real_logits).mean(),
+            f"{self.reading}_fake": self.read(fake_logits).mean(),
             "r1_penalty": r1_penalties.mean(),
         }
         if gp_penalties:
