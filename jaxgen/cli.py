@@ -144,10 +144,10 @@ def cmd_train(args) -> dict:
 
 def cmd_config(args) -> dict:
     """What `jaxgen train` would run with the same flags: the resolved.json a new run writes."""
-    from jaxgen import configs, data
+    from jaxgen import configs
 
     cfg, spec = _asked(args)
-    ds = data.with_validation(data.load(spec), cfg.val)
+    ds = configs.data_for(cfg, spec)
     return configs.record(configs.resolve(cfg, ds), spec)
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     precision: str = "default"  # matmul precision: default (TF32 on NVIDIA GPUs), high, highest (full fp32)
     dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
     val: int = 0  # training examples held out (a fixed choice) as the validation split, scored at checkpoints
+    image_size: int | None = None  # images: centre-cropped square, area-resized to this side (toys: 0)
 
     TASK: ClassVar[str] = ""  # the task's name in jaxgen.configs.CONFIGS (config.json's "task")
     # The tiny run that tests/test_tasks.py puts every registered task through (and the data it uses).
@@ -70,6 +71,10 @@ class TrainConfig:
             raise UserError(f"val must be >= 0 training examples to hold out (0 = none), got {self.val}")
         if not 0 <= self.seed < 2**31:
             raise UserError(f"seed must be in [0, 2**31), got {self.seed}")
+        if self.image_size is not None and not 0 <= self.image_size <= 1024:
+            raise UserError(
+                f"image_size must be a side in pixels (1-1024; 0: toy points), got {self.image_size}"
+            )
 
     @property
     def arch_spec(self) -> Arch:
@@ -115,12 +120,36 @@ class NetConfig(TrainConfig):
         activation_names.validate(self.activation)
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise UserError(f"hidden must be a comma list of positive widths, got {self.hidden}")
-        if not self.channels or any(c <= 0 for c in self.channels):
+        if self.channels is not None and (not self.channels or any(c <= 0 for c in self.channels)):
             raise UserError(f"channels must be a comma list of positive widths, got {self.channels}")
         if self.norm not in NORMS:
             raise UserError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.conv_impl not in CONV_IMPLS:
             raise UserError(f"conv_impl must be one of {', '.join(CONV_IMPLS)}, got {self.conv_impl!r}")
+
+
+def stages_fit(stages: int, side: int) -> bool:
+    """Whether `stages` stride-2 steps halve a side exactly and doubling returns to it (28: 1 or 2; 32: up
+    to 4 from a 2x2 grid; 64: up to 5)."""
+    return stages >= 1 and side % (1 << stages) == 0 and side >> stages >= 2
+
+
+def most_stages(side: int) -> int:
+    """The most stride-2 stages that fit a side (stages_fit); 0 if none does."""
+    return max((n for n in range(1, 11) if stages_fit(n, side)), default=0)
+
+
+def require_stages(task: str, key: str, widths: tuple[int, ...], side: int) -> None:
+    """One line when `widths` (one stride-2 stage each) cannot halve a side-pixel image and double back."""
+    if not stages_fit(len(widths), side):
+        most = most_stages(side)
+        fix = f"give {key} at most {most} widths" if most else "use another image_size (a multiple of 4)"
+        raise UserError(
+            f"arch=conv {task}: {len(widths)} stride-2 stages ({key}={','.join(map(str, widths))}) cannot"
+            f" halve {side}x{side} images exactly and double back to them (the side must be a multiple of"
+            f" {1 << len(widths)}, the smallest grid 2x2): {fix}, or --set image_size to a multiple of"
+            f" {1 << len(widths)}"
+        )
 
 
 def with_keys(archs: dict[str, Arch], **extra: tuple[str, ...]) -> dict[str, Arch]:

@@ -41,21 +41,28 @@ class Judge:
             )
         if spec.startswith("toy:"):
             raise UserError(
-                f"--judge {run_dir} was trained on {spec}: the judge must be an mlp run on digits"
+                f"--judge {run_dir} was trained on {spec}: the judge must be an mlp run on images"
             )
         task, state, step, digest, ds, *_ = runs.restore_for_eval(run_dir, run=run)
         self.class_names = tuple(ds.class_names)
+        self.shape = tuple(task.shape)  # (H, W, C) of the images it was trained on: what it can judge
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest
         self.params = state.params
         model = task.model
         self._apply = jax.jit(lambda p, x: model.apply(p, x, train=False, features=True))
 
-    def __call__(self, images01_NxD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(class probabilities [N, 10], last hidden features [N, H]) of float images in [0, 1]."""
+    def __call__(self, images01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class probabilities [N, classes], last hidden features [N, F]) of float images in [0, 1] of the
+        judge's own shape ([N, H, W, C], or flat rows of as many numbers)."""
+        x = np.asarray(images01, np.float32)
+        if int(np.prod(x.shape[1:])) != int(np.prod(self.shape)):
+            shown = "x".join(map(str, x.shape[1:]))
+            raise UserError(
+                f"--judge {self.run_dir} judges {'x'.join(map(str, self.shape))} images, these are {shown}:"
+                " train the judge on the same data (jaxgen train mlp --data SPEC --set arch=conv)"
+            )
         logits, feats = in_batches(
-            lambda chunk: self._apply(self.params, jnp.asarray(chunk)),
-            np.asarray(images01_NxD, np.float32),
-            BATCH,
+            lambda chunk: self._apply(self.params, jnp.asarray(chunk)), x.reshape(len(x), *self.shape), BATCH
         )
         return np.asarray(jax.nn.softmax(logits)), feats
 

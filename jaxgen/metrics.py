@@ -7,12 +7,19 @@ Everything here is plain numpy (float64 where it matters) so the figures do not 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 # ---------------------------------------------------------------- PCA
+
+
+def points(x: np.ndarray) -> np.ndarray:
+    """x as float64 points [N, D]: an image [H, W, C] is the point of its H*W*C numbers."""
+    x = np.asarray(x, np.float64)
+    return x.reshape(len(x), -1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +30,8 @@ class PCA:
     components: np.ndarray  # [K, D], orthonormal rows, largest variance first
 
     def encode(self, x_NxD: np.ndarray) -> np.ndarray:
-        return (np.asarray(x_NxD, np.float64) - self.mean) @ self.components.T
+        """Codes of x (images [N, H, W, C] are read as the flat points [N, D] they are)."""
+        return (points(x_NxD) - self.mean) @ self.components.T
 
     def decode(self, codes_NxK: np.ndarray) -> np.ndarray:
         return np.asarray(codes_NxK, np.float64) @ self.components + self.mean
@@ -31,10 +39,28 @@ class PCA:
 
 def pca_fit(x_NxD: np.ndarray, k: int) -> PCA:
     """The top-k principal components of x (SVD of the centred data)."""
-    x = np.asarray(x_NxD, np.float64)
+    x = points(x_NxD)
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     return PCA(mean, vt[:k])
+
+
+def ppca_sample(x_NxD: np.ndarray, k: int, n: int, seed: int = 0) -> np.ndarray:
+    """n draws from probabilistic PCA fitted to x (Tipping and Bishop 1999), float64 [n, D]: x = mean + W z
+    + e with z ~ N(0, I_k), W = the top-k principal directions scaled by sqrt(lambda_i - sigma^2), and
+    e ~ N(0, sigma^2 I), sigma^2 the mean variance of the D - k discarded directions (the maximum-likelihood
+    fit). A linear Gaussian generative model: the line any image generator must clear."""
+    x = np.asarray(x_NxD, np.float64)
+    mean = x.mean(0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    eig = s**2 / max(len(x) - 1, 1)
+    d = x.shape[1]
+    k = min(k, len(eig))
+    total = float(((x - mean) ** 2).sum() / max(len(x) - 1, 1))
+    sigma2 = max(total - float(eig[:k].sum()), 0.0) / max(d - k, 1)
+    w = vt[:k].T * np.sqrt(np.maximum(eig[:k] - sigma2, 0.0))  # [D, k]
+    rng = np.random.default_rng(seed)
+    return mean + rng.standard_normal((n, k)) @ w.T + np.sqrt(sigma2) * rng.standard_normal((n, d))
 
 
 def bce(probs_NxD: np.ndarray, targets_NxD: np.ndarray, eps: float = 1e-6) -> float:
@@ -59,11 +85,11 @@ def knn_neighbours(train_x: np.ndarray, query_x: np.ndarray, k: int = 5, chunk: 
     them (the earlier training index is kept when such a tie straddles the k-th place)."""
     from sklearn.neighbors import NearestNeighbors
 
-    train_x = np.asarray(train_x, np.float64)
+    train_x = points(train_x)
     k = min(int(k), len(train_x))
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(train_x)
     out = [
-        nn.kneighbors(np.asarray(query_x[i : i + chunk], np.float64), return_distance=False)
+        nn.kneighbors(points(query_x[i : i + chunk]), return_distance=False)
         for i in range(0, len(query_x), chunk)
     ]
     return np.concatenate(out) if out else np.zeros((0, k), np.int64)
@@ -97,12 +123,16 @@ def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 5) -> float:
 # ---------------------------------------------------------------- images
 
 
-def gradient_magnitude(images_NxD: np.ndarray, side: int = 28) -> np.ndarray:
-    """Per image, the mean magnitude sqrt(dx² + dy²) of its forward-difference gradient."""
-    x = np.asarray(images_NxD, np.float64).reshape(-1, side, side)
+def gradient_magnitude(images: np.ndarray) -> np.ndarray:
+    """Per image [N, H, W, C] (or flat square grey rows [N, side * side]), the mean magnitude
+    sqrt(dx² + dy²) of its forward-difference gradient over pixels and channels."""
+    x = np.asarray(images, np.float64)
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        x = x.reshape(-1, side, side, 1)
     dx = x[:, :-1, 1:] - x[:, :-1, :-1]
     dy = x[:, 1:, :-1] - x[:, :-1, :-1]
-    return np.sqrt(dx**2 + dy**2).mean(axis=(1, 2))
+    return np.sqrt(dx**2 + dy**2).mean(axis=(1, 2, 3))
 
 
 def sharpness_ratio(recon_NxD: np.ndarray, originals_NxD: np.ndarray) -> float:

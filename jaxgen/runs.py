@@ -124,7 +124,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
         resolved = resume_config(run_dir, spec, cfg)  # the run's record: nothing is chosen again
     else:
         resolved = None
-    ds = data_lib.with_validation(data_lib.load(spec), (resolved or cfg).val)  # ds.train: what it trains on
+    ds = configs.data_for(resolved or cfg, spec)  # at the run's image size; ds.train: what it trains on
     train_np = data_lib.split(ds, "train")
     if resolved is None:
         resolved = tasks.resolve(cfg, ds)  # a new run: the defaults for the data, once (resolved.json)
@@ -135,6 +135,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
             f"batch_size {resolved.batch_size} needs {per_step} examples per step, more than the"
             f" {len(train_np['label'])} training examples: lower --set batch_size"
         )
+    check_fits(train_np, spec, resolved.image_size)
     norm_every()  # a bad JAXGEN_NORM_EVERY is one line here, not an error inside the compiler
     mesh = runtime.make_mesh()
     if resolved.batch_size % mesh.size:
@@ -147,6 +148,31 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
         )
     data = {"train": train_np, "val": ds.val, "test": ds.test}
     return Plan(run_dir, spec, cfg, resolved, task, data, mesh, per_step)
+
+
+# The training split lives on every device whole (uint8): at most this share of a device's memory, the rest
+# being the model's, the optimizer's and the activations'.
+DATA_SHARE = 0.5
+
+
+def check_fits(train_np: dict[str, Any], spec: str, image_size: int | None) -> None:
+    """One line, before anything is placed, when the training split would not fit on a device."""
+    size = sum(int(a.nbytes) for a in train_np.values())
+    limit = runtime.device_memory_bytes()
+    if limit is None or size <= DATA_SHARE * limit:
+        return
+    images = train_np["image"]
+    what = f"{len(images):,} images of {'x'.join(map(str, images.shape[1:]))}"
+    fix = (
+        f"lower --set image_size (now {image_size}; the bytes go with its square)"
+        if image_size
+        else "use a smaller part of the data"
+    )
+    raise UserError(
+        f"the training split of {spec} is {size / 2**30:.2f} GiB ({what}), more than"
+        f" {DATA_SHARE:.0%} of the {limit / 2**30:.1f} GiB of {runtime.device_name()} where it must live"
+        f" whole: {fix}"
+    )
 
 
 def write_configs(p: Plan) -> None:
@@ -178,10 +204,12 @@ def restore_for_eval(
     """The newest good checkpoint in `run_dir`, its task built from the run's record (resolved.json),
     evaluated on `spec`'s data (default: the run's). `run`: load_run's result when the caller has it."""
     _, run_spec, cfg = run if run is not None else load_run(run_dir)
-    ds = data_lib.load(spec or run_spec)
+    ds = data_lib.load(spec or run_spec, cfg.image_size)  # another spec is read at the run's size too
     # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
     # its training split, without the validation examples); `ds` is only what it is evaluated on.
-    trained_on = data_lib.with_validation(ds if ds.spec == run_spec else data_lib.load(run_spec), cfg.val)
+    trained_on = (
+        configs.data_for(cfg, run_spec) if ds.spec != run_spec else data_lib.with_validation(ds, cfg.val)
+    )
     if ds.spec == run_spec:
         ds = trained_on
     task = tasks.task_class(cfg)(cfg, trained_on)  # the record is concrete: nothing is chosen again

@@ -136,6 +136,21 @@ def device_name() -> str:
     return f"{d.device_kind} x{jax.device_count()}"
 
 
+def device_memory_bytes() -> int | None:
+    """Memory one device offers (an accelerator's own bytes_limit; on the CPU, the machine's RAM), or None
+    if it cannot be told. JAXGEN_DEVICE_MEMORY (bytes) overrides it (tests; a shared accelerator)."""
+    if os.environ.get("JAXGEN_DEVICE_MEMORY", "").isdigit():
+        return int(os.environ["JAXGEN_DEVICE_MEMORY"])
+    d = jax.local_devices()[0]
+    if d.platform != "cpu":
+        stats = d.memory_stats() or {}
+        return int(stats["bytes_limit"]) if "bytes_limit" in stats else None
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def device_from_env(env: dict[str, Any]) -> str:
     """device_name() of the machine that recorded `env` (a run's env.json): what its figures name."""
     if not env:

@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -24,7 +25,7 @@ from jaxgen import config as config_lib
 from jaxgen import runs
 from jaxgen.checkpoint import Checkpointer, params_sha256
 from jaxgen.data import batches
-from jaxgen.errors import Diverged, Interrupted
+from jaxgen.errors import Diverged, Interrupted, UserError
 from jaxgen.runs import Plan, plan
 from jaxgen.runtime import (
     device_name,
@@ -139,6 +140,40 @@ def train(
         finally:
             if lock is not None:
                 lock.release()
+
+
+def train_arrays(
+    task: str,
+    x: Any,
+    y: Any = None,
+    *,
+    workdir: str | Path,
+    class_names: Any = (),
+    x_test: Any = None,
+    y_test: Any = None,
+    sets: dict[str, Any] | None = None,
+    progress: bool = False,
+    make_plots: bool = True,
+) -> dict[str, Any]:
+    """Train task `task` ("mlp", "ae", "gan") on images a Python session holds: x uint8 [N, H, W(, C)],
+    optional integer labels y, class names and a test split. They are written once, as the run's own data,
+    to WORKDIR/data.npz (the run's record names it: npz:PATH), so eval, sample, plot and resume read them
+    as they read any source; `sets` are the --set keys. Returns the run's summary, as `jaxgen train`."""
+    from jaxgen import configs, data
+
+    cfg = configs.make_config(task, sets)
+    run_dir = Path(workdir).absolute()
+    path = run_dir / "data.npz"
+    if path.exists():  # a rerun resumes on the arrays the run began with, and only on them
+        with np.load(path) as old:
+            if not np.array_equal(old["x"], np.asarray(x)):
+                raise UserError(
+                    f"{run_dir} was trained on other images (its data.npz): use another workdir for these"
+                )
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data.save_npz(path, x, y, class_names=class_names, x_test=x_test, y_test=y_test)
+    return train(cfg, run_dir, f"npz:{path}", progress=progress, make_plots=make_plots)
 
 
 @dataclasses.dataclass

@@ -60,7 +60,7 @@ def test_loss_falls_on_one_batch(variational):
 def test_denoising_input_is_noisier_than_the_target():
     task = build(hidden=(16,), latent_dim=2, noise=0.3)
     state = task.init(jax.random.key(0))
-    batch = {"image": jnp.zeros((4, 784), jnp.uint8), "label": jnp.zeros((4,), jnp.int32)}
+    batch = {"image": jnp.zeros((4, 28, 28, 1), jnp.uint8), "label": jnp.zeros((4,), jnp.int32)}
     # zero images with noise: the reconstruction target stays zero, so the loss is finite and positive
     _, m = jax.jit(task.step)(state, batch, jax.random.key(1))
     assert float(m["loss"]) > 0
@@ -105,7 +105,8 @@ def test_plots_and_samples_from_a_checkpoint_alone(ae_run, tmp_path, capsys):
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(copy), "--n", "33", "--out", str(out)]) == 0
     x = np.load(out)
-    assert x.shape == (33, 784) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (33, 28, 28, 1) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.reshape(33, 784).shape == (33, 784)  # tools that read the old flat rows reshape, as before
     again = tmp_path / "t.npy"
     assert cli.main(["sample", str(copy), "--n", "33", "--out", str(again)]) == 0
     np.testing.assert_array_equal(np.load(again), x)  # the run's fixed key: same samples
@@ -121,14 +122,14 @@ def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
     assert summary["test_kl"] >= 0 and summary["test_elbo"] < 0
     task, state, *_ = runs.restore_for_eval(tmp_path / "vae")
     x = task.sample(state.params, jax.random.key(0), 5)
-    assert x.shape == (5, 784) and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (5, 28, 28, 1) and 0 <= x.min() and x.max() <= 1
 
 
 @pytest.mark.parametrize(
     "overrides, match",
     [
         ({"latent_dim": 0}, "latent_dim must be in"),
-        ({"latent_dim": 785}, "latent_dim must be in"),
+        ({"latent_dim": 4097}, "latent_dim must be in"),
         ({"variational": True, "loss": "mse"}, "loss=bce"),
         ({"loss": "l1"}, "bce or mse"),
         ({"noise": -0.1}, "noise"),
@@ -137,6 +138,11 @@ def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
 def test_bad_config_one_line(overrides, match):
     with pytest.raises(UserError, match=match):
         tasks.make_config("ae", overrides)
+
+
+def test_a_code_wider_than_the_image_is_one_line():
+    with pytest.raises(UserError, match=r"latent_dim 785 is wider than an image of embedded \(784 numbers\)"):
+        tasks.build(tasks.make_config("ae", {"latent_dim": 785}), data.load("embedded"))
 
 
 def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys):

@@ -54,9 +54,9 @@ def test_batch_at_too_large():
 
 
 def _blobs(batch: int) -> jax.Array:
-    images = np.zeros((batch, 28, 28), np.uint8)
+    images = np.zeros((batch, 28, 28, 1), np.uint8)
     images[:, 12:16, 12:16] = 200  # a square well away from the border
-    return jnp.asarray(images.reshape(batch, 784))
+    return jnp.asarray(images)
 
 
 def test_affine_images_with_zero_ranges_is_identity():
@@ -69,7 +69,7 @@ def test_affine_images_with_zero_ranges_is_identity():
 def test_affine_images_mirrors_only_skip_the_warp_bit_for_bit():
     """Clothes' augmentation (mirrors, no shift/rotation/zoom) returns the mirrored images without the
     bilinear warp: the same bits as the warp gives when its ranges are traced values it cannot skip."""
-    images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (16, 784)), jnp.float32)
+    images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1)), jnp.float32)
     skipped = batches.affine_images(jax.random.key(2), images, 0.0, 0.0, 0.0, 0.5)
     warped = jax.jit(batches.affine_images, static_argnums=5)(jax.random.key(2), images, 0.0, 0.0, 0.0, 0.5)
     np.testing.assert_array_equal(skipped, warped)
@@ -79,7 +79,7 @@ def test_affine_images_mirrors_only_skip_the_warp_bit_for_bit():
 def test_random_erase_fills_one_rectangle_per_chosen_image():
     """Random erasing: about `prob` of the images get one axis-aligned rectangle of noise, its area in
     [2 %, 40 %] of the image (up to rounding), the rest of every image untouched; prob 0 changes nothing."""
-    images = jnp.zeros((1000, 784), jnp.float32)
+    images = jnp.zeros((1000, 28, 28, 1), jnp.float32)
     out = np.asarray(batches.random_erase(jax.random.key(0), images, 0.5)).reshape(1000, 28, 28)
     erased = (out != 0).any((1, 2))
     assert 0.45 < erased.mean() < 0.55
@@ -99,7 +99,7 @@ def test_translate_moves_each_image_by_whole_pixels_and_passes_gradients():
     rng = np.random.default_rng(0)
     images = np.zeros((500, 28, 28), np.float32)
     images[:, 6:22, 6:22] = rng.random((500, 16, 16))
-    out = np.asarray(batches.translate(jax.random.key(0), jnp.asarray(images.reshape(500, 784)), 3))
+    out = np.asarray(batches.translate(jax.random.key(0), jnp.asarray(images[..., None]), 3))
     out = out.reshape(500, 28, 28)
     seen = set()
     for img, src in zip(out[:200], images[:200], strict=True):
@@ -108,7 +108,7 @@ def test_translate_moves_each_image_by_whole_pixels_and_passes_gradients():
         assert len(found) == 1  # the 16x16 block stays inside, so a roll is the zero-fill shift
         seen.add(found[0])
     assert len(seen) == 49  # all 7 x 7 offsets occur
-    x = jnp.asarray(images[:8].reshape(8, 784))
+    x = jnp.asarray(images[:8, :, :, None])
     grad = jax.grad(lambda v: (batches.translate(jax.random.key(1), v, 2) ** 2).sum())(x)
     np.testing.assert_allclose(grad, 2 * x)  # the block never leaves the frame: every pixel counts once
     np.testing.assert_array_equal(batches.translate(jax.random.key(0), x, 0), x)
@@ -117,7 +117,7 @@ def test_translate_moves_each_image_by_whole_pixels_and_passes_gradients():
 def test_cutout_zeroes_one_square_per_image():
     """DiffAugment's cutout: one size x size square (clipped at the border) set to zero in every image,
     the rest untouched."""
-    images = jnp.ones((300, 784), jnp.float32)
+    images = jnp.ones((300, 28, 28, 1), jnp.float32)
     out = np.asarray(batches.cutout(jax.random.key(0), images, 8)).reshape(300, 28, 28)
     for img in out:
         rows, cols = np.flatnonzero((img == 0).any(1)), np.flatnonzero((img == 0).any(0))
@@ -132,7 +132,7 @@ def test_cutout_zeroes_one_square_per_image():
 def test_affine_translation_moves_the_blob_and_keeps_its_mass():
     images = _blobs(64)
     out = jax.jit(batches.affine_images)(jax.random.key(0), images, 3.0, 0.0, 0.0)
-    assert out.shape == (64, 784)
+    assert out.shape == (64, 28, 28, 1)
     out = np.asarray(out).reshape(64, 28, 28)
     # Bilinear weights sum to one, so a translation inside the frame keeps the total intensity.
     np.testing.assert_allclose(out.sum((1, 2)), 200 * 16, rtol=1e-5)
@@ -181,3 +181,30 @@ def test_chunk_shuffles_give_batch_at_bit_for_bit():
             got = batches.batch_from(arrays, perms, first, step, bs)
             want = batch_at_jit(arrays, key, step, batch_size=bs)
             np.testing.assert_array_equal(np.asarray(got["image"]), np.asarray(want["image"]))
+
+
+def test_augmentations_move_every_channel_of_any_image_size_alike():
+    """Colour images of any size (here 20 x 32 x 3): a warp, a translation, a cutout and an erase act on
+    the three channels alike (the channels stay copies of each other when they start as copies)."""
+    rng = np.random.default_rng(3)
+    grey = rng.random((8, 20, 32, 1)).astype(np.float32)
+    colour = jnp.asarray(np.repeat(grey, 3, axis=3) * np.array([1.0, 0.5, 0.25], np.float32))
+    key = jax.random.key(4)
+    outs = {
+        "affine": batches.affine_images(key, colour, 2.0, 10.0, 0.1, 0.5),
+        "translate": batches.translate(key, colour, 3),
+        "cutout": batches.cutout(key, colour, 6),
+        "erase": batches.random_erase(key, colour, 1.0),
+    }
+    for name, out in outs.items():
+        out = np.asarray(out)
+        assert out.shape == (8, 20, 32, 3), name
+        if name != "erase":  # the others are per-pixel linear maps shared by the channels
+            np.testing.assert_allclose(out[..., 1], 0.5 * out[..., 0], atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(out[..., 2], 0.25 * out[..., 0], atol=1e-6, err_msg=name)
+        else:  # the erased rectangle is the same in every channel
+            changed = out != np.asarray(colour)
+            np.testing.assert_array_equal(changed[..., 0], changed[..., 1])
+    one = np.asarray(batches.affine_images(key, colour[..., :1], 2.0, 10.0, 0.1, 0.5))
+    np.testing.assert_allclose(np.asarray(outs["affine"])[..., :1], one, atol=1e-6)  # C=1 is the same warp
+    np.testing.assert_array_equal(batches.mirror(colour), np.asarray(colour)[:, :, ::-1, :])

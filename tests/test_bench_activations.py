@@ -304,7 +304,8 @@ def test_uva_validation_and_training_splits_do_not_overlap(tmp_path):
     cfg = dataclasses.replace(UVA_TINY, val_size=100, train_size=0, test_size=0)
     splits = uva.uva_splits(data.load(f"idx:{_tiny_idx(tmp_path / 'idx')}"), cfg)
     index = {
-        k: set(np.rint((v["image"][:, :2] + 1) / 2 * 255).astype(int) @ [1, 256]) for k, v in splits.items()
+        k: set(np.rint((v["image"][:, 0, :2, 0] + 1) / 2 * 255).astype(int) @ [1, 256])
+        for k, v in splits.items()
     }
     assert len(index["train"]) == 200 and len(index["val"]) == 100 and not index["train"] & index["val"]
     assert len(splits["test"]["label"]) == 50

@@ -8,13 +8,16 @@ import jax
 import pytest
 
 from jaxgen import cli
-from jaxgen.bench import peers
+from jaxgen.bench import peer_dcgan, peers
 
 TINY = dataclasses.replace(
     peers.QUICK, hidden=32, batch_size=32, steps=10, driver_steps=(10, 30), accel_driver_steps=(10, 30),
     rounds=1, cnn_steps=2,
     cnn_loops=("cnn_chunk", "cnn_xla_step", "cnn_torch_eager"),  # the other chunk: XLA's CPU conv in a scan
+    dcgan_steps=0,  # test_dcgan_rows_time_the_driver_chunk_beside_torch: at a tiny size
 )  # fmt: skip
+# DCGAN at its smallest: one stride-2 stage each side (8x8x3 from a 4x4 grid), so its chunk compiles fast
+TINY_GAN = peer_dcgan.Work(size=8, batch_size=4, latent_dim=4, channels=(4,), d_channels=(4,), images=16)
 
 
 @pytest.mark.slow  # make test leaves it out: docs/testing.md
@@ -78,6 +81,71 @@ def test_cnn_flops_count_the_default_network():
     # conv 1->32 at 28x28, conv 32->64 at 14x14, dense 3136->256->10; 3 x forward
     fwd = 2 * 784 * 9 * 32 + 2 * 196 * 9 * 32 * 64 + 2 * (3136 * 256 + 256 * 10)
     assert peers.peer_loops.cnn_flops_per_sample((32, 64), (256,)) == 3 * fwd
+
+
+def test_dcgan_rows_time_the_driver_chunk_beside_torch(tmp_path):
+    cfg = dataclasses.replace(
+        TINY,
+        loops=(),
+        cnn_steps=0,
+        dcgan_steps=2,
+        dcgan=TINY_GAN,
+        dcgan_loops=("dcgan_chunk", "dcgan_torch_eager"),
+    )
+    report = peers.run(cfg, tmp_path, log=lambda msg: None)
+    gan = report["dcgan"]
+    assert ("dcgan_torch_eager" in gan["loops"]) != ("dcgan_torch_eager" in report["skipped"])
+    for row in gan["loops"].values():
+        assert row["samples_per_s"] > 0 and 0 < row["of_ceiling"] < 1
+        assert row["steps_per_s"] == pytest.approx(row["samples_per_s"] / TINY_GAN.batch_size)
+    chunk = gan["loops"]["dcgan_chunk"]
+    assert chunk["vs_torch_eager"] is None or chunk["vs_torch_eager"] > 0
+    assert gan["flops_per_step"] == peer_dcgan.flops_per_step(TINY_GAN) and "8x8x3, batch 4" in gan["work"]
+    assert gan["ceiling_samples_per_s"] == pytest.approx(
+        report["ceiling"]["flops_per_s"] / peer_dcgan.flops_per_sample(TINY_GAN)
+    )
+    md = (tmp_path / "peers.md").read_text()
+    assert "### The DCGAN step" in md and "driver's compiled chunk" in md and "G+D steps/s" in md
+    assert json.loads((tmp_path / "peers.json").read_text())["dcgan"]["loops"].keys() == gan["loops"].keys()
+    assert report["config"]["dcgan"]["size"] == 8 and not report["loops"]  # the other rows: off
+
+
+def test_dcgan_torch_nets_are_jaxgens_layers():
+    """PyTorch's G and D have jaxgen's parameter counts and image shapes (4x4 stride-2 padding 1 = 'SAME')."""
+    import jax.numpy as jnp
+
+    from jaxgen import tasks
+
+    torch = pytest.importorskip("torch")
+    work = dataclasses.replace(TINY_GAN, size=16, channels=(4, 8), d_channels=(4, 8))
+    task = tasks.build(peer_dcgan.gan_config(work), peer_dcgan.dataset(work))
+    state = task.init(jax.random.key(0))
+    g, d = peer_dcgan.torch_nets(torch, work)
+
+    def count(tree):
+        return sum(x.size for x in jax.tree.leaves(tree))
+
+    assert sum(p.numel() for p in g.parameters()) == count(state.params["g"]["params"])
+    assert sum(p.numel() for p in d.parameters()) == count(state.params["d"])
+    assert task.g_model.apply(state.params["g"], jnp.zeros((2, 4))).shape == (2, 16, 16, 3)
+    assert tuple(g(torch.zeros(2, 4)).shape) == (2, 3, 16, 16)
+    assert tuple(d(torch.zeros(2, 3, 16, 16)).shape) == (2, 1)
+    assert peer_dcgan.blobs(3, 16).shape == (3, 16, 16, 3)
+
+
+def test_dcgan_flops_count_the_layers_by_hand():
+    # 16x16x3, G 4,8 from a 4x4 grid, D 4,8, z 4, batch 2; multiply-adds per sample:
+    g_project = 4 * (4 * 4 * 8)  # z -> 4x4x8
+    g = g_project + (4 * 4) * 16 * 8 * 4 + (8 * 8) * 16 * 4 * 3  # deconv 4x4x8 -> 8x8x4, 8x8x4 -> 16x16x3
+    d_first = (8 * 8) * 16 * 3 * 4  # conv 16x16x3 -> 8x8x4
+    d = d_first + (4 * 4) * 16 * 4 * 8 + 4 * 4 * 8  # conv 8x8x4 -> 4x4x8, dense 128 -> 1
+    work = peer_dcgan.Work(size=16, batch_size=2, latent_dim=4, channels=(4, 8), d_channels=(4, 8))
+    assert peer_dcgan.forward_macs(work) == {"g": g, "g_project": g_project, "d": d, "d_first": d_first}
+    d_update = g + 2 * d + 2 * d + 2 * (d - d_first)  # G forward, D forward, weight and input gradients
+    g_update = g + d + d + g + (g - g_project)  # G forward, D forward, D's input gradients, G's two
+    assert peer_dcgan.flops_per_step(work) == 2 * 2 * (d_update + g_update)
+    # Radford's widths: G 4x and D 2x as wide as the default (its middle layers 16x and 4x the work)
+    assert peer_dcgan.flops_per_step(peer_dcgan.RADFORD) > 7 * peer_dcgan.flops_per_step(peer_dcgan.Work())
 
 
 def test_batch_size_flag_is_for_peers_only(capsys):

@@ -62,7 +62,7 @@ def test_phase_transposed_conv_matches_nn_conv_transpose(k, stride):
 
 def test_second_order_gradient_through_slices_matches_xla():
     """R1 takes the gradient of a gradient of D: both implementations give the same one."""
-    x = jax.random.normal(jax.random.key(0), (2, 28 * 28))
+    x = jax.random.normal(jax.random.key(0), (2, 28, 28, 1))
     d = models.DCGANDiscriminator((4, 8), impl="xla")
     params = d.init(jax.random.key(1), x)
 
@@ -107,15 +107,15 @@ def dcgan_d3_count(c1, c2, c3):
 
 @pytest.mark.parametrize("z,c1,c2", [(16, 32, 64), (100, 64, 128), (3, 4, 8)])
 def test_dcgan_parameter_counts_and_shapes(z, c1, c2):
-    g = models.DCGANGenerator((c1, c2))
+    g = models.DCGANGenerator((c1, c2), (28, 28, 1))
     v = jax.eval_shape(g.init, jax.random.key(0), jnp.zeros((1, z)))  # shapes only: nothing compiled
     assert models.param_count(v["params"]) == dcgan_g_count(z, c1, c2)
     assert set(v["batch_stats"]) == {"net"}
-    assert jax.eval_shape(g.apply, v, jnp.ones((3, z))).shape == (3, 784)
+    assert jax.eval_shape(g.apply, v, jnp.ones((3, z))).shape == (3, 28, 28, 1)
     d = models.DCGANDiscriminator((c1, c2), pack=2)
-    vd = jax.eval_shape(d.init, jax.random.key(0), jnp.zeros((1, 2 * 784)))
+    vd = jax.eval_shape(d.init, jax.random.key(0), jnp.zeros((1, 2, 28, 28, 1)))  # PacGAN: 2 per row
     assert models.param_count(vd) == dcgan_d_count(c1, c2, 2)
-    assert jax.eval_shape(d.apply, vd, jnp.zeros((5, 2 * 784))).shape == (5,)
+    assert jax.eval_shape(d.apply, vd, jnp.zeros((5, 2, 28, 28, 1))).shape == (5,)
     if c1 == 4:  # the values of a small one: pixels in [0, 1]
         out = g.apply(g.init(jax.random.key(0), jnp.zeros((1, z))), jnp.ones((3, z)))
         assert 0 <= float(out.min()) and float(out.max()) <= 1
@@ -129,10 +129,10 @@ def test_gan_d_channels_set_the_discriminator_apart_from_the_generator():
 
     def counts(**over):
         task = tasks.build(tasks.make_config("gan", {"arch": "conv", "latent_dim": 16, **over}), ds)
-        z, x = jnp.zeros((1, 16)), jnp.zeros((1, 784))
+        z, x = jnp.zeros((1, 16)), jnp.zeros((1, 28, 28, 1))
         g = jax.eval_shape(task.g_model.init, jax.random.key(0), z)
         d = jax.eval_shape(task.d_model.init, jax.random.key(0), x)
-        assert jax.eval_shape(task.d_model.apply, d, jnp.zeros((5, 784))).shape == (5,)
+        assert jax.eval_shape(task.d_model.apply, d, jnp.zeros((5, 28, 28, 1))).shape == (5,)
         return models.param_count(g["params"]), models.param_count(d)
 
     wide_g = counts(channels=(64, 128), d_channels=(32, 64))
@@ -146,26 +146,34 @@ def test_gan_d_channels_set_the_discriminator_apart_from_the_generator():
     assert counts() == (dcgan_g_count(16, 32, 64), dcgan_d3_count(32, 64, 128))
     assert counts(channels=(8, 16))[1] == dcgan_d3_count(8, 16, 32)
     assert counts(channels=(8,))[1] == dcgan_d_count(8, 16)  # a one-stage G (14 -> 28): D 28 -> 14 -> 7
-    for bad in ("8,16,32,64", "0,8"):
-        with pytest.raises(UserError, match="d_channels must be up to 3 positive widths"):
-            tasks.make_config("gan", config.parse_sets(tasks.config_class("gan"), [f"d_channels={bad}"]))
+    with pytest.raises(UserError, match="d_channels must be 1 to 8 positive widths"):
+        tasks.make_config("gan", config.parse_sets(tasks.config_class("gan"), ["d_channels=0,8"]))
+    with pytest.raises(UserError, match="d_channels has 5 stride-2 stages, more than 28x28 images can be"):
+        counts(d_channels=(4, 8, 16, 32, 64))  # 28 -> 14 -> 7 -> 4 -> 2 -> 1: one too many
 
 
 def test_cnn_and_conv_autoencoder_shapes_and_counts():
     net = models.ConvNet((32, 64), (256,), 10)
-    v = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((1, 784)))  # shapes only: nothing compiled
+    v = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((1, 28, 28, 1)))  # shapes only
     # conv 3x3 1->32, BN 32, conv 32->64, BN 64 (no conv biases under BatchNorm), dense 7*7*64->256->10
     assert models.param_count(v["params"]) == 9 * 32 + 64 + 9 * 32 * 64 + 128 + 3136 * 256 + 256 + 2570
-    logits, feats = jax.eval_shape(lambda v, x: net.apply(v, x, features=True), v, jnp.zeros((4, 784)))
+    logits, feats = jax.eval_shape(lambda v, x: net.apply(v, x, features=True), v, jnp.zeros((4, 28, 28, 1)))
     assert logits.shape == (4, 10) and feats.shape == (4, 256)
-    ae = models.ConvAutoencoderNet((32, 64), 16, variational=True)
-    va = jax.eval_shape(ae.init, jax.random.key(0), jnp.zeros((1, 784)))
-    mu, logvar = jax.eval_shape(lambda v, x: ae.apply(v, x, method=ae.encode), va, jnp.zeros((2, 784)))
+    grey, colour = (28, 28, 1), (32, 32, 3)
+    ae = models.ConvAutoencoderNet((32, 64), 16, grey, variational=True)
+    va = jax.eval_shape(ae.init, jax.random.key(0), jnp.zeros((1, *grey)))
+    mu, logvar = jax.eval_shape(lambda v, x: ae.apply(v, x, method=ae.encode), va, jnp.zeros((2, *grey)))
     assert mu.shape == logvar.shape == (2, 16)
-    assert jax.eval_shape(lambda v, z: ae.apply(v, z, method=ae.decode), va, mu).shape == (2, 784)
-    one = models.ConvAutoencoderNet((8,), 4)  # one stage: 28 -> 14 -> 28
-    v1 = jax.eval_shape(one.init, jax.random.key(0), jnp.zeros((1, 784)))
-    assert jax.eval_shape(one.apply, v1, jnp.zeros((2, 784))).shape == (2, 784)
+    assert jax.eval_shape(lambda v, z: ae.apply(v, z, method=ae.decode), va, mu).shape == (2, *grey)
+    one = models.ConvAutoencoderNet((8,), 4, grey)  # one stage: 28 -> 14 -> 28
+    v1 = jax.eval_shape(one.init, jax.random.key(0), jnp.zeros((1, *grey)))
+    assert jax.eval_shape(one.apply, v1, jnp.zeros((2, *grey))).shape == (2, *grey)
+    # colour 32x32: three stages 32 -> 16 -> 8 -> 4 and back; the decoder ends in three maps
+    three = models.ConvAutoencoderNet((8, 16, 32), 4, colour)
+    v3 = jax.eval_shape(three.init, jax.random.key(0), jnp.zeros((1, *colour)))
+    assert v3["params"]["decoder"]["project"]["kernel"].shape == (4, 4 * 4 * 32)
+    assert v3["params"]["decoder"]["deconv_2"]["kernel"].shape == (4, 4, 8, 3)
+    assert jax.eval_shape(three.apply, v3, jnp.zeros((2, *colour))).shape == (2, *colour)
 
 
 def one_batch(ds, n=32):
@@ -253,8 +261,15 @@ def test_gan_updates_g_statistics_in_g_phase_only():
         (["train", "ae", "--data", "toy:moons", "--set", "arch=conv"], "ae trains on images"),
         (["train", "gan", "--data", "toy:ring8", "--set", "arch=conv"], "arch=mlp"),
         (["train", "mlp", "--data", "toy:moons", "--set", "arch=conv"], "arch=mlp"),
-        (["train", "ae", "--set", "arch=conv", "--set", "channels=8,16,32"], "channels 1 or 2"),
-        (["train", "gan", "--set", "arch=conv", "--set", "channels=8,16,32"], "channels 1 or 2"),
+        (
+            ["train", "ae", "--set", "arch=conv", "--set", "channels=8,16,32"],
+            "give channels at most 2 widths",
+        ),
+        (
+            ["train", "gan", "--set", "arch=conv", "--set", "channels=8,16,32"],
+            "give channels at most 2 widths",
+        ),
+        (["train", "gan", "--set", "arch=conv", "--set", "image_size=26"], "cannot halve 26x26 images"),
         (["train", "mlp", "--set", "arch=resnet"], "arch must be one of mlp, conv"),
         (["train", "mlp", "--set", "conv_impl=cudnn"], "conv_impl must be one of"),
         (["train", "mlp", "--set", "norm=layer"], "norm must be one of"),
@@ -336,7 +351,7 @@ def test_mirror_tta_averages_the_two_looks_and_is_mirror_invariant():
     both = tasks.build(tasks.make_config("mlp", {**tiny, "tta": "mirror"}), ds)
     params = plain.init(jax.random.key(0)).params
     x = np.asarray(ds.test["image"][:40])
-    mirror = x.reshape(-1, 28, 28)[:, :, ::-1].reshape(-1, 784)
+    mirror = x[:, :, ::-1]
     expect = (plain.probs(params, x) + plain.probs(params, mirror)) / 2
     np.testing.assert_allclose(both.probs(params, x), expect, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(both.probs(params, mirror), both.probs(params, x), rtol=1e-5, atol=1e-7)

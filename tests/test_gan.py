@@ -195,12 +195,14 @@ def test_dstar_check_on_gauss1d():
 # ---------------------------------------------------------------- sample
 
 
-@pytest.mark.parametrize("spec, dim", [("toy:ring8", 2), ("toy:gauss1d", 1), ("embedded", 784)])
-def test_sample_shapes_and_range(spec, dim):
+@pytest.mark.parametrize(
+    "spec, shape", [("toy:ring8", (2,)), ("toy:gauss1d", (1,)), ("embedded", (28, 28, 1))]
+)
+def test_sample_shapes_and_range(spec, shape):
     task = tiny_gan(spec)
     params = task.init(jax.random.key(0)).params
     x = task.sample(params, jax.random.key(1), 5)
-    assert x.shape == (5, dim) and x.dtype == np.float32
+    assert x.shape == (5, *shape) and x.dtype == np.float32
     if spec == "embedded":
         assert 0 <= x.min() and x.max() <= 1
     np.testing.assert_array_equal(x, task.sample(params, jax.random.key(1), 5))

@@ -135,9 +135,9 @@ def test_defaults_chosen_for_clothes_and_digits(no_system_folders, monkeypatch, 
 
 
 def test_hflip_mirrors_and_leaves_other_draws_unchanged():
-    x = np.arange(2 * 784, dtype=np.float32).reshape(2, 784) % 255
+    x = np.arange(2 * 784, dtype=np.float32).reshape(2, 28, 28, 1) % 255
     out = np.asarray(batches.affine_images(jax.random.key(0), x, 0.0, 0.0, 0.0, hflip=1.0))
-    np.testing.assert_allclose(out, x.reshape(2, 28, 28)[:, :, ::-1].reshape(2, 784), atol=1e-4)
+    np.testing.assert_allclose(out, x[:, :, ::-1], atol=1e-4)
     moved = batches.affine_images(jax.random.key(3), x, 2.0, 10.0, 0.1)
     np.testing.assert_array_equal(
         moved, batches.affine_images(jax.random.key(3), x, 2.0, 10.0, 0.1, hflip=0.0)
@@ -171,7 +171,8 @@ def test_redirected_run_logs_plain_lines(tmp_path):
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist (absent here)")
 def test_real_fashion_files_load_with_their_classes():
     ds = data.load("fashion")
-    assert ds.train["image"].shape == (60000, 784) and ds.test["image"].shape == (10000, 784)
+    assert ds.train["image"].shape == (60000, 28, 28, 1) and ds.test["image"].shape == (10000, 28, 28, 1)
+    assert ds.family == "clothes" and ds.shape == (28, 28, 1) and ds.info["found"] == f"idx:{REAL_FASHION}"
     assert (
         np.bincount(ds.train["label"]).tolist() == [6000] * 10
         and ds.name_of(int(ds.test["label"][0])) == "Ankle boot"

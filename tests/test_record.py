@@ -72,15 +72,18 @@ def test_a_key_of_another_architecture_is_refused():
 class _Data:
     """What resolve reads of a dataset, without loading one."""
 
-    def __init__(self, spec, kind, family, n=1000, dim=2):
+    def __init__(self, spec, kind, family, n=1000, dim=2, shape=(28, 28, 1)):
         self.spec, self.kind, self.family = spec, kind, family
         self.train = {"label": np.zeros(n, np.int32)}
         self.info = {"dim": dim}
+        self.shape = shape if kind == "image" else (dim,)
 
 
 DATA = [_Data("embedded", "image", "digits"), _Data("fashion", "image", "clothes", 60000),
         _Data("idx:x", "image", "digits", 60000), _Data("toy:ring8", "toy", "toy"),
-        _Data("toy:grid25", "toy", "toy")]  # fmt: skip
+        _Data("toy:grid25", "toy", "toy"), _Data("folder:emoji", "image", "colour", 3383, shape=(32, 32, 3)),
+        _Data("folder:big", "image", "colour", 500, shape=(64, 64, 3)),
+        _Data("npz:grey", "image", "grey", 500, shape=(16, 16, 1))]  # fmt: skip
 
 
 @pytest.mark.parametrize("task", sorted(configs.CONFIGS))
@@ -116,7 +119,10 @@ def test_help_shows_the_same_table(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "gan", "--help"])
     out = capsys.readouterr().out
-    assert "data *, arch conv: steps 12000, batch_size 64" in out and "docs/defaults.md#dcgan" in out
+    assert (
+        "data *, arch conv: channels 32,64, steps 12000, batch_size 64" in out
+        and "docs/defaults.md#dcgan" in out
+    )
     assert re.search(r"lr\s+float\s+for data", out)
 
 

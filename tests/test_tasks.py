@@ -2,7 +2,8 @@
 bit-exact resume on the task's own tiny config (ConfigClass.TINY on ConfigClass.TINY_DATA).
 
 A task is covered here the day it is registered in jaxgen.tasks.TASKS; its arch=conv variant too, on
-ConfigClass.TINY_CONV (on the embedded images: convolutions need them).
+ConfigClass.TINY_CONV (on the embedded images: convolutions need them). Each (task, arch) also runs on tiny
+8x8x3 colour images (an npz written here): the models take their shape from the data.
 """
 
 import json
@@ -26,9 +27,35 @@ def tiny(name, arch="mlp", **kw):
     return tasks.make_config(name, {**cls.TINY, **STEPS, **kw}), cls.TINY_DATA
 
 
+def colour_arrays(n_per_class: int = 40, side: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny colour images [N, side, side, 3]: class k is a red, green or blue 3x3 square on white, placed
+    at random, with a little noise."""
+    rng = np.random.default_rng(0)
+    n = 3 * n_per_class
+    x = np.full((n, side, side, 3), 230, np.int32) + rng.integers(-20, 20, (n, side, side, 3))
+    y = np.repeat(np.arange(3), n_per_class).astype(np.int32)
+    for i, (k, r, c) in enumerate(
+        zip(y, rng.integers(0, side - 3, n), rng.integers(0, side - 3, n), strict=True)
+    ):
+        x[i, r : r + 3, c : c + 3] = 40
+        x[i, r : r + 3, c : c + 3, k] = 220
+    return np.clip(x, 0, 255).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def colour_spec(tmp_path_factory):
+    """npz:PATH of tiny colour images with three named classes and their own test split."""
+    x, y = colour_arrays()
+    xt, yt = colour_arrays(8)
+    path = tmp_path_factory.mktemp("colour") / "tiny-colour.npz"
+    data.save_npz(path, x, y, class_names=("red", "green", "blue"), x_test=xt, y_test=yt)
+    return f"npz:{path}"
+
+
 CASES = [(n, "mlp") for n in sorted(TASKS)] + [
     (n, "conv") for n in sorted(TASKS) if hasattr(TASKS[n][0], "TINY_CONV")
 ]
+COLOUR_CASES = [(n, arch, "colour") for n, arch in CASES]
 
 
 # One jitted step of each (task, arch) on its tiny config: every scalar metric of the first step and the L1
@@ -86,6 +113,57 @@ GOLDEN: dict[str, dict[str, float]] = {
         "r1_penalty": 0.11580494,
         "update_l1_after_2": 11.461803,
     },
+    # the same on the tiny 8x8x3 colour images (colour_spec)
+    "mlp/mlp/colour": {
+        "accuracy": 0.46875,
+        "grad_norm": 4.2480955,
+        "loss": 1.4185793,
+        "lr": 0.0,
+        "update_l1_after_2": 2.3793354,
+    },
+    "mlp/conv/colour": {
+        "accuracy": 0.125,
+        "grad_norm": 3.016341,
+        "loss": 1.5008169,
+        "lr": 0.0,
+        "update_l1_after_2": 0.27158885,
+    },
+    "ae/mlp/colour": {
+        "grad_norm": 0.33868274,
+        "loss": 0.72833979,
+        "lr": 0.0020000001,
+        "recon_bce": 0.72833979,
+        "update_l1_after_2": 38.397205,
+    },
+    "ae/conv/colour": {
+        "grad_norm": 0.088685833,
+        "loss": 0.69256341,
+        "lr": 0.0020000001,
+        "recon_bce": 0.69256341,
+        "update_l1_after_2": 3.3343085,
+    },
+    "gan/mlp/colour": {
+        "d_fake": 0.61134297,
+        "d_grad_norm": 1.0671202,
+        "d_loss": 1.3239298,
+        "d_real": 0.68758833,
+        "g_grad_norm": 0.19030295,
+        "g_loss": 0.54507983,
+        "lr": 0.001,
+        "r1_penalty": 0.64895821,
+        "update_l1_after_2": 9.9592166,
+    },
+    "gan/conv/colour": {
+        "d_fake": 0.49188325,
+        "d_grad_norm": 0.25348544,
+        "d_loss": 1.4033417,
+        "d_real": 0.48381227,
+        "g_grad_norm": 0.046651527,
+        "g_loss": 0.69844878,
+        "lr": 0.001,
+        "r1_penalty": 0.044980276,
+        "update_l1_after_2": 7.467985,
+    },
 }
 
 
@@ -101,9 +179,11 @@ def test_every_image_task_has_a_conv_variant():
     assert {n for n, arch in CASES if arch == "conv"} == {"mlp", "ae", "gan"}
 
 
-@pytest.mark.parametrize("name,arch", CASES)
-def test_task_contract(name, arch, tmp_path, capsys):
+@pytest.mark.parametrize("name,arch,images", [(n, a, "grey") for n, a in CASES] + COLOUR_CASES)
+def test_task_contract(name, arch, images, tmp_path, capsys, request):
     cfg, spec = tiny(name, arch)
+    if images == "colour":
+        spec = request.getfixturevalue("colour_spec")
     ds = data.load(spec)
     task = tasks.build(cfg, ds)
     assert task.name == name and task.examples_per_step >= cfg.batch_size
@@ -120,19 +200,20 @@ def test_task_contract(name, arch, tmp_path, capsys):
         assert head in m
     two = step(new_state, batch, jax.random.fold_in(loop_key, 1))[0]
     got = one_step_numbers(m, state.params, two.params)
-    print(f"golden {name}/{arch}:", {k: float(f"{v:.8g}") for k, v in sorted(got.items())})
-    golden = GOLDEN.get(f"{name}/{arch}")
-    assert golden is not None, f"no golden values for {name}/{arch}: add the line printed above (-s)"
+    case = f"{name}/{arch}" + ("/colour" if images == "colour" else "")
+    print(f"golden {case}:", {k: float(f"{v:.8g}") for k, v in sorted(got.items())})
+    golden = GOLDEN.get(case)
+    assert golden is not None, f"no golden values for {case}: add the line printed above (-s)"
     assert set(golden) == set(got), sorted(set(golden) ^ set(got))
     for k, v in golden.items():
-        np.testing.assert_allclose(got[k], v, rtol=2e-4, atol=1e-7, err_msg=f"{name}/{arch} {k}")
+        np.testing.assert_allclose(got[k], v, rtol=2e-4, atol=1e-7, err_msg=f"{case} {k}")
 
     scores = task.evaluate(jax.device_get(new_state.params), ds.test, runtime.eval_key(cfg.seed))
     assert scores and all(isinstance(v, (int, float, list)) for v in scores.values()), scores
 
     if hasattr(task, "sample"):
         x = np.asarray(task.sample(new_state.params, runtime.eval_key(0), 7))
-        assert x.shape == (7, ds.train["image"].shape[1]) and x.dtype == np.float32
+        assert x.shape == (7, *ds.train["image"].shape[1:]) and x.dtype == np.float32
         if ds.kind == "image":
             assert 0 <= x.min() and x.max() <= 1
 
@@ -140,6 +221,10 @@ def test_task_contract(name, arch, tmp_path, capsys):
     straight = train.train(cfg, tmp_path / "straight", spec, progress=False, make_plots=False)
     assert straight["step"] == 12 and straight["task"] == name
     json.dumps(straight)  # the summary is JSON (no NaN, no arrays)
+    if images == "colour":  # resume is shape-blind: pinned once per (task, arch), on the grey images
+        restored = runs.restore_for_eval(tmp_path / "straight")
+        assert restored.task.shape == ds.shape and restored.params_sha256 == straight["params_sha256"]
+        return
     shutil.copytree(tmp_path / "straight", tmp_path / "cut")
     shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")
     resumed = train.train(cfg, tmp_path / "cut", spec, progress=False, make_plots=False)

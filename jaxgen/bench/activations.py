@@ -217,6 +217,7 @@ def linear_collapse(deep: dict, soft: dict, ctx: Context) -> dict[str, Any]:
     """The deep linear net against softmax regression, and its product map against its own logits."""
     params = jax.tree.map(lambda a: np.asarray(a, np.float64), jax.device_get(deep["_params"]))
     x = np.asarray(ctx.arrays["test"]["image"], np.float64)
+    x = x.reshape(len(x), -1)  # images as the flat points the MLP reads
     x = x / 255.0 if ctx.ds.kind == "image" else x  # as batches.normalise scales what the net saw
     rel, same = [], []
     for seed, logits in enumerate(deep["_logits"]):  # the trained net's own float32 test logits

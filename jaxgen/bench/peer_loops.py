@@ -273,7 +273,7 @@ def cnn_jax_loops(batch: int, steps: int) -> dict[str, Callable[[], float]]:
 
     ds = data.load("embedded")
     x, y = synthetic_data(steps * batch)
-    X = jnp.asarray((x * 255).astype(np.uint8)).reshape(steps, batch, D)
+    X = jnp.asarray((x * 255).astype(np.uint8)).reshape(steps, batch, *ds.shape)  # images [B, H, W, C]
     Y = jnp.asarray(y).reshape(steps, batch)
     keys = jax.random.split(jax.random.key(0), steps)
     out = {}

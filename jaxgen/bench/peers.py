@@ -15,7 +15,8 @@ The same work everywhere: MLP 784-H-H-10 (ReLU), softmax cross-entropy, Adam, ba
 Rounds interleave the loops, so noise from other jobs hits all of them alike: each figure is the median round
 (with the best beside it) and each ratio is taken within a round, then its median over rounds. Writes
 DIR/peers.{json,md}, rewritten after every round. The in-process loops live in jaxgen.bench.peer_loops;
-this module runs the rounds and writes the report.
+this module runs the rounds and writes the report. The CNN and DCGAN rows (PeersConfig.cnn_steps,
+dcgan_steps; jaxgen.bench.peer_dcgan) are sections of their own, against the same GEMM ceiling.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 import jax
 
-from jaxgen.bench import common, peer_loops
+from jaxgen.bench import common, peer_dcgan, peer_loops
 from jaxgen.bench.peer_loops import C, D
 from jaxgen.errors import UserError
 
@@ -51,12 +52,16 @@ class PeersConfig:
     loops: tuple[str, ...] = ("driver", "jax_scan", "jax_step", "torch_eager", "torch_graph", "gemm_only")
     cnn_steps: int = 20  # CNN steps per timed call (x10 on accelerators); 0 = no CNN rows
     cnn_loops: tuple[str, ...] = ("cnn_chunk", "cnn_other_chunk", "cnn_xla_step", "cnn_torch_eager")
+    dcgan_steps: int = 5  # DCGAN G+D steps per timed call (x10 on accelerators); 0 = no DCGAN rows
+    dcgan_loops: tuple[str, ...] = ("dcgan_chunk", "dcgan_torch_eager")  # of peer_dcgan.LOOPS
+    dcgan: peer_dcgan.Work = peer_dcgan.Work()  # 64x64x3, batch 64; peer_dcgan.RADFORD: the paper's widths
 
 
 FULL = PeersConfig(rounds=5)
 QUICK = PeersConfig(
-    mode="quick", steps=100, driver_steps=(100, 1100), accel_driver_steps=(500, 10500), rounds=2, cnn_steps=5
-)
+    mode="quick", steps=100, driver_steps=(100, 1100), accel_driver_steps=(500, 10500), rounds=2, cnn_steps=5,
+    dcgan_steps=2,
+)  # fmt: skip
 
 
 def flops_per_sample(hidden: int) -> int:
@@ -178,7 +183,7 @@ def report_now(r: Rounds) -> dict[str, Any]:
     if "driver" in cfg.loops:
         per_round["driver"], rows["driver"] = _driver_rounds(r)
     for k in ["driver", *r.rates]:
-        if k in per_round and not k.startswith("cnn_"):
+        if k in per_round and not k.startswith(("cnn_", "dcgan_")):
             rows[k] = {**rows.get(k, {}), **_loop_row(per_round[k], ceil_rates, per_round)}
     ceiling_flops = _median(r.ceilings)
     report = {
@@ -193,11 +198,16 @@ def report_now(r: Rounds) -> dict[str, Any]:
         "ceiling": {"flops_per_s": ceiling_flops, "samples_per_s": ceiling_flops / fps, "rounds": r.ceilings},
         "loops": rows,
         "skipped": r.skipped,
-        "torch": peer_loops.torch_info() if any("torch" in k for k in (*cfg.loops, *cfg.cnn_loops)) else None,
+        "torch": peer_loops.torch_info()
+        if any("torch" in k for k in (*cfg.loops, *cfg.cnn_loops, *cfg.dcgan_loops))
+        else None,
         "rounds_done": len(r.ceilings),
     }
     if cfg.cnn_steps:
         report["cnn"] = cnn_report(r)
+    if cfg.dcgan_steps:
+        fps = peer_dcgan.flops_per_sample(cfg.dcgan)
+        report["dcgan"] = peer_dcgan.section(cfg.dcgan, *_section_rows(r, "dcgan_", fps))
     report["wall_s"] = round(time.perf_counter() - r.t_start, 1)
     # strict JSON: a difference lost in noise (NaN) is written as null
     common.write_report(r.out, "peers", report, markdown(report))
@@ -208,14 +218,7 @@ def cnn_report(r: Rounds) -> dict[str, Any]:
     """The CNN rows: samples/s per loop, share of the same GEMM ceiling, ratio to PyTorch eager."""
     ccfg = peer_loops.cnn_config(r.cfg.batch_size, 2)
     fps = peer_loops.cnn_flops_per_sample(ccfg.channels, ccfg.head)
-    ceil_rates = [c / fps for c in r.ceilings]
-    per_round = {k: v[: len(r.ceilings)] for k, v in r.rates.items() if k.startswith("cnn_")}
-    torch = per_round.get("cnn_torch_eager")
-    loops = {}
-    for k, v in per_round.items():
-        row = _loop_row(v, ceil_rates, {})
-        row["vs_torch_eager"] = _ratio(v, torch)
-        loops[k] = row
+    ceiling, loops = _section_rows(r, "cnn_", fps)
     norm = "BatchNorm, " if ccfg.norm == "batch" else ""
     work = (
         "CNN 28x28x1 -> "
@@ -226,9 +229,21 @@ def cnn_report(r: Rounds) -> dict[str, Any]:
     return {
         "work": work,
         "flops_per_sample": fps,
-        "ceiling_samples_per_s": _median(ceil_rates),
+        "ceiling_samples_per_s": ceiling,
         "loops": loops,
     }
+
+
+def _section_rows(r: Rounds, prefix: str, fps: float) -> tuple[float, dict[str, dict[str, Any]]]:
+    """The ceiling in samples/s (at `fps` FLOPs per sample) and the rows of the loops named `prefix`...,
+    each with its ratio to `prefix`torch_eager."""
+    ceil_rates = [c / fps for c in r.ceilings]
+    per_round = {k: v[: len(r.ceilings)] for k, v in r.rates.items() if k.startswith(prefix)}
+    torch = per_round.get(f"{prefix}torch_eager")
+    loops = {}
+    for k, v in per_round.items():
+        loops[k] = {**_loop_row(v, ceil_rates, {}), "vs_torch_eager": _ratio(v, torch)}
+    return _median(ceil_rates), loops
 
 
 def _timers(cfg: PeersConfig, steps: int) -> tuple[dict[str, Callable[[], float]], dict[str, str]]:
@@ -242,11 +257,7 @@ def _timers(cfg: PeersConfig, steps: int) -> tuple[dict[str, Callable[[], float]
         timers.update({k: made[k] for k in jax_loops})
     torch_loops = tuple(k for k in peer_loops.TORCH_LOOPS if k in cfg.loops)
     if torch_loops:
-        for k, v in peer_loops.torch_loops(cfg.hidden, cfg.batch_size, steps, torch_loops).items():
-            if callable(v):
-                timers[k] = v
-            else:
-                skipped[k] = v
+        _sort(peer_loops.torch_loops(cfg.hidden, cfg.batch_size, steps, torch_loops), timers, skipped)
     if cfg.cnn_steps:
         cnn_steps = cfg.cnn_steps * (10 if jax.default_backend() != "cpu" else 1)
         cnn = [k for k in peer_loops.CNN_LOOPS if k in cfg.cnn_loops]
@@ -254,14 +265,18 @@ def _timers(cfg: PeersConfig, steps: int) -> tuple[dict[str, Callable[[], float]
             made = peer_loops.cnn_jax_loops(cfg.batch_size, cnn_steps)
             timers.update({k: made[k] for k in cnn})
         if "cnn_torch_eager" in cfg.cnn_loops:
-            v = peer_loops.cnn_torch_eager(cfg.batch_size, cnn_steps)
-            if callable(v):
-                timers["cnn_torch_eager"] = v
-            else:
-                skipped["cnn_torch_eager"] = v
+            _sort({"cnn_torch_eager": peer_loops.cnn_torch_eager(cfg.batch_size, cnn_steps)}, timers, skipped)
+    if cfg.dcgan_steps:
+        _sort(peer_dcgan.timers(cfg.dcgan, cfg.dcgan_steps, cfg.dcgan_loops), timers, skipped)
     for fn in timers.values():  # compile / warm up once, untimed
         fn()
     return timers, skipped
+
+
+def _sort(made: dict[str, Any], timers: dict[str, Callable[[], float]], skipped: dict[str, str]) -> None:
+    """Each loop `made` into `timers` (a timer) or `skipped` (the reason it cannot run here)."""
+    for k, v in made.items():
+        (timers if callable(v) else skipped)[k] = v
 
 
 def _round(r: Rounds, timers: dict[str, Callable[[], float]], tmp: Path, i: int) -> str:
@@ -313,6 +328,7 @@ LABELS = {
     "cnn_other_chunk": "the same chunk, the convolution auto does not pick here (cpu: xla; else: slices)",
     "cnn_xla_step": "the same step with XLA's convolution (conv_impl=xla), jitted alone, Python loop",
     "cnn_torch_eager": "PyTorch eager, same layers",
+    **peer_dcgan.LABELS,
 }
 
 
@@ -363,6 +379,8 @@ def markdown(report: dict) -> str:
         lines += ["", f"Driver command: `{report['loops']['driver']['command']}` (and `steps={short}`)."]
     if "cnn" in report:
         lines += _cnn_markdown(report, _times)
+    if "dcgan" in report:
+        lines += peer_dcgan.markdown(report, _times)
     return "\n".join(lines) + "\n"
 
 

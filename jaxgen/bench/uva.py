@@ -145,6 +145,7 @@ class UvaMLP(nn.Module):
     @nn.compact
     def __call__(self, x_BxD: jax.Array, *, train: bool = False) -> jax.Array:
         act = activations.get(self.activation)
+        x_BxD = x_BxD.reshape(x_BxD.shape[0], -1)  # images [B, H, W, C] read flat, as UvA's view(-1, 784)
         for i, width in enumerate(self.hidden):
             init = fan_in_uniform(x_BxD.shape[-1])
             x_BxD = act(nn.Dense(width, kernel_init=init, bias_init=init, name=f"hidden_{i}")(x_BxD))

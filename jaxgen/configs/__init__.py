@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxgen import config
+from jaxgen import data as data_lib
 from jaxgen.config import TrainConfig
 from jaxgen.configs import legacy, table
 from jaxgen.configs.autoencoder import AEConfig
@@ -26,7 +27,7 @@ CONFIGS: dict[str, type[TrainConfig]] = {"mlp": MLPConfig, "ae": AEConfig, "gan"
 # resolved.json was written before (jaxgen.configs.legacy reads it as its own code meant it).
 RECORD_FORMAT = 2
 
-__all__ = ["CONFIGS", "config_class", "from_record", "make_config", "record", "resolve"]
+__all__ = ["CONFIGS", "config_class", "data_for", "from_record", "make_config", "record", "resolve"]
 
 
 def config_class(name: str) -> type[TrainConfig]:
@@ -51,6 +52,17 @@ def resolve(cfg: TrainConfig, ds: Any) -> TrainConfig:
     out.check_data(ds)
     out.check()
     return out
+
+
+def data_for(cfg: TrainConfig, spec: str) -> data_lib.Dataset:
+    """The data a run of `cfg` trains on: `spec` read at cfg.image_size, or, left for the data, at the size
+    its table gives (colour images: 32), with cfg.val training examples held out for validation."""
+    ds = data_lib.load(spec, cfg.image_size)
+    if cfg.image_size is None and ds.kind == "image":
+        size = table.value("image_size", cfg, ds, type(cfg).DEFAULTS)
+        if (size, size) != tuple(ds.shape[:2]):
+            ds = data_lib.load(spec, size)
+    return data_lib.with_validation(ds, cfg.val)
 
 
 def record(cfg: TrainConfig, spec: str) -> dict[str, Any]:
@@ -84,6 +96,8 @@ def from_record(raw: dict[str, Any], where: str) -> tuple[str, str, TrainConfig]
     raw.pop("jaxgen_version", None)
     fmt = raw.pop("record_format", 1)
     cls = CONFIGS[task]
+    # A record from before image_size existed: that code read 28x28 images only (toy points: 0).
+    raw.setdefault("image_size", 0 if spec.startswith("toy:") else 28)
     if fmt == 1:
         raw = legacy.upgrade(cls, raw)
     elif fmt != RECORD_FORMAT:

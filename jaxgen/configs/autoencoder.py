@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from jaxgen.config import Arch, AugmentConfig, unit_interval
-from jaxgen.configs.table import DIGITS, PAIRED_INIT, Default, epochs
+import numpy as np
+
+from jaxgen.config import Arch, AugmentConfig, require_stages, unit_interval
+from jaxgen.configs.table import DIGITS, IMAGE_SIZE, OTHER_IMAGES, PAIRED_INIT, Default, epochs
 from jaxgen.errors import UserError
 
 DEFAULTS: tuple[Default, ...] = (
+    *IMAGE_SIZE,
     Default("*", "*", {"steps": epochs(20), "init": PAIRED_INIT}, "20 epochs of the training split",
             "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),
     DIGITS,
+    *OTHER_IMAGES,
     Default("clothes", "*", {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
             "garments are centred and upright: mirrors and small shifts only",
             "docs/fashion.md#autoencoder-and-vae-jaxgen-train-ae---data-fashion"),
@@ -50,8 +54,8 @@ class AEConfig(AugmentConfig):
 
     def check(self) -> None:
         super().check()
-        if not 1 <= self.latent_dim <= 784:
-            raise UserError(f"latent_dim must be in [1, 784] (at most the image size), got {self.latent_dim}")
+        if not 1 <= self.latent_dim <= 4096:
+            raise UserError(f"latent_dim must be in [1, 4096], got {self.latent_dim}")
         if self.loss not in ("bce", "mse"):
             raise UserError(f"loss must be bce or mse, got {self.loss!r}")
         if self.variational and self.loss != "bce":
@@ -63,11 +67,6 @@ class AEConfig(AugmentConfig):
         unit_interval(self, "dropout")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.applies("channels") and len(self.channels) not in (1, 2):
-            raise UserError(
-                f"arch={self.arch} ae has {len(self.channels)} stride-2 stages; it doubles a 14x14 (1 stage)"
-                " or 7x7 (2) grid back to 28x28, a 3rd stage's 4x4 cannot: give channels 1 or 2 widths"
-            )
         if not 1 <= self.mixture <= 100:
             raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 
@@ -79,4 +78,12 @@ class AEConfig(AugmentConfig):
             )
 
     def check_data(self, ds: Any) -> None:
-        """Nothing beyond require_images: the AE reads any image size and channel count it is given."""
+        """A code no wider than the image; the conv decoder's stages must double back to the image size."""
+        dim = int(np.prod(ds.shape))
+        if self.latent_dim > dim:
+            raise UserError(
+                f"latent_dim {self.latent_dim} is wider than an image of {ds.spec} ({dim} numbers):"
+                f" --set latent_dim={min(32, dim)}"
+            )
+        if self.applies("channels"):
+            require_stages("ae", "channels", self.channels, self.image_size or int(ds.shape[0]))

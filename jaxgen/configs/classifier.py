@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from jaxgen.config import Arch, AugmentConfig, unit_interval, with_keys
-from jaxgen.configs.table import DIGITS, PAIRED_INIT, Default, Rule, epochs
+from jaxgen.configs.table import DIGITS, IMAGE_SIZE, OTHER_IMAGES, PAIRED_INIT, Default, Rule, epochs
 from jaxgen.errors import UserError
 
 TTAS = ("none", "mirror")  # test-time augmentation (MLPConfig.tta)
@@ -19,6 +19,7 @@ def _mirror_tta(c: dict[str, Any], ds: Any) -> str:
 
 # The rows behind every value a run chooses for its data (jaxgen.configs.table explains the order).
 DEFAULTS: tuple[Default, ...] = (
+    *IMAGE_SIZE,
     Default("*", "*", {"steps": epochs(90), "tta": "none", "warmup_steps": Rule("5% of steps",
             lambda c, ds: c["steps"] // 20), "init": PAIRED_INIT},
             "90 epochs: chosen on Fashion-MNIST's validation split; warm-up 5 %, then cosine decay",
@@ -26,6 +27,7 @@ DEFAULTS: tuple[Default, ...] = (
     Default("*", "conv", {"steps": epochs(20)}, "the CNN levels off by 20 epochs on the 60,000 clothes",
             "docs/conv.md#cnn-classifier-jaxgen-train-mlp---set-archconv"),
     DIGITS,
+    *OTHER_IMAGES,
     Default("clothes", "*", {"max_shift": 0.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
             "mirrors only: shifts of 2, 1, 0 px gave 90.70, 91.82, 92.24 % on the 5,000 validation images",
             "docs/fashion.md#classifier-jaxgen-train-mlp---data-fashion"),

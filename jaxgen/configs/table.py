@@ -62,6 +62,31 @@ PAIRED_INIT = Rule("the activation's", lambda c, ds: activation_names.default_in
 DIGITS = Default("digits", "*", {"max_shift": 2.0, "max_rotate": 10.0, "max_scale": 0.1, "hflip": 0.0},
                  "affine distortions keep a digit a digit; no mirror (a mirrored 2 is no 2)",
                  "docs/results.md#mlp-on-mnist-jaxgen-train-mlp-default-config")  # fmt: skip
+# Images jaxgen knows nothing about: colour pictures (emoji, photos) and grey ones that are neither digits
+# nor clothes. A mirrored emoji or photo is still one of its kind; a small shift keeps it whole.
+OTHER_IMAGES = (
+    Default("colour", "*", {"max_shift": 2.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.5},
+            "colour pictures: mirrors and 2-pixel shifts (chosen on the emoji's validation split)",
+            "docs/colour.md#defaults-for-colour-images"),
+    Default("grey", "*", {"max_shift": 0.0, "max_rotate": 0.0, "max_scale": 0.0, "hflip": 0.0},
+            "grey images of unknown kind: no distortion is assumed to keep their class",
+            "docs/usage.md#data---data"),
+)  # fmt: skip
+
+
+def _own_side(c: dict[str, Any], ds: Any) -> int:
+    return int(ds.shape[0]) if ds.kind == "image" else 0
+
+
+# Every task's first rows: the size images are trained at (before any other value is chosen for the data,
+# which is then read at that size: jaxgen.runs.plan).
+IMAGE_SIZE = (
+    Default("*", "*", {"image_size": Rule("the images' own side (toys: 0)", _own_side)},
+            "images as they come (28 for MNIST); toy points have no size", "docs/usage.md#data---data"),
+    Default("colour", "*", {"image_size": Rule("32 (smaller: own)", lambda c, ds: min(32, _own_side(c, ds)))},
+            "colour images at 32x32: a CNN, a conv VAE and DCGAN each train"
+            " in minutes on a CPU (64x64 is one --set away)", "docs/colour.md#defaults-for-colour-images"),
+)  # fmt: skip
 
 
 def fill(cfg: Any, ds: Any, table: tuple[Default, ...]) -> dict[str, Any]:
@@ -87,6 +112,17 @@ def fill(cfg: Any, ds: Any, table: tuple[Default, ...]) -> dict[str, Any]:
         if isinstance(chosen[k], Rule):
             current[k] = chosen[k].fn(current, ds)
     return {k: current[k] for k in todo}
+
+
+def value(key: str, cfg: Any, ds: Any, table: tuple[Default, ...]) -> Any:
+    """What the table alone gives `key` on `ds` (the last matching row's; a rule reads the data and cfg's
+    own values): the image size a new run reads its data at, before anything else is chosen."""
+    arch = getattr(cfg, "arch", "*")
+    rows = [row.values[key] for row in table if key in row.values and row.matches(arch, ds)]
+    if not rows:
+        raise ValueError(f"no row gives {key}")
+    current = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return rows[-1].fn(current, ds) if isinstance(rows[-1], Rule) else rows[-1]
 
 
 def render(table: tuple[Default, ...]) -> str:

@@ -108,108 +108,113 @@ def batch_at(
     return batch_from(arrays, epoch_permutations(key, epoch, 1, n), epoch, step, batch_size)
 
 
-def mirror(images_BxD: jax.Array) -> jax.Array:
-    """Each flat square image [B, side*side] mirrored left to right (the clothes' augmentation, and the
-    classifier's second look at test time: tta=mirror)."""
-    b, d = images_BxD.shape
-    side = math.isqrt(d)
-    return images_BxD.reshape(b, side, side)[:, :, ::-1].reshape(b, d)
+def mirror(images: jax.Array) -> jax.Array:
+    """Each image [B, H, W, C] mirrored left to right (the clothes' augmentation, and the classifier's
+    second look at test time: tta=mirror)."""
+    return images[:, :, ::-1, :]
 
 
 def affine_images(
     key: jax.Array,
-    images_Bx784: jax.Array,
+    images_BxHxWxC: jax.Array,
     max_shift: float,
     max_rotate: float,
     max_scale: float,
     hflip: float = 0.0,
 ) -> jax.Array:
     """Random per-image rotation (degrees), isotropic scale (1 +- max_scale), translation (pixels) and,
-    with probability `hflip`, a left-right mirror (clothes; never digits).
+    with probability `hflip`, a left-right mirror (clothes; never digits), of images [B, H, W, C] of any
+    size and channel count (every channel moved alike).
 
     Bilinear resampling about the image centre with zero fill; returns float32 in the input's range.
     """
-    b, d = images_Bx784.shape
-    side = math.isqrt(d)
+    b, h, w, _ = images_BxHxWxC.shape
     rot_key, scale_key, shift_key = jax.random.split(key, 3)
     theta_B = jnp.deg2rad(jax.random.uniform(rot_key, (b,), minval=-max_rotate, maxval=max_rotate))
     scale_B = 1.0 + jax.random.uniform(scale_key, (b,), minval=-max_scale, maxval=max_scale)
     shift_Bx2 = jax.random.uniform(shift_key, (b, 2), minval=-max_shift, maxval=max_shift)
-    centre = (side - 1) / 2.0
+    centre_2x1 = jnp.array([[(h - 1) / 2.0], [(w - 1) / 2.0]], jnp.float32)
     rows, cols = jnp.meshgrid(
-        jnp.arange(side, dtype=jnp.float32), jnp.arange(side, dtype=jnp.float32), indexing="ij"
+        jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
     )
-    grid_2xP = jnp.stack([rows.ravel(), cols.ravel()]) - centre
+    grid_2xP = jnp.stack([rows.ravel(), cols.ravel()]) - centre_2x1
 
-    def warp(img, theta, scale, shift):
+    def warp(img_HxWxC, theta, scale, shift):
         # Inverse map: the output pixel p samples the input at R(-theta) (p - shift) / scale.
         c, s = jnp.cos(theta), jnp.sin(theta)
         inv = jnp.array([[c, s], [-s, c]]) / scale
-        src = inv @ (grid_2xP - shift[:, None]) + centre
-        return jax.scipy.ndimage.map_coordinates(img.reshape(side, side), list(src), order=1, cval=0.0)
+        src = list(inv @ (grid_2xP - shift[:, None]) + centre_2x1)
 
-    images = images_Bx784.astype(jnp.float32)
+        def channel(plane_HxW):
+            return jax.scipy.ndimage.map_coordinates(plane_HxW, src, order=1, cval=0.0).reshape(h, w)
+
+        return jax.vmap(channel, in_axes=2, out_axes=2)(img_HxWxC)
+
+    images = images_BxHxWxC.astype(jnp.float32)
     if hflip > 0:  # its own key (fold_in), so the other draws are the same bits with or without flips
         flip_B = jax.random.uniform(jax.random.fold_in(key, 3), (b,)) < hflip
-        images = jnp.where(flip_B[:, None], mirror(images), images)
+        images = jnp.where(flip_B[:, None, None, None], mirror(images), images)
     if all(isinstance(v, (int, float)) and v == 0 for v in (max_shift, max_rotate, max_scale)):
         return images  # the identity warp samples each pixel exactly: skip its gathers (clothes' mirrors)
     return jax.vmap(warp)(images, theta_B, scale_B, shift_Bx2)
 
 
+def _box_mask(top_B, left_B, h_B, w_B, h: int, w: int) -> jax.Array:
+    """bool[B, H, W, 1]: inside each image's rectangle (rows top..top+h-1, columns left..left+w-1)."""
+    rows = jnp.arange(h, dtype=jnp.float32)[None, :]
+    cols = jnp.arange(w, dtype=jnp.float32)[None, :]
+    rows_BxH = (rows >= top_B[:, None]) & (rows < (top_B + h_B)[:, None])
+    cols_BxW = (cols >= left_B[:, None]) & (cols < (left_B + w_B)[:, None])
+    return (rows_BxH[:, :, None] & cols_BxW[:, None, :])[..., None]
+
+
 def random_erase(
-    key: jax.Array, images_BxD: jax.Array, prob: float, area: tuple[float, float] = (0.02, 0.4)
+    key: jax.Array, images: jax.Array, prob: float, area: tuple[float, float] = (0.02, 0.4)
 ) -> jax.Array:
     """Random erasing (Zhong et al. 2017): with probability `prob` per image, one rectangle of area
     U(area) x the image and aspect ratio log-uniform in [0.3, 1/0.3], placed uniformly inside the image,
-    is filled with uniform noise in [0, 1]. Images are float [B, side*side] in [0, 1]; pure and jit-able."""
-    b, d = images_BxD.shape
-    side = math.isqrt(d)
+    is filled with uniform noise in [0, 1] (every channel). Images are float [B, H, W, C] in [0, 1]."""
+    b, h, w, _ = images.shape
     k_on, k_area, k_aspect, k_row, k_col, k_fill = jax.random.split(key, 6)
     on_B = jax.random.uniform(k_on, (b,)) < prob
-    area_B = jax.random.uniform(k_area, (b,), minval=area[0], maxval=area[1]) * d
+    area_B = jax.random.uniform(k_area, (b,), minval=area[0], maxval=area[1]) * (h * w)
     aspect_B = jnp.exp(jax.random.uniform(k_aspect, (b,), minval=math.log(0.3), maxval=-math.log(0.3)))
-    h_B = jnp.clip(jnp.round(jnp.sqrt(area_B * aspect_B)), 1, side)
-    w_B = jnp.clip(jnp.round(jnp.sqrt(area_B / aspect_B)), 1, side)
-    top_B = jnp.floor(jax.random.uniform(k_row, (b,)) * (side - h_B + 1))
-    left_B = jnp.floor(jax.random.uniform(k_col, (b,)) * (side - w_B + 1))
-    pos = jnp.arange(side, dtype=jnp.float32)[None, :]
-    rows_BxS = (pos >= top_B[:, None]) & (pos < (top_B + h_B)[:, None])
-    cols_BxS = (pos >= left_B[:, None]) & (pos < (left_B + w_B)[:, None])
-    mask_BxD = (rows_BxS[:, :, None] & cols_BxS[:, None, :]).reshape(b, d) & on_B[:, None]
-    return jnp.where(mask_BxD, jax.random.uniform(k_fill, (b, d)), images_BxD)
+    h_B = jnp.clip(jnp.round(jnp.sqrt(area_B * aspect_B)), 1, h)
+    w_B = jnp.clip(jnp.round(jnp.sqrt(area_B / aspect_B)), 1, w)
+    top_B = jnp.floor(jax.random.uniform(k_row, (b,)) * (h - h_B + 1))
+    left_B = jnp.floor(jax.random.uniform(k_col, (b,)) * (w - w_B + 1))
+    mask = _box_mask(top_B, left_B, h_B, w_B, h, w) & on_B[:, None, None, None]
+    return jnp.where(mask, jax.random.uniform(k_fill, images.shape), images)
 
 
-def translate(key: jax.Array, images_BxD: jax.Array, max_shift: int) -> jax.Array:
-    """Each flat square image moved by its own whole-pixel offset in [-max_shift, max_shift] along each
+def translate(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
+    """Each image [B, H, W, C] moved by its own whole-pixel offset in [-max_shift, max_shift] along each
     axis, zero fill (DiffAugment's translation, Zhao et al. 2020): a gather, so the gradient reaches the
     pixels (a GAN's generator learns through it). Pure and jit-able; max_shift is a Python int."""
-    b, d = images_BxD.shape
-    side = math.isqrt(d)
+    b, h, w, c = images.shape
     s = int(max_shift)
     if s == 0:
-        return images_BxD
+        return images
     offsets_Bx2 = jax.random.randint(key, (b, 2), 0, 2 * s + 1)
-    padded = jnp.pad(images_BxD.reshape(b, side, side), ((0, 0), (s, s), (s, s)))
+    padded = jnp.pad(images, ((0, 0), (s, s), (s, s), (0, 0)))
 
     def crop(img, off):
-        return jax.lax.dynamic_slice(img, (off[0], off[1]), (side, side))
+        return jax.lax.dynamic_slice(img, (off[0], off[1], 0), (h, w, c))
 
-    return jax.vmap(crop)(padded, offsets_Bx2).reshape(b, d)
+    return jax.vmap(crop)(padded, offsets_Bx2)
 
 
-def cutout(key: jax.Array, images_BxD: jax.Array, size: int) -> jax.Array:
-    """Each flat square image with one size x size square (its centre uniform over the image, clipped at
-    the border) set to zero (DiffAugment's cutout, after DeVries and Taylor 2017): a mask product, so the
-    gradient reaches the other pixels. Pure and jit-able; size is a Python int."""
-    b, d = images_BxD.shape
-    side = math.isqrt(d)
+def cutout(key: jax.Array, images: jax.Array, size: int) -> jax.Array:
+    """Each image [B, H, W, C] with one size x size square (its centre uniform over the image, clipped at
+    the border) set to zero in every channel (DiffAugment's cutout, after DeVries and Taylor 2017): a mask
+    product, so the gradient reaches the other pixels. Pure and jit-able; size is a Python int."""
+    b, h, w, _ = images.shape
     if size <= 0:
-        return images_BxD
-    centre_Bx2 = jax.random.randint(key, (b, 2), 0, side + (1 - size % 2))
-    pos = jnp.arange(side)[None, :]
+        return images
+    odd = 1 - size % 2
+    high = h + odd if h == w else jnp.array([[h + odd, w + odd]])  # a square keeps its draws' bits
+    centre_Bx2 = jax.random.randint(key, (b, 2), 0, high)
     top_B, left_B = centre_Bx2[:, 0] - size // 2, centre_Bx2[:, 1] - size // 2
-    rows_BxS = (pos >= top_B[:, None]) & (pos < (top_B + size)[:, None])
-    cols_BxS = (pos >= left_B[:, None]) & (pos < (left_B + size)[:, None])
-    keep_BxD = ~(rows_BxS[:, :, None] & cols_BxS[:, None, :]).reshape(b, d)
-    return images_BxD * keep_BxD.astype(images_BxD.dtype)
+    side_B = jnp.full((b,), size)
+    keep = ~_box_mask(top_B, left_B, side_B, side_B, h, w)
+    return images * keep.astype(images.dtype)

@@ -1,5 +1,5 @@
 """The IDX format of the official MNIST / Fashion-MNIST files: read, write, and a folder of the four files
-as train and test splits (gzipped or not)."""
+as train and test splits (gzipped or not) of uint8 [N, H, W, C] images."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxgen.errors import UserError
 
-IMAGE_SIDE = 28
+IMAGE_SIDE = 28  # MNIST's (and Fashion-MNIST's) side; other IDX images may have any size
 IMAGE_DIM = IMAGE_SIDE * IMAGE_SIDE
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -84,11 +84,20 @@ def idx_splits(folder: Path) -> tuple[dict[str, np.ndarray] | None, dict[str, np
             missing = images_stem if images_path is None else labels_stem
             raise UserError(f"{folder} has half of the {name} split: add {missing} (or .gz) beside the other")
         images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise UserError(f"{images_path} holds {images.dtype}{list(images.shape)}: need uint8[N, 28, 28]")
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise UserError(f"{labels_path} has {list(labels.shape)} labels for {len(images)} images: fix it")
-        splits[name] = {"image": images.reshape(-1, IMAGE_DIM), "label": labels.astype(np.int32)}
+        channels_ok = images.ndim == 3 or (images.ndim == 4 and images.shape[3] in (1, 3))
+        if images.dtype != np.uint8 or not channels_ok or 0 in images.shape[1:]:
+            raise UserError(
+                f"{images_path} holds {images.dtype}{list(images.shape)}: need uint8[N, H, W] (MNIST: 28x28)"
+            )
+        if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+            got = f"{labels.dtype}{list(labels.shape)}"
+            raise UserError(
+                f"{labels_path} has {got} labels for {len(images)} images: need integer [N]; fix it"
+            )
+        if len(labels) and labels.min() < 0:
+            raise UserError(f"{labels_path} has negative labels: number the classes 0..K-1")
+        images = images[..., None] if images.ndim == 3 else images  # [N, H, W, C]: the pixels as stored
+        splits[name] = {"image": images, "label": labels.astype(np.int32)}
     if splits["train"] is None and splits["test"] is None:
         raise UserError(f"IDX folder {folder} has no MNIST files: expected {expected} (each may end in .gz)")
     return splits["train"], splits["test"]

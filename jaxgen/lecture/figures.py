@@ -256,7 +256,10 @@ def digits_as_points(ae2_dir: Path, spec: str, path: Path) -> dict[str, Any]:
     pixels and the 2-D codes of the latent-2 autoencoder."""
     task, state, step, _, ds, *_ = runs.restore_for_eval(ae2_dir, spec)
     test = data.split(ds, "test")
-    x, y = np.asarray(test["image"], np.float32) / 255.0, np.asarray(test["label"])
+    x, y = (
+        np.asarray(test["image"], np.float32).reshape(len(test["label"]), -1) / 255.0,
+        np.asarray(test["label"]),
+    )
     train_x, train_y = task.train_images()
     pca = task.pca()
     views = {

@@ -16,21 +16,19 @@ import flax.linen as nn
 from jaxgen.errors import UserError
 from jaxgen.models.conv import (
     NORMS,
-    SIDE,
     ConvAutoencoderNet,
     ConvDecoder,
     ConvEncoder,
     ConvNet,
     DCGANDiscriminator,
     DCGANGenerator,
-    conv_stages_ok,
 )
 from jaxgen.models.dense import MLP, AutoencoderNet, Discriminator, Generator, compute_dtype, param_count
 
 __all__ = [
-    "MLP", "NORMS", "SIDE", "AutoencoderNet", "ConvAutoencoderNet", "ConvDecoder", "ConvEncoder", "ConvNet",
+    "MLP", "NORMS", "AutoencoderNet", "ConvAutoencoderNet", "ConvDecoder", "ConvEncoder", "ConvNet",
     "DCGANDiscriminator", "DCGANGenerator", "Discriminator", "Generator", "REGISTRY", "autoencoder_net",
-    "classifier_net", "compute_dtype", "conv_stages_ok", "gan_nets", "param_count", "register",
+    "classifier_net", "compute_dtype", "gan_nets", "param_count", "register",
 ]  # fmt: skip
 
 REGISTRY: dict[tuple[str, str], Callable[..., Any]] = {}  # (role, arch) -> builder
@@ -61,15 +59,15 @@ def classifier_net(cfg: Any, num_outputs: int) -> nn.Module:
     return build("classifier", cfg, num_outputs=num_outputs, activation=cfg.activation, dropout=cfg.dropout)
 
 
-def autoencoder_net(cfg: Any) -> nn.Module:
-    """The autoencoder (VAE when cfg.variational) a task config names."""
+def autoencoder_net(cfg: Any, shape: tuple[int, ...]) -> nn.Module:
+    """The autoencoder (VAE when cfg.variational) a task config names, for images of `shape` (H, W, C)."""
     return build("autoencoder", cfg, latent_dim=cfg.latent_dim, activation=cfg.activation,
-                 variational=cfg.variational)  # fmt: skip
+                 variational=cfg.variational, shape=tuple(shape))  # fmt: skip
 
 
-def gan_nets(cfg: Any, dim: int, images: bool, data_std: float) -> tuple[nn.Module, nn.Module]:
-    """(G, D) a GAN config names, for samples of `dim` numbers (images: pixels in [0, 1])."""
-    return build("gan", cfg, dim=dim, images=images, data_std=data_std, activation=cfg.activation,
+def gan_nets(cfg: Any, shape: tuple[int, ...], images: bool, data_std: float) -> tuple[nn.Module, nn.Module]:
+    """(G, D) a GAN config names, for samples of `shape` ((H, W, C) images: pixels in [0, 1]; (D,) toys)."""
+    return build("gan", cfg, shape=tuple(shape), images=images, data_std=data_std, activation=cfg.activation,
                  pack=cfg.pack)  # fmt: skip
 
 
@@ -87,28 +85,28 @@ def _cnn(*, channels, norm, conv_impl, head, num_outputs, activation, dropout, d
 
 
 @register("autoencoder", "mlp")
-def _mlp_autoencoder(*, hidden, init, dropout, latent_dim, activation, variational, dtype):
-    return AutoencoderNet(hidden, latent_dim, activation, init, variational, dropout, dtype=dtype)
+def _mlp_autoencoder(*, hidden, init, dropout, latent_dim, activation, variational, shape, dtype):
+    return AutoencoderNet(hidden, latent_dim, activation, init, variational, dropout, shape, dtype=dtype)
 
 
 @register("autoencoder", "conv")
-def _conv_autoencoder(*, channels, norm, conv_impl, latent_dim, activation, variational, dtype):
-    return ConvAutoencoderNet(channels, latent_dim, activation, variational, norm, conv_impl, dtype)
+def _conv_autoencoder(*, channels, norm, conv_impl, latent_dim, activation, variational, shape, dtype):
+    return ConvAutoencoderNet(channels, latent_dim, shape, activation, variational, norm, conv_impl, dtype)
 
 
 @register("gan", "mlp")
-def _mlp_gan(*, hidden, d_hidden, standardize, dim, images, data_std, activation, pack, dtype):
+def _mlp_gan(*, hidden, d_hidden, standardize, shape, images, data_std, activation, pack, dtype):
     """The MLP pair; with `standardize`, both work at the data's scale of one (toys: biases need not travel
     to |x| = 4 at lr 2e-4 per step)."""
     del pack  # D's input is `pack` samples side by side: its first Dense takes the width from the data
     scale = data_std if standardize and not images else 1.0
-    g = Generator(hidden, dim, activation, "sigmoid" if images else "linear", scale, dtype)
+    g = Generator(hidden, shape, activation, "sigmoid" if images else "linear", scale, dtype)
     return g, Discriminator(d_hidden, activation, scale, dtype)
 
 
 @register("gan", "conv")
-def _dcgan(*, channels, d_channels, norm, conv_impl, dim, images, data_std, activation, pack, dtype):
+def _dcgan(*, channels, d_channels, norm, conv_impl, shape, images, data_std, activation, pack, dtype):
     """DCGAN (Radford et al. 2016; departures: docs/conv.md): G's ReLUs are DCGAN's, D takes `activation`."""
-    del dim, images, data_std  # 28 x 28 images (the config refuses toys for arch=conv)
-    return (DCGANGenerator(channels, norm, conv_impl, dtype),
+    del images, data_std  # images (the config refuses toys for arch=conv)
+    return (DCGANGenerator(channels, shape, norm, conv_impl, dtype),
             DCGANDiscriminator(d_channels, activation, pack, conv_impl, dtype))  # fmt: skip

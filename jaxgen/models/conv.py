@@ -1,6 +1,7 @@
 """Convolutional networks (arch=conv): the CNN classifier, the conv autoencoder, DCGAN's G and D.
 
-Images arrive flat ([B, 784] in [0, 1]) as for the MLPs and are viewed as [B, 28, 28, 1] inside; every
+Images arrive as [B, H, W, C] in [0, 1] (any size and channel count; PacGAN's packed rows as
+[B, pack, H, W, C]); a decoder or generator is told the image shape it makes (`shape`, from the data). Every
 convolution is jaxgen.convs' (nn.Conv's parameters; shifted slices and one matrix product on the CPU,
 XLA's convolution elsewhere: `impl`). BatchNorm (`norm="batch"`) keeps its running mean and variance
 in the "batch_stats" collection, beside "params" in the variables a task keeps in its State.
@@ -17,7 +18,6 @@ import jax.numpy as jnp
 
 from jaxgen import activations, convs
 
-SIDE = 28  # image side: 28 x 28 x 1
 NORMS = ("batch", "none")
 
 
@@ -28,15 +28,19 @@ def _norm(norm: str, train: bool, name: str):
     return lambda x: x
 
 
-def _image(x_BxD: jax.Array, channels: int = 1) -> jax.Array:
-    """Flat rows [B, channels * 784] as [B, 28, 28, channels] (PacGAN packs samples as channels)."""
-    b = x_BxD.shape[0]
-    return x_BxD.reshape(b, channels, SIDE, SIDE).transpose(0, 2, 3, 1)
+def _image(x: jax.Array) -> jax.Array:
+    """Images [B, H, W, C] as they are; PacGAN's packed rows [B, pack, H, W, C] as [B, H, W, pack * C]
+    (the samples side by side as channels)."""
+    if x.ndim == 5:
+        b, p, h, w, c = x.shape
+        return x.transpose(0, 2, 3, 1, 4).reshape(b, h, w, p * c)
+    return x
 
 
 class ConvNet(nn.Module):
     """CNN classifier: per stage a 3x3 convolution of `channels[i]` maps, (BatchNorm), the activation and
-    2x2 max pooling (28 -> 14 -> 7 -> 3); then dense layers of `head` widths with dropout; linear logits."""
+    2x2 max pooling (28 -> 14 -> 7 -> 3; 32 -> 16 -> 8 -> 4); then dense layers of `head` widths with
+    dropout; linear logits."""
 
     channels: Sequence[int]
     head: Sequence[int]
@@ -48,10 +52,9 @@ class ConvNet(nn.Module):
     dtype: Any = None
 
     @nn.compact
-    def __call__(self, x_BxD: jax.Array, *, train: bool = False, features: bool = False):
+    def __call__(self, x: jax.Array, *, train: bool = False, features: bool = False):
         act = activations.get(self.activation)
         he = nn.initializers.he_normal()
-        x = _image(x_BxD)
         for i, width in enumerate(self.channels):
             x = convs.Conv(width, 3, use_bias=self.norm == "none", impl=self.impl, kernel_init=he,
                            dtype=self.dtype, name=f"conv_{i}")(x)  # fmt: skip
@@ -68,26 +71,19 @@ class ConvNet(nn.Module):
         return (out, x) if features else out
 
 
-def conv_stages_ok(channels: Sequence[int]) -> bool:
-    """Whether stride-2 stages of `channels` take 28 x 28 to a grid that doubling returns to 28 (1 or 2)."""
-    return 1 <= len(channels) <= 2
-
-
 class ConvEncoder(nn.Module):
-    """28 x 28 x 1 -> stride-2 3x3 convolutions of `channels` (28 -> 14 -> 7) -> dense `outputs`."""
+    """H x W x C -> stride-2 3x3 convolutions of `channels` (28 -> 14 -> 7) -> dense `outputs`."""
 
     channels: Sequence[int]
     outputs: int
     activation: str = "relu"
     norm: str = "none"
     impl: str = "auto"
-    in_channels: int = 1
     dtype: Any = None
 
     @nn.compact
-    def __call__(self, x_BxD: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         act = activations.get(self.activation)
-        x = _image(x_BxD, self.in_channels)
         for i, width in enumerate(self.channels):
             bias = self.norm == "none" or i == 0
             he = nn.initializers.he_normal()
@@ -102,10 +98,12 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z -> dense to a (28 / 2^stages)^2 x channels[-1] grid -> stride-2 4x4 transposed convolutions of the
-    reversed `channels` (ending in one map) -> [B, 784] linear outputs (pixel logits)."""
+    """z -> dense to an (H / 2^stages) x (W / 2^stages) x channels[-1] grid -> stride-2 4x4 transposed
+    convolutions of the reversed `channels` (ending in C maps) -> [B, H, W, C] linear outputs (pixel
+    logits). `shape` = (H, W, C), the data's."""
 
     channels: Sequence[int]
+    shape: Sequence[int]
     activation: str = "relu"
     norm: str = "none"
     impl: str = "auto"
@@ -114,13 +112,14 @@ class ConvDecoder(nn.Module):
     @nn.compact
     def __call__(self, z_BxZ: jax.Array, train: bool = False) -> jax.Array:
         act = activations.get(self.activation)
-        side = SIDE >> len(self.channels)
+        h, w, c = self.shape
+        h0, w0 = h >> len(self.channels), w >> len(self.channels)
         widths = tuple(reversed(self.channels))
-        x = nn.Dense(side * side * widths[0], use_bias=self.norm == "none", dtype=self.dtype, name="project")(
+        x = nn.Dense(h0 * w0 * widths[0], use_bias=self.norm == "none", dtype=self.dtype, name="project")(
             z_BxZ
         )
-        x = act(_norm(self.norm, train, "norm_project")(x.reshape(-1, side, side, widths[0])))
-        for i, width in enumerate((*widths[1:], 1)):
+        x = act(_norm(self.norm, train, "norm_project")(x.reshape(-1, h0, w0, widths[0])))
+        for i, width in enumerate((*widths[1:], c)):
             last = i == len(widths) - 1
             bias = last or self.norm == "none"
             he = nn.initializers.he_normal()
@@ -129,7 +128,6 @@ class ConvDecoder(nn.Module):
             x = deconv(x)
             if not last:
                 x = act(_norm(self.norm, train, f"norm_{i}")(x))
-        x = x.reshape(x.shape[0], -1)
         return x.astype(jnp.float32) if self.dtype is not None else x
 
 
@@ -139,6 +137,7 @@ class ConvAutoencoderNet(nn.Module):
 
     channels: Sequence[int]
     latent_dim: int
+    shape: Sequence[int]
     activation: str = "relu"
     variational: bool = False
     norm: str = "none"
@@ -150,7 +149,9 @@ class ConvAutoencoderNet(nn.Module):
         self.encoder = ConvEncoder(
             self.channels, code, self.activation, self.norm, self.impl, dtype=self.dtype
         )
-        self.decoder = ConvDecoder(self.channels, self.activation, self.norm, self.impl, self.dtype)
+        self.decoder = ConvDecoder(
+            self.channels, self.shape, self.activation, self.norm, self.impl, self.dtype
+        )
 
     def encode(self, x_BxD: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array | None]:
         h = self.encoder(x_BxD, train)
@@ -166,23 +167,27 @@ class ConvAutoencoderNet(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """DCGAN's generator for 28 x 28 (Radford et al. 2016): z -> dense 7x7 x channels[-1] -> BatchNorm,
-    ReLU -> 4x4 stride-2 transposed convolutions (BatchNorm, ReLU between) -> one map -> sigmoid pixels."""
+    """DCGAN's generator (Radford et al. 2016): z -> dense (H / 2^stages)^2 x channels[-1] (4x4 x 1024 for
+    their 64x64x3 with channels=128,256,512,1024) -> BatchNorm, ReLU -> 4x4 stride-2 transposed
+    convolutions (BatchNorm, ReLU between) -> C maps -> sigmoid pixels [B, H, W, C]."""
 
     channels: Sequence[int]
+    shape: Sequence[int]
     norm: str = "batch"
     impl: str = "auto"
     dtype: Any = None
 
     @nn.compact
     def __call__(self, z_BxZ: jax.Array, train: bool = False) -> jax.Array:
-        x = ConvDecoder(self.channels, "relu", self.norm, self.impl, self.dtype, name="net")(z_BxZ, train)
+        net = ConvDecoder(self.channels, self.shape, "relu", self.norm, self.impl, self.dtype, name="net")
+        x = net(z_BxZ, train)
         return jax.nn.sigmoid(x)
 
 
 class DCGANDiscriminator(nn.Module):
-    """DCGAN's discriminator for 28 x 28: 4x4 stride-2 convolutions of `channels` with LeakyReLU (no
-    normalisation: see jaxgen.tasks.gan), one logit per row; `pack` samples per row enter as channels."""
+    """DCGAN's discriminator: 4x4 stride-2 convolutions of `channels` with LeakyReLU (no normalisation:
+    see jaxgen.tasks.gan), one logit per row; `pack` samples per row ([B, pack, H, W, C]) enter as
+    channels."""
 
     channels: Sequence[int]
     activation: str = "leaky_relu:0.2"
@@ -191,9 +196,9 @@ class DCGANDiscriminator(nn.Module):
     dtype: Any = None
 
     @nn.compact
-    def __call__(self, x_BxD: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array) -> jax.Array:
         act = activations.get(self.activation)
-        x = _image(x_BxD, self.pack)
+        x = _image(x)
         for i, width in enumerate(self.channels):
             x = act(convs.Conv(width, 4, strides=2, impl=self.impl, dtype=self.dtype, name=f"conv_{i}")(x))
         out = nn.Dense(1, dtype=self.dtype, name="out")(x.reshape(x.shape[0], -1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,9 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x_BxD: jax.Array, *, train: bool = False, features: bool = False):
-        """Logits; with features=True, (logits, last hidden layer's activations)."""
+        """Logits; with features=True, (logits, last hidden layer's activations). Images [B, H, W, C] are
+        read as the flat vectors [B, H * W * C] they are points of."""
+        x_BxD = x_BxD.reshape(x_BxD.shape[0], -1)
         act = activations.get(self.activation)
         name = self.kernel_init
         kernel_init = activations.initializer(
@@ -48,7 +51,8 @@ def compute_dtype(name: str) -> Any:
 
 
 class AutoencoderNet(nn.Module):
-    """Encoder 784 -> hidden -> latent (VAE: mean and log-variance), mirrored decoder -> 784 logits."""
+    """Encoder H*W*C -> hidden -> latent (VAE: mean and log-variance), mirrored decoder -> H*W*C logits
+    shaped [B, *shape] (`shape`: the data's, (H, W, C))."""
 
     hidden: Sequence[int]
     latent_dim: int
@@ -56,14 +60,15 @@ class AutoencoderNet(nn.Module):
     kernel_init: str = "auto"
     variational: bool = False
     dropout: float = 0.0
-    out_dim: int = 784
+    shape: Sequence[int] = (28, 28, 1)
     dtype: Any = None  # compute dtype (None: float32)
 
     def setup(self):
         code = 2 * self.latent_dim if self.variational else self.latent_dim
         self.encoder = MLP(self.hidden, code, self.activation, self.kernel_init, self.dropout, self.dtype)
         widths = tuple(reversed(self.hidden))
-        self.decoder = MLP(widths, self.out_dim, self.activation, self.kernel_init, self.dropout, self.dtype)
+        out_dim = math.prod(self.shape)
+        self.decoder = MLP(widths, out_dim, self.activation, self.kernel_init, self.dropout, self.dtype)
 
     def encode(self, x_BxD: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array | None]:
         """(mean, log-variance) of q(z | x); a plain autoencoder's log-variance is None."""
@@ -73,8 +78,8 @@ class AutoencoderNet(nn.Module):
         return h, None
 
     def decode(self, z_BxZ: jax.Array, train: bool = False) -> jax.Array:
-        """Pixel logits of the images that codes z decode to."""
-        return self.decoder(z_BxZ, train=train)
+        """Pixel logits [B, *shape] of the images that codes z decode to."""
+        return self.decoder(z_BxZ, train=train).reshape(z_BxZ.shape[0], *self.shape)
 
     def __call__(self, x_BxD: jax.Array, train: bool = False) -> jax.Array:
         return self.decode(self.encode(x_BxD, train)[0], train)
@@ -86,10 +91,11 @@ def param_count(params) -> int:
 
 
 class Generator(nn.Module):
-    """z -> MLP -> out_dim: sigmoid pixels in [0, 1] for images, linear coordinates for toys."""
+    """z -> MLP -> a sample of `shape`: sigmoid pixels in [0, 1] for images ((H, W, C)), linear coordinates
+    for toys ((D,))."""
 
     hidden: Sequence[int]
-    out_dim: int
+    shape: Sequence[int]
     activation: str = "leaky_relu:0.2"
     output: str = "linear"  # "sigmoid" (images) or "linear" (toy points)
     scale: float = 1.0  # linear outputs are multiplied by it (the data's scale: the MLP works at order 1)
@@ -97,12 +103,14 @@ class Generator(nn.Module):
 
     @nn.compact
     def __call__(self, z_BxZ: jax.Array, train: bool = False) -> jax.Array:
-        x = MLP(self.hidden, self.out_dim, self.activation, dtype=self.dtype, name="mlp")(z_BxZ)
+        x = MLP(self.hidden, math.prod(self.shape), self.activation, dtype=self.dtype, name="mlp")(z_BxZ)
+        x = x.reshape(z_BxZ.shape[0], *self.shape)
         return jax.nn.sigmoid(x) if self.output == "sigmoid" else self.scale * x
 
 
 class Discriminator(nn.Module):
-    """x -> MLP -> one logit per row (a row is `pack` samples concatenated under PacGAN)."""
+    """x -> MLP -> one logit per row (a row is `pack` samples concatenated under PacGAN; images are read
+    flat)."""
 
     hidden: Sequence[int]
     activation: str = "leaky_relu:0.2"

@@ -1,5 +1,6 @@
 """Autoencoder figures, drawn from a checkpoint alone: reconstructions beside PCA, the latent space by digit,
-decoded digit means, walks between digits, the decoded latent plane over the codes' density, samples."""
+decoded class means, walks between classes, the decoded latent plane over the codes' density, samples.
+Images are [N, H, W, C], grey (C = 1) or colour (C = 3), of any size (jaxgen.plots.common.show_image)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,33 @@ from typing import Any
 import numpy as np
 
 from jaxgen import metrics
-from jaxgen.plots.common import plt, save
+from jaxgen.plots.common import class_label, mosaic, plt, save, show_image
 from jaxgen.runtime import eval_key
 
-DIGIT_COLORS = plt.get_cmap("tab10").colors  # categorical: one colour per digit
+DIGIT_COLORS = plt.get_cmap("tab10").colors  # categorical: one colour per digit (per class, up to 10)
+MANY_COLORS = plt.get_cmap("tab20").colors  # more than 10 classes
 
 
-def mosaic(images_NxD: np.ndarray, rows: int, cols: int, side: int = 28, gap: int = 2) -> np.ndarray:
-    """Images tiled into one array (rows x cols cells, `gap` pixels of background between cells)."""
-    out = np.zeros((rows * (side + gap) - gap, cols * (side + gap) - gap), np.float32)
-    for i, img in enumerate(np.asarray(images_NxD)[: rows * cols]):
-        r, c = divmod(i, cols)
-        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = (
-            img.reshape(side, side)
-        )
-    return out
+def _colour(d: int, k: int) -> tuple:
+    """Class d's colour among k classes."""
+    return DIGIT_COLORS[d % 10] if k <= 10 else MANY_COLORS[d % 20]
+
+
+def _shape(task, x: np.ndarray) -> tuple[int, ...] | None:
+    """(H, W, C) of the images: x's own when it is [N, H, W, C], else the task's (flat rows)."""
+    x = np.asarray(x)
+    return tuple(x.shape[1:]) if x.ndim == 4 else getattr(task, "shape", None)
+
+
+def _like(images: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Images (a decoder's, PCA's flat rows) in the layout of x's, so that metrics compare pixel by pixel."""
+    images = np.asarray(images)
+    return images.reshape(len(images), *np.shape(x)[1:])
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    """Images as the rows [N, H*W*C] that PCA works on."""
+    return np.asarray(x).reshape(len(x), -1)
 
 
 def _title(task, at: str, what: str) -> str:
@@ -35,30 +48,50 @@ def _title(task, at: str, what: str) -> str:
 
 
 def _names(task) -> tuple[str, ...]:
-    """The class names of the task's data ("0".."9" for digits, "T-shirt/top", ... for clothes)."""
-    return tuple(getattr(task, "class_names", ())) or tuple(str(d) for d in range(10))
+    """The class names of the task's data ("0".."9" for digits, "T-shirt/top", ... for clothes,
+    "smileys_emotion", ... for emoji)."""
+    return tuple(getattr(task, "class_names", ()) or ()) or tuple(str(d) for d in range(10))
 
 
-def _pick(labels: np.ndarray, per_digit: int = 1) -> np.ndarray:
-    """Indices of the first `per_digit` examples of each digit, digit-major."""
-    return np.array([i for d in range(10) for i in np.flatnonzero(labels == d)[:per_digit]])
+def _classes(task, y: np.ndarray) -> list[int]:
+    """The classes the labels y hold, in order."""
+    return [int(d) for d in np.unique(np.asarray(y))]
+
+
+def _label(task, d: int) -> str:
+    """Class d's name, cut to 14 characters for legends, ticks and titles (its number where unnamed)."""
+    return class_label(_names(task), d)
+
+
+def _count(task, y: np.ndarray) -> int:
+    """How many classes there are (for the palette: tab10 up to 10, tab20 beyond)."""
+    return max(len(_names(task)), int(np.max(y, initial=-1)) + 1)
+
+
+def _pick(labels: np.ndarray, per_digit: int = 1, classes=range(10)) -> np.ndarray:
+    """Indices of the first `per_digit` examples of each class, class-major."""
+    return np.array([i for d in classes for i in np.flatnonzero(labels == d)[:per_digit]], np.int64)
 
 
 def reconstructions(task, params, x, y, out: Path, at: str) -> Path:
-    """Originals above the autoencoder's and PCA's reconstructions (two of each digit)."""
-    idx = _pick(y, 2)
+    """Originals above the autoencoder's and PCA's reconstructions (two of each class). PCA works on flat
+    rows: its reconstructions are drawn in the images' shape."""
+    idx = _pick(y, 2, _classes(task, y))[:24]  # two of each class (of the first 12 with many)
     pca = task.pca()
+    ae_bce = metrics.bce(_like(task.decode(params, task.encode(params, x)), x), x)
+    pca_bce = metrics.bce(_like(np.clip(pca.decode(pca.encode(_flat(x))), 0, 1), x), x)
     rows = [
         ("original", x[idx]),
-        (f"autoencoder\nBCE {metrics.bce(task.decode(params, task.encode(params, x)), x):.4f}", None),
-        (f"PCA-{task.cfg.latent_dim}", np.clip(pca.decode(pca.encode(x[idx])), 0, 1)),
+        (f"autoencoder\nBCE {ae_bce:.4f}", _like(task.decode(params, task.encode(params, x[idx])), x[idx])),
+        (
+            f"PCA-{task.cfg.latent_dim}\nBCE {pca_bce:.4f}",
+            _like(np.clip(pca.decode(pca.encode(_flat(x[idx]))), 0, 1), x[idx]),
+        ),
     ]
-    rows[1] = (rows[1][0], task.decode(params, task.encode(params, x[idx])))
-    pca_bce = metrics.bce(np.clip(pca.decode(pca.encode(x)), 0, 1), x)
-    rows[2] = (f"PCA-{task.cfg.latent_dim}\nBCE {pca_bce:.4f}", rows[2][1])
+    shape = _shape(task, x)
     fig, axes = plt.subplots(3, 1, figsize=(12, 2.9), layout="constrained")
     for ax, (label, imgs) in zip(axes, rows, strict=True):
-        ax.imshow(mosaic(imgs, 1, len(idx)), cmap="gray_r", vmin=0, vmax=1)
+        show_image(ax, mosaic(imgs, 1, len(idx), shape=shape))
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
@@ -76,31 +109,40 @@ def _codes_2d(task, codes: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def latent_scatter(task, params, x, y, out: Path, at: str) -> Path:
-    """Test codes coloured by digit (2-D codes directly, larger ones by their top two principal axes)."""
+    """Test codes coloured by class (2-D codes directly, larger ones by their top two principal axes); each
+    class named at its median (long names cut to 14 characters), the legend outside the axes."""
     codes = task.encode(params, x)
     xy, (lx, ly) = _codes_2d(task, codes)
+    classes = _classes(task, y)
+    k = _count(task, y)
     fig, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
-    for d in range(10):
+    for d in classes:
         m = y == d
-        ax.scatter(
-            xy[m, 0], xy[m, 1], s=6, color=DIGIT_COLORS[d], alpha=0.7, label=_names(task)[d], linewidths=0
-        )
+        name = _label(task, d)
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=_colour(d, k), alpha=0.7, label=name, linewidths=0)
         cx, cy = np.median(xy[m], axis=0)
+        short = len(name) < 3
         ax.text(
             cx,
             cy,
-            _names(task)[d],
-            fontsize=13 if len(_names(task)[d]) < 3 else 8,
+            name,
+            fontsize=13 if short else 8 if len(name) <= 8 else 7,
             weight="bold",
             ha="center",
             va="center",
             color="black",
-            bbox={"boxstyle": "circle,pad=0.2", "fc": DIGIT_COLORS[d], "alpha": 0.8, "lw": 0},
+            bbox={
+                "boxstyle": "circle,pad=0.2" if short else "round,pad=0.2",
+                "fc": _colour(d, k),
+                "alpha": 0.8,
+                "lw": 0,
+            },
         )
     ax.legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     ax.set_xlabel(lx)
     ax.set_ylabel(ly)
-    knn = metrics.knn_accuracy(task.encode(params, task.train_images()[0]), task.train_images()[1], codes, y)
+    train_x, train_y = task.train_images()
+    knn = metrics.knn_accuracy(task.encode(params, train_x), train_y, codes, y)
     ax.set_title(
         _title(task, at, f"latent codes of {len(x)} test images (5-NN class accuracy {knn:.3f})"),
         fontsize=10,
@@ -109,17 +151,22 @@ def latent_scatter(task, params, x, y, out: Path, at: str) -> Path:
 
 
 def digit_means(task, params, x, y, out: Path, at: str) -> Path:
-    """Each digit's mean code decoded: what the code space holds at the centre of each class."""
+    """Each class's mean code decoded: what the code space holds at the centre of each class."""
     codes = task.encode(params, x)
-    means = np.stack([codes[y == d].mean(0) for d in range(10)])
+    classes = _classes(task, y)
+    k = _count(task, y)
+    means = np.stack([codes[y == d].mean(0) for d in classes])
     imgs = task.decode(params, means.astype(np.float32))
-    fig, axes = plt.subplots(1, 10, figsize=(10, 1.9), layout="constrained")
-    for d, ax in enumerate(axes):
-        ax.imshow(imgs[d].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+    fig, axes = plt.subplots(
+        1, len(classes), figsize=(max(len(classes), 3), 1.9), layout="constrained", squeeze=False
+    )
+    for i, (d, ax) in enumerate(zip(classes, axes[0], strict=True)):
+        show_image(ax, imgs[i], _shape(task, x))
+        name = _label(task, d)
         ax.set_title(
-            _names(task)[d],
-            color=DIGIT_COLORS[d],
-            fontsize=9 if len(_names(task)[d]) > 2 else 12,
+            name,
+            color=_colour(d, k),
+            fontsize=12 if len(name) <= 2 else 9 if len(name) <= 8 else 7,
             weight="bold",
         )
         ax.axis("off")
@@ -127,23 +174,43 @@ def digit_means(task, params, x, y, out: Path, at: str) -> Path:
     return save(fig, out / "digit_means.png")
 
 
-WALKS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
+WALKS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))  # ten classes (digits): the pairs that look alike
+
+
+def _walks(classes: list[int]) -> list[tuple[int, int]]:
+    """The class pairs to walk between: WALKS when all ten classes 0..9 are there, else up to five pairs of
+    classes half the list apart (one class: two of its images)."""
+    if set(classes) == set(range(10)):
+        return list(WALKS)
+    k = len(classes)
+    pairs = [(classes[i], classes[(i + max(1, k // 2)) % k]) for i in range(min(5, k))]
+    return list(dict.fromkeys(pairs))
 
 
 def interpolation(task, params, x, y, out: Path, at: str, n_steps: int = 10) -> Path:
     """Straight lines in code space between two test images, decoded step by step (ends: the originals)."""
+    walks = _walks(_classes(task, y))
     rows = []
-    for a, b in WALKS:
-        ia, ib = np.flatnonzero(y == a)[0], np.flatnonzero(y == b)[0]
+    for a, b in walks:
+        ia = np.flatnonzero(y == a)[0]
+        ib = next((i for i in np.flatnonzero(y == b) if i != ia), ia)
         za, zb = task.encode(params, x[[ia, ib]])
         t = np.linspace(0, 1, n_steps)[:, None]
-        walk = task.decode(params, ((1 - t) * za + t * zb).astype(np.float32))
+        walk = _like(task.decode(params, ((1 - t) * za + t * zb).astype(np.float32)), x)
         rows.append(np.concatenate([x[ia : ia + 1], walk, x[ib : ib + 1]]))
-    grid = mosaic(np.concatenate(rows), len(WALKS), n_steps + 2)
-    fig, ax = plt.subplots(figsize=(9, 0.85 * len(WALKS) + 0.9), layout="constrained")
-    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
-    ax.set_xticks([14, 30 * (n_steps + 1) + 14], ["original A", "original B"], fontsize=8)
-    ax.set_yticks([30 * i + 14 for i in range(len(WALKS))], [f"{a} → {b}" for a, b in WALKS])
+    gap = 2
+    grid = mosaic(np.concatenate(rows), len(walks), n_steps + 2, gap=gap, shape=_shape(task, x))
+    h = (grid.shape[0] + gap) // len(walks)  # a cell and its gap, in pixels
+    w = (grid.shape[1] + gap) // (n_steps + 2)
+    fig, ax = plt.subplots(figsize=(9, 0.85 * len(walks) + 0.9), layout="constrained")
+    show_image(ax, grid)
+    ax.set_xticks([w // 2 - 1, w * (n_steps + 1) + w // 2 - 1], ["original A", "original B"], fontsize=8)
+    long = max(len(_label(task, d)) for pair in walks for d in pair) > 2
+    ax.set_yticks(
+        [h * i + h // 2 - 1 for i in range(len(walks))],
+        [f"{_label(task, a)} → {_label(task, b)}" for a, b in walks],
+        fontsize=8 if long else None,
+    )
     ax.set_title(
         _title(task, at, f"walks between two test images: {n_steps} decoded points on the line z_A → z_B"),
         fontsize=10,
@@ -157,7 +224,7 @@ def latent_grid(task, params, x, y, out: Path, at: str, n: int = 20) -> Path:
     lo, hi = np.percentile(codes, 1, axis=0), np.percentile(codes, 99, axis=0)
     g1, g2 = np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n)  # top row = largest z2
     zz = np.array([(a, b) for b in g2 for a in g1], np.float32)
-    tile = mosaic(task.decode(params, zz), n, n, gap=0)
+    tile = mosaic(task.decode(params, zz), n, n, gap=0, shape=_shape(task, x))  # [n*H, n*W, C]
     from scipy.ndimage import zoom
     from scipy.stats import gaussian_kde
 
@@ -171,20 +238,24 @@ def latent_grid(task, params, x, y, out: Path, at: str, n: int = 20) -> Path:
     dens = np.clip(zoom(dens, (tile.shape[0] / coarse[0], tile.shape[1] / coarse[1]), order=1), 0, None)
     dens = dens[: tile.shape[0], : tile.shape[1]]
     rgba = plt.get_cmap("YlGnBu")(0.85 * dens / dens.max())
-    rgba[..., :3] *= (1 - tile)[..., None]  # ink drawn dark over the density colour
+    if tile.shape[-1] == 1:
+        rgba[..., :3] *= 1 - tile  # ink drawn dark over the density colour
+    else:
+        rgba[..., :3] = 0.75 * tile + 0.25 * rgba[..., :3]  # colour images, tinted by the density
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.2), layout="constrained")
     extent = (lo[0], hi[0], lo[1], hi[1])
     axes[0].imshow(rgba, extent=extent, aspect="auto")
     axes[0].set_title("decoded grid over the plane; colour: density of test codes", fontsize=9)
-    for d in range(10):
+    k = _count(task, y)
+    for d in _classes(task, y):
         m = y == d
         axes[1].scatter(
-            codes[m, 0], codes[m, 1], s=5, color=DIGIT_COLORS[d], label=_names(task)[d], linewidths=0
+            codes[m, 0], codes[m, 1], s=5, color=_colour(d, k), label=_label(task, d), linewidths=0
         )
     axes[1].set_xlim(lo[0], hi[0])
     axes[1].set_ylim(lo[1], hi[1])
     axes[1].legend(title="class", markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
-    axes[1].set_title("the same window: test codes by digit", fontsize=9)
+    axes[1].set_title("the same window: test codes by class", fontsize=9)
     for ax in axes:
         ax.set_xlabel("z1")
         ax.set_ylabel("z2")
@@ -193,7 +264,7 @@ def latent_grid(task, params, x, y, out: Path, at: str, n: int = 20) -> Path:
 
 
 def samples(task, params, out: Path, at: str, key) -> Path:
-    """64 new digits: a VAE's prior draws decoded, or draws from the mixture fitted to a plain AE's codes."""
+    """64 new images: a VAE's prior draws decoded, or draws from the mixture fitted to a plain AE's codes."""
     imgs = task.sample(params, key, 64)
     how = (
         "z ~ N(0, I) decoded"
@@ -201,7 +272,7 @@ def samples(task, params, out: Path, at: str, key) -> Path:
         else (f"z from a {task.cfg.mixture}-component Gaussian mixture fitted to the training codes, decoded")
     )
     fig, ax = plt.subplots(figsize=(6.5, 7), layout="constrained")
-    ax.imshow(mosaic(imgs, 8, 8), cmap="gray_r", vmin=0, vmax=1)
+    show_image(ax, mosaic(imgs, 8, 8, shape=getattr(task, "shape", None)))
     ax.axis("off")
     ax.set_title(_title(task, at, f"samples: {how}"), fontsize=9)
     return save(fig, out / "samples.png")

@@ -18,7 +18,7 @@ def figures(
     """Every classifier figure for the test split `arrays`, into `out`."""
     out = Path(out)
     if task.kind == "toy":
-        if task.input_dim != 2:
+        if task.shape != (2,):
             return []
         return [toy.class_probability(task, params, arrays, out / "p_y_given_x.png", step, device)]
     images, labels = np.asarray(arrays["image"]), np.asarray(arrays["label"])

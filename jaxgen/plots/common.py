@@ -6,6 +6,7 @@ and from the task object they are handed."""
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -87,30 +88,141 @@ def curves(run_dir: Path) -> list[Path]:
     return [save(fig, run_dir / "plots" / "curves.png")]
 
 
+# ---------------------------------------------------------------- images
+
+GREY_CMAP = "gray_r"  # grey images: ink dark on white, as the 28 x 28 digits have always been drawn
+NAME_CHARS = 14  # class names longer than this are cut (with "…") on ticks, titles and legends
+
+
+def as_image(image: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """One image as float32 [H, W, C] in [0, 1] (C = 1 grey, 3 colour).
+
+    Takes [H, W, C], [H, W] (grey) or a flat vector: reshaped to `shape` ((H, W, C) or (H, W)) when its size
+    matches, else drawn square: grey when its length is a perfect square (784 -> 28 x 28 x 1), colour when a
+    third of it is (3,072 -> 32 x 32 x 3). Integer pixels (uint8) are scaled from 0..255; every value is
+    clipped to [0, 1]."""
+    x = np.asarray(image)
+    if x.ndim == 1:
+        if shape is not None and int(np.prod(shape)) == x.size:
+            x = x.reshape(shape)
+        else:
+            side = math.isqrt(x.size)
+            third = math.isqrt(x.size // 3)
+            if side * side == x.size and side > 0:
+                x = x.reshape(side, side, 1)
+            elif x.size % 3 == 0 and third * third * 3 == x.size and third > 0:
+                x = x.reshape(third, third, 3)
+            else:
+                raise ValueError(
+                    f"a flat image of {x.size} values with no shape that fits it (shape={shape}): "
+                    "give its (H, W, C)"
+                )
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[-1] not in (1, 3):
+        raise ValueError(f"an image is [H, W, 1] or [H, W, 3] (or flat); got shape {np.shape(image)}")
+    return _unit(x)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1]: integers (uint8) from 0..255, floats clipped."""
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / 255.0
+    return np.clip(x.astype(np.float32), 0.0, 1.0)
+
+
+def show_image(ax, image: np.ndarray, shape: tuple[int, ...] | None = None, **imshow_kw):
+    """Draw one image (anything as_image takes) on `ax`: C = 1 as a 2-D array in grey ("gray_r", 0..1),
+    C = 3 as RGB clipped to [0, 1]. Returns imshow's AxesImage."""
+    x = as_image(image, shape)
+    if x.shape[-1] == 1:
+        return ax.imshow(x[..., 0], cmap=GREY_CMAP, vmin=0, vmax=1, **imshow_kw)
+    return ax.imshow(x, **imshow_kw)
+
+
+def as_images(images: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A batch as float32 [N, H, W, C] in [0, 1]: [N, H, W, C], [N, H, W] grey, or flat rows [N, D] (each
+    as as_image reads a flat vector)."""
+    x = np.asarray(images)
+    if x.ndim == 3 and x.shape[-1] not in (1, 3):
+        x = x[..., None]  # [N, H, W] grey
+    if x.ndim == 4:
+        if x.shape[-1] not in (1, 3):
+            raise ValueError(f"images are [N, H, W, 1] or [N, H, W, 3] (or flat rows); got shape {x.shape}")
+        return _unit(x)
+    if len(x) == 0:
+        return np.zeros((0, 1, 1, 1), np.float32)
+    return np.stack([as_image(img, shape) for img in x])
+
+
+def mosaic(
+    images: np.ndarray, rows: int, cols: int, gap: int = 2, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """The first rows * cols images (anything as_images takes) tiled row-major into one float32
+    [rows * (H + gap) - gap, cols * (W + gap) - gap, C] array, with `gap` pixels of white between cells
+    (0 for grey, drawn white by "gray_r"; 1 for colour) and white where images run out. Draw it with
+    show_image."""
+    x = as_images(np.asarray(images)[: rows * cols], shape)
+    _, h, w, c = x.shape
+    white = 0.0 if c == 1 else 1.0
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), white, np.float32)
+    for i, img in enumerate(x):
+        r, k = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, k * (w + gap) : k * (w + gap) + w] = img
+    return out
+
+
+def short_name(name: str, n: int = NAME_CHARS) -> str:
+    """A class name cut to n characters ("smileys_emotion" -> "smileys_emoti…") for ticks and titles."""
+    name = str(name)
+    return name if len(name) <= n else name[: n - 1] + "…"
+
+
+def class_label(names: tuple[str, ...], c: int, n: int = NAME_CHARS) -> str:
+    """Class c's name (cut to n characters), or its number where `names` has none."""
+    return short_name(names[c], n) if 0 <= c < len(names) else str(c)
+
+
 def image_grid(
-    images_Nx784: np.ndarray, path: Path, *, titles: list[str] | None = None, cols: int = 8
+    images: np.ndarray,
+    path: Path,
+    *,
+    titles: list[str] | None = None,
+    cols: int = 8,
+    shape: tuple[int, ...] | None = None,
 ) -> Path:
-    """Images (uint8 0..255 or float 0..1) in a grid, with optional per-image titles."""
-    n = len(images_Nx784)
+    """Images [N, H, W, C] (grey or colour; uint8 0..255 or float 0..1; flat rows are read as as_image
+    does) in a grid, with optional per-image titles. Long titles ("pred≠true" of long class names) are
+    broken at "≠" and set smaller."""
+    n = len(images)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
+    longest = max((len(t) for t in titles), default=0) if titles else 0
+    wrap = longest > 10
+    fontsize = 7 if not wrap else 6
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(cols * (1.1 if not wrap else 1.3), rows * (1.25 if not wrap else 1.45)),
+        squeeze=False,
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(np.asarray(images_Nx784[i]).reshape(28, 28), cmap="gray_r")
+            show_image(ax, images[i], shape)
             if titles:
-                ax.set_title(titles[i], fontsize=7, color="red" if "≠" in titles[i] else "black")
+                title = titles[i].replace("≠", "\n≠") if wrap else titles[i]
+                ax.set_title(title, fontsize=fontsize, color="red" if "≠" in titles[i] else "black")
     return save(fig, path)
 
 
 def prediction_grid(
     images: np.ndarray, labels: np.ndarray, pred: np.ndarray, path: Path, names: tuple[str, ...] = ()
 ) -> Path:
-    """Test images titled with the predicted class (by name where `names` are given); a wrong one shows
-    'pred≠true' in red."""
+    """Test images titled with the predicted class (by name where `names` are given, cut to 14 characters);
+    a wrong one shows 'pred≠true' in red."""
 
     def n(c: int) -> str:
-        return names[c] if c < len(names) else str(c)
+        return class_label(names, int(c))
 
     titles = [n(p) if p == t else f"{n(p)}≠{n(t)}" for p, t in zip(pred, labels, strict=True)]
     return image_grid(images, path, titles=titles)
@@ -138,7 +250,7 @@ def confusion(
                 )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ticks = [names[c] if c < len(names) else str(c) for c in range(num_classes)]
+    ticks = [class_label(names, c) for c in range(num_classes)]
     ax.set_xticks(range(num_classes), ticks, rotation=90 if max(map(len, ticks)) > 2 else 0, fontsize=7)
     ax.set_yticks(range(num_classes), ticks, fontsize=7)
     ax.set_title(f"accuracy {np.trace(m) / max(m.sum(), 1):.4f} on {m.sum()} images")

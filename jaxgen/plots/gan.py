@@ -2,7 +2,8 @@
 
 gan_curves.png  the game: D and G losses against their values when D cannot tell (log 4 / log 2 for the
                 2014 losses), mean D(x) and D(G(z)) against ½ (hinge, wgan-gp: the critic's mean scores)
-progress.png    the fixed-noise samples saved at each checkpoint (an image strip, or scatters over the data)
+progress.png    the fixed-noise samples saved at each checkpoint (an image strip, or scatters over the data);
+                images [N, H, W, C] grey or colour, and an old run's flat [N, 784] snapshots as 28 x 28 grey
 samples.png     final samples (image grid, or 2,500 points coloured by nearest mode)
 dstar.png       1-D toys, the 2014 losses: the trained D against the optimal D* = p_data / (p_data + p_g)
 """
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from jaxgen import metrics
-from jaxgen.plots.common import image_grid, read_metrics, run_device, save
+from jaxgen.plots.common import image_grid, read_metrics, run_device, save, show_image
 from jaxgen.runtime import eval_key
 
 LOG4 = float(np.log(4.0))
@@ -119,7 +120,8 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
                 ax = axes[r, c]
                 ax.set_xticks([])
                 ax.set_yticks([])
-                ax.imshow(x[c].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+                if c < len(x):  # [N, H, W, C]; an old run's flat rows [N, 784] are drawn 28 x 28
+                    show_image(ax, x[c], getattr(task, "shape", None))
             axes[r, 0].set_ylabel(f"{step}", fontsize=7, rotation=0, ha="right", va="center")
         fig.suptitle(
             _title(task, run_dir, snaps[-1][0]) + "\nsame z at every checkpoint (rows: step)",
@@ -153,8 +155,9 @@ def final_samples(
     """Images: 64 samples; toys: 2,500 samples coloured by nearest mode (grey = not high quality)."""
     key = eval_key(task.cfg.seed)
     if task.kind == "image":
-        path = image_grid(task.sample(params, key, 64), out_dir / "samples.png")
-        return path
+        return image_grid(
+            task.sample(params, key, 64), out_dir / "samples.png", shape=getattr(task, "shape", None)
+        )
     x = task.sample(params, key, 2500)
     fig, ax = plt.subplots(figsize=(5.2, 5.2) if task.dim == 2 else (6, 3.6), layout="constrained")
     cov = metrics.mode_coverage(x, task.info["centers"], task.info["std"])

@@ -1,8 +1,13 @@
-"""MNIST autoencoder (and VAE): 784 pixels -> `latent_dim` code -> 784 logits, trained by the one driver.
+"""Autoencoder (and VAE): an image of H x W x C pixels (D = H*W*C numbers) -> `latent_dim` code -> D pixel
+logits, trained by the one driver.
 
 Plain AE: per-pixel sigmoid cross-entropy from logits (or squared error of the sigmoid), optionally denoising.
 VAE (`variational=true`): q(z|x) = N(mu, diag(exp(logvar))), z by reparameterisation, loss = the negative
-ELBO per pixel: (Σ_pixels BCE + beta KL(q(z|x) || N(0, I))) / 784.
+ELBO per pixel value: (Σ_pixels BCE + beta KL(q(z|x) || N(0, I))) / D. What the likelihood is: p(x|z) is
+one Bernoulli per pixel value (each colour channel its own) whose mean is the decoder's sigmoid, the classic
+MNIST choice, applied to intensities in [0, 1]. It is a cross-entropy, not a normalised density of 8-bit
+colours, so the ELBO bounds log p(x) under that per-value Bernoulli reading, on grey and colour images
+alike; it is reported in nats per image and in bits per dimension (nats / (D ln 2)).
 """
 
 from __future__ import annotations
@@ -36,9 +41,16 @@ def kl_to_standard_normal(mu_BxZ: jax.Array, logvar_BxZ: jax.Array) -> jax.Array
     return 0.5 * jnp.sum(mu_BxZ**2 + jnp.exp(logvar_BxZ) - 1.0 - logvar_BxZ, axis=-1)
 
 
-def pixel_bce(logits_BxD: jax.Array, x_BxD: jax.Array) -> jax.Array:
-    """Per-example mean over pixels of the sigmoid cross-entropy of logits against targets in [0, 1]."""
-    return optax.sigmoid_binary_cross_entropy(logits_BxD, x_BxD).mean(-1)
+def pixel_bce(logits: jax.Array, x: jax.Array) -> jax.Array:
+    """Per-example mean over pixel values (every axis but the first) of the sigmoid cross-entropy of logits
+    against targets in [0, 1]."""
+    bce = optax.sigmoid_binary_cross_entropy(logits, x)
+    return bce.reshape(bce.shape[0], -1).mean(-1)
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    """Images [N, H, W, C] as the points [N, H*W*C] that PCA, kNN and the pixel metrics work on."""
+    return np.asarray(images).reshape(len(images), -1)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -58,7 +70,9 @@ class Autoencoder:
         self.ds = ds
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
-        self.model = models.autoencoder_net(cfg)
+        self.shape = tuple(ds.shape)  # (H, W, C): the decoder makes images of the data's shape
+        self.dim = int(np.prod(self.shape))  # numbers per image: the D of "a point in D dimensions"
+        self.model = models.autoencoder_net(cfg, self.shape)
         self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
         self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
         model = self.model
@@ -70,7 +84,7 @@ class Autoencoder:
 
     def init(self, key: jax.Array) -> State:
         """Fresh parameters (and BatchNorm statistics) and optimizer state at step 0."""
-        variables = self.model.init(key, jnp.zeros((1, 784), jnp.float32))
+        variables = self.model.init(key, jnp.zeros((1, *self.shape), jnp.float32))
         trainable, _ = base.split_variables(variables)
         return base.State(step=jnp.zeros((), jnp.int32), params=variables, opt_state=self.tx.init(trainable))
 
@@ -97,7 +111,7 @@ class Autoencoder:
         if self.cfg.variational:
             kl_B = kl_to_standard_normal(mu, logvar)
             out["kl"] = kl_B.mean()
-            loss = loss + self.cfg.beta * out["kl"] / x_BxD.shape[-1]
+            loss = loss + self.cfg.beta * out["kl"] / self.dim
         return loss, (out, stats)
 
     def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
@@ -162,7 +176,7 @@ class Autoencoder:
     def pca(self) -> metrics.PCA:
         """PCA with latent_dim components, fitted once per task on train_images(REFERENCE_N)."""
         if self._pca is None:
-            self._pca = metrics.pca_fit(self.train_images(REFERENCE_N)[0], self.cfg.latent_dim)
+            self._pca = metrics.pca_fit(flat(self.train_images(REFERENCE_N)[0]), self.cfg.latent_dim)
         return self._pca
 
     # ---------------------------------------------------------------- contract
@@ -182,14 +196,16 @@ class Autoencoder:
         recon = _sigmoid(logits)
         bce_N = np.asarray(pixel_bce(jnp.asarray(logits), jnp.asarray(x)))
         pca = self.pca()
-        pca_recon = np.clip(pca.decode(pca.encode(x)), 0.0, 1.0)
+        pca_recon = np.clip(pca.decode(pca.encode(flat(x))), 0.0, 1.0).reshape(x.shape)
         out: dict[str, Any] = {
             "recon_bce": float(bce_N.mean()),
-            "recon_mse": metrics.mse(recon, x),
-            "pca_recon_bce": metrics.bce(pca_recon, x),
-            "pca_recon_mse": metrics.mse(pca_recon, x),
+            "recon_mse": metrics.mse(flat(recon), flat(x)),
+            "pca_recon_bce": metrics.bce(flat(pca_recon), flat(x)),
+            "pca_recon_mse": metrics.mse(flat(pca_recon), flat(x)),
             "latent_knn_accuracy": metrics.knn_accuracy(self.encode(params, train_x), train_y, mu, y, KNN_K),
-            "pca_knn_accuracy": metrics.knn_accuracy(pca.encode(train_x), train_y, pca.encode(x), y, KNN_K),
+            "pca_knn_accuracy": metrics.knn_accuracy(
+                pca.encode(flat(train_x)), train_y, pca.encode(flat(x)), y, KNN_K
+            ),
             "sharpness_ratio": metrics.sharpness_ratio(recon, x),
             "pca_sharpness_ratio": metrics.sharpness_ratio(pca_recon, x),
             "n": int(len(x)),
@@ -199,8 +215,10 @@ class Autoencoder:
         if self.cfg.variational:
             kl = np.asarray(kl_to_standard_normal(jnp.asarray(mu), jnp.asarray(logvar)))
             out["kl"] = float(kl.mean())
-            # ELBO per image in nats, at the posterior mean (a single-sample estimate would add noise)
-            out["elbo"] = float(-(bce_N * x.shape[1] + kl).mean())
+            # ELBO per image in nats, at the posterior mean (a single-sample estimate would add noise), and
+            # the same in bits per dimension (per pixel value), the unit colour-image likelihoods use
+            out["elbo"] = float(-(bce_N * self.dim + kl).mean())
+            out["elbo_bits_per_dim"] = float(-out["elbo"] / (self.dim * np.log(2.0)))
         if judge is not None:
             out.update(judge.report(self.sample(params, key, JUDGE_SAMPLES), x))
         return out
@@ -212,7 +230,7 @@ class Autoencoder:
         return metrics.fit_gaussian_mixture(codes, self.cfg.mixture)
 
     def sample(self, params: Any, key: jax.Array, n: int) -> np.ndarray:
-        """n new digits, float32 [n, 784] in [0, 1]: a VAE decodes z ~ N(0, I); a plain AE decodes draws
+        """n new images, float32 [n, H, W, C] in [0, 1]: a VAE decodes z ~ N(0, I); a plain AE decodes draws
         from the Gaussian mixture fitted to its training codes."""
         if self.cfg.variational:
             z = np.asarray(jax.random.normal(key, (n, self.cfg.latent_dim)))

@@ -1,7 +1,7 @@
 """Classifier: an MLP trained with softmax cross-entropy (optax), AdamW, warm-up + cosine decay.
 
-On MNIST the input is 784 uint8 pixels (scaled to [0, 1] inside the step, randomly distorted when
-`augment`); on a toy (`--data toy:moons`, ...) it is the float point itself and the class its label (the
+On images the input is uint8 pixels [B, H, W, C] (scaled to [0, 1] inside the step, randomly distorted
+when `augment`); on a toy (`--data toy:moons`, ...) it is the float point itself and the class its label (the
 moon, or the mixture component), with no augmentation; its figure is then p(y | x) over the plane.
 """
 
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen import data, models
+from jaxgen import models
 from jaxgen.configs.classifier import MLPConfig
 from jaxgen.data import Dataset, batches
 from jaxgen.errors import UserError
@@ -40,7 +40,7 @@ class Classifier:
             )
         self.cfg = cfg
         self.kind, self.spec, self.info = ds.kind, ds.spec, ds.info
-        self.input_dim = int(ds.info["dim"]) if ds.kind == "toy" else data.IMAGE_DIM
+        self.shape = tuple(ds.shape)  # (H, W, C) of images, (D,) of toy points: the example batch's
         # Affine distortions are for images; a toy point is never distorted.
         self.augment = cfg.augment and ds.kind == "image"
         self.num_classes = ds.num_classes
@@ -55,16 +55,16 @@ class Classifier:
 
     def _eval_logits(self, params: Any, images: jax.Array) -> jax.Array:
         """Eval-mode logits; with tta=mirror the log of p(y | x) averaged over the image and its mirror."""
-        x_BxD = batches.normalise(images)
-        logits = self.model.apply(params, x_BxD, train=False)
+        x = batches.normalise(images)
+        logits = self.model.apply(params, x, train=False)
         if self.cfg.tta != "mirror":
             return logits
-        mirrored = self.model.apply(params, batches.mirror(x_BxD), train=False)
+        mirrored = self.model.apply(params, batches.mirror(x), train=False)
         return jnp.logaddexp(jax.nn.log_softmax(logits), jax.nn.log_softmax(mirrored)) - jnp.log(2.0)
 
     def init(self, key: jax.Array) -> State:
         """Fresh parameters (and BatchNorm statistics) and optimizer state at step 0."""
-        variables = self.model.init(key, jnp.zeros((1, self.input_dim), jnp.float32))
+        variables = self.model.init(key, jnp.zeros((1, *self.shape), jnp.float32))
         trainable, _ = base.split_variables(variables)
         return base.State(step=jnp.zeros((), jnp.int32), params=variables, opt_state=self.tx.init(trainable))
 
@@ -120,14 +120,24 @@ class Classifier:
         judge: Any = None,
         full: bool = False,
     ) -> dict[str, float]:
-        """Accuracy and un-smoothed cross-entropy on a whole split (deterministic: `key` is unused; the
-        checkpoint form is already the full one, so `full` changes nothing)."""
+        """Accuracy, balanced accuracy and un-smoothed cross-entropy on a whole split (deterministic: `key` is
+        unused; the checkpoint form is already the full one, so `full` changes nothing)."""
         if judge is not None:
             raise UserError("--judge scores generated images: it applies to ae and gan runs, not mlp")
         logits = self.logits(params, np.asarray(arrays["image"]))
         labels = np.asarray(arrays["label"])
         loss = float(self.loss(jnp.asarray(logits), jnp.asarray(labels)))
-        return {"accuracy": float(np.mean(logits.argmax(-1) == labels)), "loss": loss, "n": int(len(labels))}
+        right = logits.argmax(-1) == labels
+        # the mean of the per-class accuracies over the classes present: what accuracy means when one class
+        # is most of the data (people_body is 55 % of the emoji test images)
+        present = np.unique(labels)
+        balanced = float(np.mean([right[labels == c].mean() for c in present])) if len(present) else 0.0
+        return {
+            "accuracy": float(np.mean(right)),
+            "balanced_accuracy": balanced,
+            "loss": loss,
+            "n": int(len(labels)),
+        }
 
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"

@@ -51,9 +51,14 @@ def top_k_mean(values_B: jax.Array, scores_B: jax.Array, fraction: jax.Array) ->
     return jnp.sum(jnp.where(keep_B, values_B, 0.0)) / jnp.sum(keep_B)
 
 
-def pack_rows(x_BxD: jax.Array, pack: int) -> jax.Array:
-    """PacGAN: consecutive `pack` samples concatenated into one D input row, [B, D] -> [B/pack, pack*D]."""
-    return x_BxD.reshape(x_BxD.shape[0] // pack, pack * x_BxD.shape[1])
+def pack_rows(x: Any, pack: int) -> Any:
+    """PacGAN: consecutive `pack` samples as one D input row: toy points [B, D] -> [B/pack, pack*D], images
+    [B, H, W, C] -> [B/pack, pack, H, W, C] (an MLP reads a row flat, DCGAN's D as pack*C channels).
+    Works on numpy and JAX arrays alike."""
+    b = x.shape[0] // pack
+    if x.ndim == 2:
+        return x.reshape(b, pack * x.shape[1])
+    return x.reshape(b, pack, *x.shape[1:])
 
 
 class GAN:
@@ -66,7 +71,8 @@ class GAN:
         self.kind, self.spec = ds.kind, ds.spec
         self.info = ds.info
         self.class_names = ds.class_names  # figures and reports name classes by these
-        self.dim = int(ds.info["dim"]) if ds.kind == "toy" else 784
+        self.shape = tuple(ds.shape)  # a sample's: (H, W, C) images, (D,) toy points
+        self.dim = int(np.prod(self.shape))
         self.loss = gan_losses.LOSSES[cfg.loss]
         self.gp = float(cfg.gp or 0.0) if cfg.loss == "wgan-gp" else 0.0  # the table fills gp for any loss
         # what D's outputs are read as (probabilities D(x), D(G(z)), or a critic's scores) and called
@@ -76,7 +82,7 @@ class GAN:
         self.examples_per_step = cfg.d_steps * cfg.batch_size
         self.diffaug = diffaug_ops(cfg.diffaug)
         data_std = float(np.std(ds.train["image"])) if ds.kind == "toy" else 1.0  # standardize's scale
-        self.g_model, self.d_model = models.gan_nets(cfg, self.dim, ds.kind == "image", data_std)
+        self.g_model, self.d_model = models.gan_nets(cfg, self.shape, ds.kind == "image", data_std)
 
         def schedule(peak: float):
             return (
@@ -113,7 +119,7 @@ class GAN:
         """Fresh G and D, both Adam states, at step 0 (EMA of G starts at G)."""
         g_key, d_key = jax.random.split(key)
         g = self.g_model.init(g_key, jnp.zeros((1, self.cfg.latent_dim), jnp.float32))
-        d = self.d_model.init(d_key, jnp.zeros((1, self.cfg.pack * self.dim), jnp.float32))
+        d = self.d_model.init(d_key, pack_rows(jnp.zeros((self.cfg.pack, *self.shape)), self.cfg.pack))
         params = {"g": g, "d": d}
         if self.cfg.ema > 0:  # the EMA averages G's BatchNorm statistics as well as its weights
             params["g_ema"] = jax.tree.map(jnp.copy, g)
@@ -140,7 +146,7 @@ class GAN:
         penalty = jnp.zeros(())
         if c.r1 > 0:
             grad_x = jax.grad(lambda x: self.d_model.apply(d_params, x).sum())(real_rows)
-            penalty = jnp.mean(jnp.sum(grad_x**2, axis=-1))
+            penalty = jnp.mean(jnp.sum(grad_x.reshape(grad_x.shape[0], -1) ** 2, axis=-1))
         total, aux = loss + 0.5 * c.r1 * penalty, (loss, penalty, real_logits, fake_logits)
         if self.gp > 0:
             critic = lambda x: self.d_model.apply(d_params, x)  # noqa: E731
@@ -153,7 +159,7 @@ class GAN:
         """d_steps discriminator updates (each on its own real batch), then one generator update."""
         c = self.cfg
         d_key, g_key = jax.random.split(key)
-        real_KxBxD = self.prep(batch["image"]).reshape(c.d_steps, c.batch_size, self.dim)
+        real_KxBxD = self.prep(batch["image"]).reshape(c.d_steps, c.batch_size, *self.shape)
         # G's BatchNorm (arch=conv): batch statistics in both phases; its running statistics are updated in
         # G's phase only, once per generator step (D's phase discards them, as it discards G's gradient).
         g_trainable, g_stats = base.split_variables(state.params["g"])
@@ -232,15 +238,15 @@ class GAN:
         return self.g_model.apply(g_params, jax.random.normal(key, (n, self.cfg.latent_dim)))
 
     def sample(self, params: Any, key: jax.Array, n: int) -> np.ndarray:
-        """n samples as float32 [n, D]: pixels in [0, 1] for images, points for toys."""
+        """n samples as float32 [n, H, W, C] pixels in [0, 1] for images, [n, D] points for toys."""
         return np.asarray(self._sample(self.generator_params(params), key, int(n)), np.float32)
 
     def d_out(self, params: Any, x_NxD: np.ndarray) -> np.ndarray:
         """D's probability (or a critic loss's score) per packed row of x (rows of `pack` consecutive
         samples; the tail is dropped)."""
         p = self.cfg.pack
-        x = np.asarray(x_NxD, np.float32)
-        x = x[: len(x) // p * p].reshape(-1, p * x.shape[1])
+        x = np.asarray(x_NxD, np.float32).reshape(-1, *self.shape)
+        x = pack_rows(x[: len(x) // p * p], p)
         return np.asarray(self._d_out(params["d"], jnp.asarray(x)))
 
     def dstar(self, params: Any, samples_Nx1: np.ndarray) -> dict[str, Any]:

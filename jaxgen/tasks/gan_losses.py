@@ -72,9 +72,13 @@ def gradient_penalty(
     critic: Callable[[jax.Array], jax.Array], real_BxD: jax.Array, fake_BxD: jax.Array, key: jax.Array
 ) -> jax.Array:
     """WGAN-GP (Gulrajani et al. 2017): E (||grad D(x^)||_2 - 1)^2 at x^ = e x + (1 - e) G(z), e ~ U(0, 1)
-    per row, the rows of x and G(z) paired in order. The caller multiplies by the weight (gp)."""
-    eps_Bx1 = jax.random.uniform(key, (real_BxD.shape[0], 1))
-    x_hat_BxD = eps_Bx1 * real_BxD + (1.0 - eps_Bx1) * fake_BxD
+    per row, the rows of x and G(z) paired in order (a row may be an image [H, W, C] or packed images: the
+    norm is over all of a row's numbers). The caller multiplies by the weight (gp)."""
+    b = real_BxD.shape[0]
+    eps = jax.random.uniform(key, (b,) + (1,) * (real_BxD.ndim - 1))
+    x_hat_BxD = eps * real_BxD + (1.0 - eps) * fake_BxD
     grad_BxD = jax.grad(lambda x: critic(x).sum())(x_hat_BxD)
-    norm_B = jnp.sqrt(jnp.sum(grad_BxD**2, axis=-1) + 1e-12)  # + tiny: sqrt's gradient at 0 is infinite
+    norm_B = jnp.sqrt(
+        jnp.sum(grad_BxD.reshape(b, -1) ** 2, axis=-1) + 1e-12
+    )  # + tiny: sqrt's gradient at 0 is infinite
     return jnp.mean((norm_B - 1.0) ** 2)
