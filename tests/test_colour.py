@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from test_tasks import colour_arrays
 
 from jaxgen import cli, data, runs, train
-from test_tasks import colour_arrays
 
 
 def _folder(root, classes=("cats", "faces"), n=6, side=16):
@@ -78,12 +78,12 @@ def test_bad_colour_input_is_one_line_and_writes_nothing(tmp_path, capsys):
 
 
 def test_dcgan_default_layout_follows_radford_from_a_4x4_grid():
-    """Colour data: G doubles from 4x4 to the image (32: three stages 256 -> 128 -> 64 maps -> 3), D halves
+    """Colour data: G doubles from 4x4 to the image (32: three stages 128 -> 64 -> 32 maps -> 3), D halves
     down to 4x4 with the same widths; 64x64 adds a stage (Radford et al.'s published layout)."""
     from jaxgen import configs
 
     x, y = colour_arrays(4, side=64)
     ds = data.from_arrays(x, y)
-    for size, widths in ((32, (64, 128, 256)), (64, (64, 128, 256, 512))):
+    for size, widths in ((32, (32, 64, 128)), (64, (32, 64, 128, 256))):
         cfg = configs.resolve(configs.make_config("gan", {"arch": "conv", "image_size": size}), ds)
         assert cfg.channels == widths and cfg.d_channels == widths, size
