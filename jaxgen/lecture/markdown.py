@@ -328,6 +328,72 @@ def _autoencoder(report: dict, figdir: str) -> list[str]:
     return out
 
 
+def _emoji(report: dict, figdir: str) -> list[str]:
+    """8. The lecture's example: a 64 x 64 x 3 emoji, one point of a 12,288-dimensional distribution."""
+    out: list[str] = ["## 8. The lecture's example: a 64 × 64 × 3 image is one point in 12,288 dimensions\n"]
+    add = out.append
+    add(
+        "**Claim.** An image is a vector: a 64 × 64 colour emoji is 64 × 64 × 3 = 12,288 numbers, one point "
+        "of [0, 1]^12,288, and a set of emoji is a sample from a distribution over that space. Distance in "
+        "that space says little about what an image shows; a learned latent space (a VAE's codes) puts "
+        "images of a kind nearer each other, and a straight line between two codes decodes to images, where "
+        "the straight line between two pixel vectors is a cross-fade. A generative model (DCGAN) draws new "
+        "points from its estimate of the distribution.\n"
+    )
+    em = report["sections"].get("emoji")
+    if em is None:  # a page rendered from a JSON written before the section existed
+        add(
+            "*Not in this page's run*: its `walkthrough.json` was written before this section joined the "
+            "walkthrough; `make walkthrough` (or `make walkthrough QUICK=1`) runs it on "
+            "`../shared/data/emoji-google`.\n"
+        )
+        return out
+    if em.get("skipped"):
+        add(f"*Skipped in this run*: {em['skipped']}.\n")
+        return out
+    vec, nb, wk, dc, vae, gan = (em[k] for k in ("vector", "neighbours", "walk", "dcgan", "vae", "gan"))
+    if em.get("subset"):
+        tr, te = em["subset"]
+        add(f"(This preset reads a subset: the first {tr} training and {te} test emoji of each category and "
+            "the emoji named below, linked from the folder.)\n")  # fmt: skip
+    add(_cmds(report, "emoji", "jaxgen "))
+    share, chance = nb["share_same_category"], nb["share_by_chance"]
+    verdict = "more often" if share["latent"] > share["pixels"] else "no more often"
+    h, w, c = vec["shape"]
+    widths = {k: ",".join(map(str, v)) for k, v in (("vae", vae["channels"]), ("dcgan", dc["channels"]),
+                                                    ("default", gan["default_channels"]))}  # fmt: skip
+    short = ", too long for the walkthrough" if gan["step"] < gan["default_steps"] else ""
+    size = vae["image_size"]
+    default_size = " (the colour default; 64 × 64 is `--set image_size=64` away, four times as long)"
+    add(
+        f"**Measured** on `{em['spec']}` ({nb['n_train']:,} training and {nb['n_test']} test emoji, "
+        f"{nb['n_categories']} categories). `{vec['code']}.png` ({vec['category']}) read at {h} × {w} is "
+        f"{h} × {w} × {c} = **{vec['dim']:,}** numbers (mean {vec['mean']:.3f}; "
+        f"{_pct(vec['white_fraction'], 1)} of its pixels white background). For every test emoji, the "
+        f"share of its {nb['k']} nearest training emoji that are in its category: "
+        f"**{_pct(share['pixels'], 1)}** in pixel space ({nb['pixel_dim']:,}-D, {h} × {w}) against "
+        f"**{_pct(share['latent'], 1)}** among the "
+        f"conv VAE's {nb['latent_dim']}-D codes ({_pct(chance, 1)} by chance, the categories' shares of the "
+        f"training set): here the codes' neighbours are of the query's kind {verdict} than the pixels'. "
+        f"The VAE trained at {size} × {size}{default_size if size != 64 else ''}, channels {widths['vae']}, "
+        f"{vae['step']:,} steps: {vae['test_elbo_bits_per_dim']:.3f} bits per dimension, KL "
+        f"{vae['test_kl']:.1f} nats, 5-NN category accuracy of its codes "
+        f"{vae['test_latent_knn_accuracy']:.3f} against PCA's {vae['test_pca_knn_accuracy']:.3f}.\n"
+    )
+    add(
+        f"The walk from `{wk['from']}.png` to `{wk['to']}.png` ({wk['frames']} frames; the two are "
+        f"{wk['pixel_distance']:.1f} apart in pixels, Euclidean, and {wk['code_distance']:.2f} in codes): "
+        "the pixel line lays one image over the other; the code line passes through decoded images of its "
+        f"own. DCGAN (`arch=conv`, {dc['image_size']} × {dc['image_size']}, channels {widths['dcgan']}; "
+        f"{gan['step']:,} steps in {gan['wall_s']:.0f} s, where this data's defaults are {widths['default']} "
+        f"and {gan['default_steps']:,} steps{short}): mean D(x) {gan['test_d_real_mean']:.3f}, D(G(z)) "
+        f"{gan['test_d_fake_mean']:.3f}; its {dc['n']} samples lie {dc['sample_nn_rms']:.3f} per value (root "
+        f"mean square) from their nearest training emoji, real test emoji {dc['test_nn_rms']:.3f}.\n"
+    )
+    add(_figs(report, "emoji", figdir))
+    return out
+
+
 def _what_ran(report: dict) -> list[str]:
     """Every command with its section and wall time, and the total."""
     out = ["## What ran\n", "| section | command | wall s |", "|---|---|---|"]
@@ -336,7 +402,7 @@ def _what_ran(report: dict) -> list[str]:
     return out
 
 
-SECTIONS = (_backprop, _nonlinear, _activations, _distributions, _discgen, _gan, _autoencoder)
+SECTIONS = (_backprop, _nonlinear, _activations, _distributions, _discgen, _gan, _autoencoder, _emoji)
 
 
 def render(report: dict[str, Any], figdir: str) -> str:

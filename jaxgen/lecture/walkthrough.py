@@ -35,6 +35,7 @@ from jaxgen.lecture.presets import BENCHES, FULL, QUICK, Preset
 
 REPO = Path(__file__).resolve().parents[2]
 TEST5K = REPO.parent / "shared" / "data" / "mnist-test5k"  # real MNIST test digits, when beside the repo
+EMOJI = REPO.parent / "shared" / "data" / "emoji-google"  # 64 x 64 colour emoji (section 8), never copied in
 TOY = "toy:moons"
 TOY_MLP = ["--set", "hidden=64,64", "--set", "dropout=0", "--set", "label_smoothing=0"]
 
@@ -250,6 +251,46 @@ def section_autoencoder(r: Runner) -> tuple[dict, dict]:
     return out, out["ae-latent2"]
 
 
+def section_emoji(r: Runner) -> dict:
+    """A 64 x 64 x 3 emoji as one point in 12,288 dimensions: the image as its numbers, nearest neighbours
+    in pixels against a conv VAE's codes, a straight walk in each, DCGAN samples beside real emoji."""
+    from jaxgen.lecture import colour
+
+    if not (EMOJI / "train").is_dir():
+        return {"skipped": f"{_shown(EMOJI)} not found beside the repository", "figures": []}
+    root = EMOJI
+    if r.preset.emoji_subset:  # the tests: a few emoji per category, linked from the folder
+        root = colour.subset_folder(EMOJI, r.run_dir("emoji-subset"), *r.preset.emoji_subset)
+    spec = f"folder:{_shown(root)}"
+    conv = ("--data", spec, "--set", "arch=conv")
+    defaults = r.jaxgen("emoji", "config", "gan", *conv)  # the DCGAN's defaults for this data
+    vae = r.train("emoji", "ae", "emoji-vae", *conv, "--set", "variational=true", *r.preset.emoji_vae,
+                  "--no-plots", steps=r.preset.emoji_vae_steps, ckpt=False)  # fmt: skip
+    gan = r.train("emoji", "gan", "emoji-dcgan", *conv, *r.preset.emoji_gan, "--no-plots",
+                  steps=r.preset.emoji_gan_steps, ckpt=False)  # fmt: skip
+    vae_dir, gan_dir = Path(vae["workdir"]), Path(gan["workdir"])
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {
+        "spec": spec,
+        "subset": list(r.preset.emoji_subset or ()) or None,
+        "vector": colour.emoji_as_vector(root, spec, r.out / "emoji-vector.png"),
+        "neighbours": colour.neighbours(root, spec, vae_dir, r.out / "emoji-neighbours.png"),
+        "walk": colour.walk(root, spec, vae_dir, r.out / "emoji-walk.png"),
+        "dcgan": colour.dcgan_samples(gan_dir, r.out / "emoji-dcgan.png"),
+    }
+    r.commands.append({"section": "emoji", "command": "the four figures (jaxgen/lecture/colour.py)",
+                       "wall_s": round(time.perf_counter() - t0, 2)})  # fmt: skip
+    resolved = json.loads((vae_dir / "resolved.json").read_text())
+    vae_keys = ("step", "wall_s", "test_recon_bce", "test_kl", "test_elbo_bits_per_dim",
+                "test_latent_knn_accuracy", "test_pca_knn_accuracy", "test_sharpness_ratio")  # fmt: skip
+    out["vae"] = {**{k: vae.get(k) for k in vae_keys},
+                  **{k: resolved[k] for k in ("image_size", "latent_dim", "channels", "steps")}}  # fmt: skip
+    out["gan"] = {k: gan.get(k) for k in ("step", "wall_s", "test_d_real_mean", "test_d_fake_mean")}
+    out["gan"]["default_steps"], out["gan"]["default_channels"] = defaults["steps"], defaults["channels"]
+    out["figures"] = ["emoji-vector.png", "emoji-neighbours.png", "emoji-walk.png", "emoji-dcgan.png"]
+    return out
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -283,6 +324,7 @@ def run_sections(r: Runner) -> dict[str, dict]:
         s["distributions"] = section_distributions(r, ae2)
         s["discgen"] = section_discgen(r, Path(s["nonlinear"]["relu"]["workdir"]))
         s["gan"] = section_gan(r)
+        s["emoji"] = section_emoji(r)
     finally:
         os.chdir(cwd)
     return s
