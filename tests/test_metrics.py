@@ -103,3 +103,18 @@ def test_gaussian_mixture_recovers_two_clusters():
     x = np.concatenate([rng.standard_normal((300, 2)) - 5, rng.standard_normal((300, 2)) + 5])
     gmm = metrics.fit_gaussian_mixture(x, 2)
     np.testing.assert_allclose(np.sort(gmm.means_[:, 0]), [-5, 5], atol=0.3)
+
+
+def test_ppca_samples_have_the_fitted_covariance():
+    """Probabilistic PCA (the linear baseline generator): on data from a rank-2 Gaussian plus isotropic
+    noise, its samples' covariance is the data's: the top-2 variances and the noise floor come back."""
+    rng = np.random.default_rng(0)
+    d, n = 20, 20_000
+    basis = np.linalg.qr(rng.standard_normal((d, 2)))[0]  # two orthonormal directions
+    x = rng.standard_normal((n, 2)) * [3.0, 2.0] @ basis.T + 0.1 * rng.standard_normal((n, d)) + 5.0
+    s = metrics.ppca_sample(x, 2, n, seed=1)
+    assert s.shape == (n, d)
+    np.testing.assert_allclose(s.mean(0), x.mean(0), atol=0.1)
+    np.testing.assert_allclose(np.cov(s.T), np.cov(x.T), atol=0.15)
+    resid = s - s.mean(0) - (s - s.mean(0)) @ basis @ basis.T  # off the two directions: the noise alone
+    assert resid.var(0).mean() == pytest.approx(0.01, rel=0.1)
