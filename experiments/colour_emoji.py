@@ -66,8 +66,9 @@ def dcgan_part(args, out: Path, seed: int) -> list[dict]:
     real01 = np.asarray(ds.test["image"], np.float32) / 255.0
     rng = np.random.default_rng(seed)
     flat = train01.reshape(len(train01), -1)
-    ppca = np.clip(metrics.ppca_sample(flat, args.ppca_k, JUDGED, seed), 0, 1).reshape(-1, *train01.shape[1:])
-    rows.append(judged(judge_dir, f"ppca-{args.ppca_k}", ppca.astype(np.float32), real01))
+    for k in sorted({cfg.latent_dim, args.ppca_k}):  # G's own latent size, and the VAE's
+        ppca = np.clip(metrics.ppca_sample(flat, k, JUDGED, seed), 0, 1).reshape(-1, *train01.shape[1:])
+        rows.append(judged(judge_dir, f"ppca-{k}", ppca.astype(np.float32), real01))
     pick = rng.choice(len(train01), min(JUDGED, len(train01)), replace=False)
     rows.append(judged(judge_dir, "training images", train01[pick], real01))
     vae_dir = out / f"ae-conv-vae-s{0}"
