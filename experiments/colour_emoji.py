@@ -79,9 +79,44 @@ def dcgan_part(args, out: Path, seed: int) -> list[dict]:
     return rows
 
 
+def figure(out: Path, png: Path, seed: int = 0) -> None:
+    """Four rows of 16: training emoji, PPCA-16 samples, conv VAE samples, DCGAN samples (what the
+    Fréchet distances of docs/colour.md measure), into PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxgen import configs, data, metrics, runs, runtime
+    from jaxgen.plots.common import mosaic, show_image
+
+    gan = runs.restore_for_eval(out / f"gan-conv-s{seed}")
+    ds = configs.data_for(gan.cfg, gan.spec)
+    train01 = np.asarray(data.split(ds, "train")["image"], np.float32) / 255.0
+    rng = np.random.default_rng(seed)
+    ppca = metrics.ppca_sample(train01.reshape(len(train01), -1), gan.cfg.latent_dim, 16, seed)
+    vae = runs.restore_for_eval(out / "ae-conv-vae-s0")
+    rows = {
+        "training emoji": train01[rng.choice(len(train01), 16, replace=False)],
+        f"PPCA-{gan.cfg.latent_dim} samples": np.clip(ppca, 0, 1).reshape(-1, *train01.shape[1:]),
+        "conv VAE samples": vae.task.sample(vae.state.params, runtime.eval_key(seed), 16),
+        "DCGAN samples": gan.task.sample(gan.state.params, runtime.eval_key(seed), 16),
+    }
+    fig, axes = plt.subplots(len(rows), 1, figsize=(12, 1.15 * len(rows)))
+    for ax, (name, imgs) in zip(axes, rows.items(), strict=True):
+        show_image(ax, mosaic(imgs, 1, 16))
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(f"{gan.spec} at {gan.cfg.image_size}x{gan.cfg.image_size}, {runtime.device_name()}")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("classifier", "vae", "dcgan", "all"), default="all")
+    p.add_argument("--part", choices=("classifier", "vae", "dcgan", "figure", "all"), default="all")
+    p.add_argument("--png", default="docs/colour/generators.png", help="--part figure: where it goes")
     p.add_argument("--data", default=EMOJI)
     p.add_argument("--seeds", default="0")
     p.add_argument("--out", default="runs/colour")
@@ -90,6 +125,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.part == "figure":
+        return figure(out, Path(args.png), seeds[0])
     rows = []
     for seed in seeds:
         if args.part in ("classifier", "all"):
