@@ -153,16 +153,16 @@ GOLDEN: dict[str, dict[str, float]] = {
         "r1_penalty": 0.64895821,
         "update_l1_after_2": 9.9592166,
     },
-    "gan/conv/colour": {
+    "gan/conv/colour": {  # lr 2e-4, D 8e-4: the colour DCGAN row's
         "d_fake": 0.49188325,
         "d_grad_norm": 0.25348544,
         "d_loss": 1.4033417,
         "d_real": 0.48381227,
-        "g_grad_norm": 0.046651527,
-        "g_loss": 0.69844878,
-        "lr": 0.001,
+        "g_grad_norm": 0.049693014,
+        "g_loss": 0.70664561,
+        "lr": 0.00019999999,
         "r1_penalty": 0.044980276,
-        "update_l1_after_2": 7.467985,
+        "update_l1_after_2": 2.4204188,
     },
 }
 
