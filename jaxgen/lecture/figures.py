@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxgen import backprop, data, metrics, runs, runtime
 from jaxgen.plots import toy
-from jaxgen.plots.common import plt, save
+from jaxgen.plots.common import plt, save, show_image
 
 PARAM_NAMES = ["w1", "w2", "w3", "w4", "b1 (h1)", "b1 (h2)", "w5", "w6", "w7", "w8", "b2 (o1)", "b2 (o2)"]
 
@@ -284,16 +284,16 @@ def _digits_figure(x, y, test_views: dict[str, np.ndarray], knn: dict[str, float
     picks = [int(np.flatnonzero(y == d)[0]) for d in (0, 1, 7)]
     for i, k in enumerate(picks):
         ax = fig.add_subplot(grid[0, i])
-        ax.imshow(x[k].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        show_image(ax, x[k])  # a flat row drawn at its square side, in grey
         ax.set_title(f"a {y[k]}: 28 × 28 pixels", fontsize=9)
         ax.axis("off")
     ax = fig.add_subplot(grid[0, 3])
     for i, k in enumerate(picks):
-        ax.plot(np.arange(784), x[k] + 1.2 * i, lw=0.6, color=DIGIT_COLORS[y[k]], label=f"the {y[k]}")
+        ax.plot(np.arange(x.shape[1]), x[k] + 1.2 * i, lw=0.6, color=DIGIT_COLORS[y[k]], label=f"the {y[k]}")
     ax.set_xlabel("pixel index (row-major)")
     ax.set_yticks([])
     ax.legend(fontsize=7, loc="upper left")
-    ax.set_title("the same digits as points of [0, 1]^784 (one value per axis)", fontsize=9)
+    ax.set_title(f"the same digits as points of [0, 1]^{x.shape[1]} (one value per axis)", fontsize=9)
     for j, (key, label) in enumerate(
         (("pca2", "PCA-2 of the pixels"), ("ae2", "the autoencoder's 2-D codes"))
     ):
@@ -306,10 +306,12 @@ def _digits_figure(x, y, test_views: dict[str, np.ndarray], knn: dict[str, float
             )
         ax.legend(title="digit", markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         ax.set_title(
-            f"{label}: 5-NN digit accuracy {knn[key]:.3f} (784-D pixels: {knn['pixels']:.3f})", fontsize=9
+            f"{label}: 5-NN digit accuracy {knn[key]:.3f} ({x.shape[1]}-D pixels: {knn['pixels']:.3f})",
+            fontsize=9,
         )
     fig.suptitle(
-        f"data as points: {len(x):,} test digits ({spec}) in 784 dimensions and two 2-D views ({_device()})",
+        f"data as points: {len(x):,} test digits ({spec}) in {x.shape[1]} dimensions and two 2-D views"
+        f" ({_device()})",
         fontsize=10,
     )
     save(fig, Path(path))

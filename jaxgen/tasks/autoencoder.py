@@ -48,11 +48,6 @@ def pixel_bce(logits: jax.Array, x: jax.Array) -> jax.Array:
     return bce.reshape(bce.shape[0], -1).mean(-1)
 
 
-def flat(images: np.ndarray) -> np.ndarray:
-    """Images [N, H, W, C] as the points [N, H*W*C] that PCA, kNN and the pixel metrics work on."""
-    return np.asarray(images).reshape(len(images), -1)
-
-
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     """Host-side sigmoid in float64 (pixel probabilities for metrics and figures)."""
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
@@ -176,7 +171,7 @@ class Autoencoder:
     def pca(self) -> metrics.PCA:
         """PCA with latent_dim components, fitted once per task on train_images(REFERENCE_N)."""
         if self._pca is None:
-            self._pca = metrics.pca_fit(flat(self.train_images(REFERENCE_N)[0]), self.cfg.latent_dim)
+            self._pca = metrics.pca_fit(self.train_images(REFERENCE_N)[0], self.cfg.latent_dim)
         return self._pca
 
     # ---------------------------------------------------------------- contract
@@ -196,16 +191,14 @@ class Autoencoder:
         recon = _sigmoid(logits)
         bce_N = np.asarray(pixel_bce(jnp.asarray(logits), jnp.asarray(x)))
         pca = self.pca()
-        pca_recon = np.clip(pca.decode(pca.encode(flat(x))), 0.0, 1.0).reshape(x.shape)
+        pca_recon = np.clip(pca.decode(pca.encode(x)), 0.0, 1.0).reshape(x.shape)
         out: dict[str, Any] = {
             "recon_bce": float(bce_N.mean()),
-            "recon_mse": metrics.mse(flat(recon), flat(x)),
-            "pca_recon_bce": metrics.bce(flat(pca_recon), flat(x)),
-            "pca_recon_mse": metrics.mse(flat(pca_recon), flat(x)),
+            "recon_mse": metrics.mse(recon, x),  # means over every pixel value: any image shape
+            "pca_recon_bce": metrics.bce(pca_recon, x),
+            "pca_recon_mse": metrics.mse(pca_recon, x),
             "latent_knn_accuracy": metrics.knn_accuracy(self.encode(params, train_x), train_y, mu, y, KNN_K),
-            "pca_knn_accuracy": metrics.knn_accuracy(
-                pca.encode(flat(train_x)), train_y, pca.encode(flat(x)), y, KNN_K
-            ),
+            "pca_knn_accuracy": metrics.knn_accuracy(pca.encode(train_x), train_y, pca.encode(x), y, KNN_K),
             "sharpness_ratio": metrics.sharpness_ratio(recon, x),
             "pca_sharpness_ratio": metrics.sharpness_ratio(pca_recon, x),
             "n": int(len(x)),
