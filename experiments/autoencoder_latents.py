@@ -36,8 +36,8 @@ COLUMNS = [
     ("sharpness_ratio", "sharpness"),
     ("kl", "KL"),
     ("elbo", "ELBO (nats)"),
-    ("min_digit_fraction", "rarest digit in samples"),
-    ("judge_confidence", "judge confidence"),
+    ("min_class_share", "rarest digit in samples"),
+    ("confidence", "judge confidence"),
     ("wall_s", "train s"),
 ]
 
@@ -83,6 +83,8 @@ def main() -> None:
         summary = train.train(tasks.make_config("ae", overrides), run_dir, progress=False)
         task, state, _, _, ds, *_ = runs.restore_for_eval(run_dir, held_out)
         ev = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(seed), judge=judge)
+        judged = ev.pop("quality")["mlp"]["samples"]  # the samples' row of the judge's report
+        ev.update(min_class_share=judged["min_class_share"], confidence=judged["confidence"])
         row = {
             "kind": kind,
             "latent_dim": latent,

@@ -42,14 +42,20 @@ def _reader_commands(sub) -> None:
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
     e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
-    e.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores generated digits")
+    judge_help = "an mlp run (MLP or CNN) that scores generated images; two: docs/quality.md"
+    e.add_argument("--judge", action="append", default=None, metavar="RUN_DIR", help=judge_help)
+    nll_help = "VAE: importance samples per test image of the NLL (default 1000; 5000: Burda et al.; 0: skip)"
+    e.add_argument("--nll-k", type=int, default=None, metavar="K", help=nll_help)
+    e.add_argument("--nll-n", type=int, default=None, metavar="N", help="VAE: the likelihood of the first N "
+                   "test images only (default: all)")  # fmt: skip
 
     s = sub.add_parser("sample", help="samples of a generative run (ae, gan): float32 [N, D] .npy")
     s.add_argument("workdir")
     s.add_argument("--n", type=int, default=64, help="number of samples")
     s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
     s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
-    s.add_argument("--judge", default=None, metavar="RUN_DIR", help="an mlp run that scores the samples")
+    s.add_argument("--judge", action="append", default=None, metavar="RUN_DIR", help="an mlp run that scores"
+                   " the samples (repeat: several judges)")  # fmt: skip
     s.add_argument("--data", default=None, help="real images the judge compares with (default: the run's)")
 
     pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
@@ -151,12 +157,13 @@ def cmd_config(args) -> dict:
     return configs.record(configs.resolve(cfg, ds), spec)
 
 
-def _judge(run_dir: str | None):
-    if run_dir is None:
+def _judge(run_dirs: list[str] | None):
+    """The judges named by --judge (repeatable), loaded before anything else is read; None: no judge."""
+    if not run_dirs:
         return None
     from jaxgen.judge import Judge
 
-    return Judge(run_dir)
+    return [Judge(d) for d in run_dirs]
 
 
 def cmd_eval(args) -> dict:
@@ -167,12 +174,25 @@ def cmd_eval(args) -> dict:
         data.parse_spec(args.data)
     from jaxgen import runs, runtime
 
+    nll_k = NLL_K if args.nll_k is None else args.nll_k
+    if not 0 <= nll_k <= 100_000:
+        raise UserError(f"--nll-k must be in [0, 100000] importance samples (0: skip), got {nll_k}")
+    if args.nll_n is not None and args.nll_n < 2:
+        raise UserError(f"--nll-n must be at least 2 test images, got {args.nll_n}")
     judge = _judge(args.judge)
     r = runs.restore_for_eval(run_dir, args.data)
+    if args.nll_k and not getattr(r.cfg, "variational", False):
+        raise UserError(f"--nll-k measures a VAE's likelihood; {run_dir} is no VAE run: drop --nll-k")
+    import jax
+
     with runtime.precision_scope(r.cfg.precision):  # the run's matmul precision, as in training
         key = runtime.eval_key(r.cfg.seed)
         # the full form (kNN against the whole training split, ...), where checkpoints use subsamples
-        metrics = r.task.evaluate(r.state.params, data.split(r.dataset, "test"), key, judge=judge, full=True)
+        test = data.split(r.dataset, "test")
+        metrics = r.task.evaluate(r.state.params, test, key, judge=judge, full=True)
+        if nll_k and getattr(r.cfg, "variational", False):
+            first = {name: v[: args.nll_n] for name, v in test.items()}  # v[:None]: all of them
+            metrics.update(r.task.likelihood(r.state.params, first, jax.random.fold_in(key, 1), nll_k))
     return {
         "task": r.task.name,
         "step": r.step,
@@ -229,8 +249,11 @@ def cmd_sample(args) -> dict:
         "out": str(out),
     }
     if judge is not None:
+        from jaxgen.tasks import base
+
         real = np.asarray(data.split(r.dataset, "test")["image"], np.float32) / 255.0
-        result.update(judge.report(samples, real))
+        train = np.asarray(data.split(r.task.ds, "train")["image"], np.float32) / 255.0
+        result.update(base.judge_reports(judge, samples, real, train))
     return {**result, "device": runtime.device_name()}
 
 
@@ -322,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+NLL_K = 1000  # jaxgen eval --nll-k default: importance samples per test image of a VAE
 _STDOUT = None  # the real stdout when native libraries' output was sent to stderr
 
 

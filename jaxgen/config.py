@@ -337,6 +337,11 @@ def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> Tra
     and to_dict write it, is taken as its tuple)."""
     types = fields(cls)
     scalar = (bool, int, float, str)
+    overrides = dict(overrides or {})
+    preset = overrides.get("preset")
+    presets = getattr(cls, "PRESETS", {})
+    if preset not in (None, "none") and preset in presets:  # its values, under what the user set
+        overrides = {**presets[preset], **overrides}
     overrides = {
         k: tuple(v) if isinstance(v, list) and types.get(k) not in scalar else v
         for k, v in (overrides or {}).items()

@@ -1,11 +1,13 @@
 """A trained classifier run of jaxgen's own (`jaxgen train mlp`, an MLP or with `--set arch=conv` a CNN) as
-the judge of generated images: which class, how sure, and a Fréchet distance between its hidden features of
-generated and of real images.
+the judge of generated images, and the one report every generator gets from it (Judge.report).
 
-This is not FID (no Inception network): it is the Fréchet distance in the judge's last hidden layer,
-reported beside the same distance between two halves of real test images, its floor. The judge's
-architecture matters: on Fashion-MNIST an MLP judge ranks the MLP GAN far above DCGAN and a CNN judge the
-reverse (docs/conv.md, "Which judge"), so a report names its judge and compares generators under one.
+In the judge's last hidden features (not FID: no Inception network), a set of images is compared with real
+test images by the Fréchet distance, KID, precision / recall / density / coverage and the judge's class
+shares, and so are three references of the same size: other real test images (the floor), training images
+(what a copy of the training data scores) and a probabilistic-PCA sampler (the line to clear). A judge
+favours generators built like itself (on Fashion-MNIST an MLP judge ranked the MLP GAN ahead of DCGAN and a
+CNN judge the reverse: docs/quality.md), so every table is reported under judges of two architectures
+(tasks.base.judge_reports), and a ranking is claimed only where they agree.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from jaxgen.errors import UserError
 from jaxgen.tasks.base import in_batches
 
 BATCH = 1000
+MIN_N = 20  # images per set below which no measure here means anything
+PPCA_K = 16  # components of the probabilistic-PCA reference (docs/quality.md: the line to clear)
+PPCA_FIT = 10_000  # training images it is fitted to (all of them up to this many)
+PRDC_K = 5  # Naeem et al.'s k
+KID_SUBSETS = 100
 
 
 class Judge:
@@ -47,6 +54,7 @@ class Judge:
         self.class_names = tuple(ds.class_names)
         self.shape = tuple(task.shape)  # (H, W, C) of the images it was trained on: what it can judge
         self.run_dir, self.step, self.params_sha256 = str(run_dir), step, digest
+        self.arch = task.cfg.arch  # mlp or conv: a report names the kind of judge it asked
         self.params = state.params
         model = task.model
         self._apply = jax.jit(lambda p, x: model.apply(p, x, train=False, features=True))
@@ -66,31 +74,70 @@ class Judge:
         )
         return np.asarray(jax.nn.softmax(logits)), feats
 
-    def report(self, samples01_NxD: np.ndarray, real01_MxD: np.ndarray) -> dict[str, Any]:
-        """How the judge sees generated digits, beside real ones.
+    def report(
+        self, samples01: np.ndarray, real01: np.ndarray, train01: np.ndarray | None = None, *, seed: int = 0
+    ) -> dict[str, Any]:
+        """How this judge sees generated images, beside three references of the same size n.
 
-        digit_fraction[k]: share of samples the judge calls class k (named class_names[k]);
-        judge_confidence: mean top probability;
-        judge_frechet: Fréchet distance (judge features) of m samples against half A of the real images,
-        judge_frechet_real: the same between real halves B and A (m = half the real set, so the sizes match).
-        """
-        probs, feats = self(samples01_NxD)
-        real_probs, real_feats = self(real01_MxD)
-        pred = probs.argmax(1)
-        fractions = np.bincount(pred, minlength=probs.shape[1]) / max(len(pred), 1)
-        half = len(real_feats) // 2
-        m = min(half, len(feats))
-        return {
+        n = min(len(samples), len(real) // 2); the real images' first n (A) are the reference every set is
+        compared with, in the judge's last hidden features. Sets: `samples` (the generator's first n);
+        `real` (the real images' next n against A: the floor, what a perfect generator of the test
+        distribution scores); with the training images, `training` (n of them, as if they were samples: what
+        a copy of the training data scores, the ceiling on small data) and `ppca` (n draws of a probabilistic
+        PCA with PPCA_K components fitted to them, clipped to [0, 1]: the line any generator must clear).
+        Each set gets `measures` (Fréchet, KID, precision, recall, density, coverage, class shares)."""
+        samples01, real01 = np.asarray(samples01, np.float32), np.asarray(real01, np.float32)
+        n = min(len(samples01), len(real01) // 2)
+        if n < MIN_N:
+            raise UserError(
+                f"the judge compares {n} images per set ({len(samples01)} samples, {len(real01)} real), under"
+                f" {MIN_N}: sample more, or give --data a larger test split"
+            )
+        sets = {"samples": samples01[:n], "real": real01[n : 2 * n]}
+        if train01 is not None:
+            rng = np.random.default_rng(seed)
+            train01 = np.asarray(train01, np.float32)
+            sets["training"] = train01[np.sort(rng.choice(len(train01), min(n, len(train01)), replace=False))]
+            fit = train01[rng.choice(len(train01), min(PPCA_FIT, len(train01)), replace=False)]
+            ppca = metrics.ppca_sample(fit.reshape(len(fit), -1), PPCA_K, n, seed)
+            sets["ppca"] = np.clip(ppca, 0.0, 1.0).astype(np.float32).reshape(n, *train01.shape[1:])
+        ref_probs, ref_feats = self(real01[:n])
+        ref_shares = _shares(ref_probs)
+        out: dict[str, Any] = {
             "judge": self.run_dir,
+            "judge_arch": self.arch,
             "judge_step": self.step,
-            "digit_fraction": [round(float(f), 4) for f in fractions],  # by class index (digits or not)
+            "n": int(n),
             "class_names": list(self.class_names),
-            "min_digit_fraction": round(float(fractions.min()), 4),
-            "judge_confidence": round(float(probs.max(1).mean()), 4),
-            "judge_confidence_real": round(float(real_probs.max(1).mean()), 4),
-            "judge_frechet": round(metrics.frechet_distance(feats[:m], real_feats[:half]), 4),
-            "judge_frechet_real": round(
-                metrics.frechet_distance(real_feats[half : half + m], real_feats[:half]), 4
-            ),
-            "judge_n": int(m),
+            "reference_class_shares": [round(float(f), 4) for f in ref_shares],
         }
+        for name, x in sets.items():
+            probs, feats = self(x)
+            out[name] = measures(feats, probs, ref_feats, ref_shares, seed)
+        return out
+
+
+def measures(
+    feats: np.ndarray, probs: np.ndarray, ref_feats: np.ndarray, ref_shares: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
+    """One set of images against the reference, in judge features: Fréchet distance; KID (unbiased, mean
+    and std over KID_SUBSETS subsets of min(1000, n)); precision, recall, density, coverage (Naeem et al.
+    2020, k = PRDC_K); the share of each class the judge sees, its smallest, the total-variation distance
+    of the shares from the reference's, and the judge's mean confidence."""
+    kid_mean, kid_std = metrics.kid(feats, ref_feats, subsets=KID_SUBSETS, subset_size=1000, seed=seed)
+    shares = _shares(probs)
+    return {
+        "frechet": round(metrics.frechet_distance(feats, ref_feats), 4),
+        "kid": round(kid_mean, 6),
+        "kid_std": round(kid_std, 6),
+        **{k: round(v, 4) for k, v in metrics.prdc(ref_feats, feats, PRDC_K).items()},
+        "class_shares": [round(float(f), 4) for f in shares],
+        "min_class_share": round(float(shares.min()), 4),
+        "class_share_tv": round(float(0.5 * np.abs(shares - ref_shares).sum()), 4),
+        "confidence": round(float(probs.max(1).mean()), 4),
+    }
+
+
+def _shares(probs: np.ndarray) -> np.ndarray:
+    """The share of images the judge puts in each class (its top class)."""
+    return np.bincount(probs.argmax(1), minlength=probs.shape[1]) / max(len(probs), 1)

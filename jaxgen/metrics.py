@@ -1,5 +1,6 @@
 """Measures shared by tasks and benchmarks, on host numpy arrays: PCA baseline, kNN accuracy, image
-sharpness, Fréchet distance between feature sets, mode coverage of toy mixtures, a Gaussian mixture fit.
+sharpness, Fréchet and kernel (KID) distances and precision/recall/density/coverage between feature sets,
+mode coverage of toy mixtures, a Gaussian mixture fit.
 
 Everything here is plain numpy (float64 where it matters) so the figures do not depend on the device.
 """
@@ -154,6 +155,91 @@ def frechet_distance(a_NxF: np.ndarray, b_MxF: np.ndarray) -> float:
     cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
     tr_cross = np.sqrt(np.clip(cross, 0, None)).sum()
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * tr_cross)
+
+
+def kid(
+    a_NxF: np.ndarray, b_MxF: np.ndarray, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Kernel Inception Distance (Bińkowski et al. 2018): (mean, std) over `subsets` random subsets of the
+    unbiased MMD² estimate with the cubic kernel k(x, y) = (x·y / F + 1)³, as torch-fidelity and clean-fid
+    compute it. Each subset is m = min(subset_size, N, M) rows of a, then m rows of b, drawn without
+    replacement by numpy's default_rng(seed). Unlike the Fréchet distance it assumes no Gaussian and is
+    unbiased, so it can be compared across sample sizes; the price is noise (hence the std) and values
+    that can dip below zero when the two sets share a distribution (the diagonals k(x, x) are left out)."""
+    a, b = points(a_NxF), points(b_MxF)
+    m = min(int(subset_size), len(a), len(b))
+    if m < 2:
+        raise ValueError(f"kid needs at least 2 points in each set and subset, got m = {m}")
+    f = a.shape[1]
+    kernel = lambda x, y: (x @ y.T / f + 1.0) ** 3
+    rng = np.random.default_rng(seed)
+    mmd2 = np.empty(int(subsets))
+    for i in range(len(mmd2)):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        k_xx, k_yy = kernel(x, x), kernel(y, y)
+        within = k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)
+        mmd2[i] = within / (m * (m - 1)) - 2.0 * kernel(x, y).mean()
+    return float(mmd2.mean()), float(mmd2.std())
+
+
+def _distances(x_BxF: np.ndarray, y_MxF: np.ndarray, y_sq_M: np.ndarray) -> np.ndarray:
+    """Euclidean distances [B, M], formed as scikit-learn forms them (float64, one GEMM):
+    sqrt(max(-2 x·y + |x|² + |y|², 0)), in place so a block costs one B x M matrix."""
+    d = x_BxF @ y_MxF.T
+    d *= -2.0
+    d += np.einsum("ij,ij->i", x_BxF, x_BxF)[:, None]
+    d += y_sq_M[None, :]
+    np.maximum(d, 0.0, out=d)
+    return np.sqrt(d, out=d)
+
+
+def _knn_radii(x_NxF: np.ndarray, k: int, block: int) -> np.ndarray:
+    """Each point's distance to its k-th nearest other point: the (k+1)-th smallest of its row of distances
+    with the zero self-distance in it, as the prdc package takes it (ties and duplicates included)."""
+    sq = np.einsum("ij,ij->i", x_NxF, x_NxF)
+    radii = np.empty(len(x_NxF))
+    for i in range(0, len(x_NxF), block):
+        d = _distances(x_NxF[i : i + block], x_NxF, sq)
+        rows = np.arange(len(d))
+        d[rows, i + rows] = 0.0
+        radii[i : i + block] = np.partition(d, k, axis=1)[:, k]
+    return radii
+
+
+def prdc(real_NxF: np.ndarray, fake_MxF: np.ndarray, k: int = 5, *, block: int = 2000) -> dict[str, float]:
+    """Precision, recall, density and coverage of fake features against real ones (Naeem et al. 2020), as
+    the authors' `prdc` package (clovaai/generative-evaluation-prdc) computes them. Each point owns a ball
+    out to its k-th nearest neighbour in its own set (Euclidean; strict < throughout):
+      precision = share of fakes inside some real ball (fidelity: how many fakes look real);
+      recall = share of reals inside some fake ball (diversity: how much of the data G reaches);
+      density = mean number of real balls holding a fake, over k (≈ 1 when fake ~ real; fakes piled
+        on dense real regions push it above 1, where precision saturates);
+      coverage = share of reals whose nearest fake lies inside that real's own ball (the robust recall:
+        fake outliers cannot inflate it).
+    Same figures as the package, but `block` rows of distances at a time (float64), so 10,000 x 10,000
+    never holds a full distance matrix; the real-fake distances are formed once for all four."""
+    real, fake = points(real_NxF), points(fake_MxF)
+    k = int(k)
+    if not 0 < k < min(len(real), len(fake)):
+        raise ValueError(f"prdc needs 0 < k < both set sizes: k = {k}, {len(real)} real, {len(fake)} fake")
+    r_real, r_fake = _knn_radii(real, k, block), _knn_radii(fake, k, block)
+    fake_sq = np.einsum("ij,ij->i", fake, fake)
+    in_real_balls = np.zeros(len(fake), np.int64)  # per fake: how many real balls hold it
+    reached = np.empty(len(real), bool)  # per real: inside some fake ball
+    covered = np.empty(len(real), bool)  # per real: its nearest fake inside its own ball
+    for i in range(0, len(real), block):
+        d = _distances(real[i : i + block], fake, fake_sq)  # [B, M]
+        r = r_real[i : i + block, None]
+        in_real_balls += (d < r).sum(0)
+        reached[i : i + block] = (d < r_fake[None, :]).any(1)
+        covered[i : i + block] = d.min(1) < r[:, 0]
+    return {
+        "precision": float((in_real_balls > 0).mean()),
+        "recall": float(reached.mean()),
+        "density": float(in_real_balls.mean() / k),
+        "coverage": float(covered.mean()),
+    }
 
 
 def mode_coverage(

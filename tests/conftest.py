@@ -94,6 +94,9 @@ TINY_RUNS = {
     # a latent-2 AE with its figures (latent space, grid, reconstructions)
     "ae": ["train", "ae", "--set", "hidden=64", "--set", "latent_dim=2", "--set", "steps=40",
            "--set", "ckpt_every=20", "--set", "log_every=20"],
+    # a VAE on dynamically binarised digits (its likelihood, measured by eval --nll-k)
+    "vae": ["train", "ae", "--set", "hidden=32", "--set", "latent_dim=2", "--set", "variational=true",
+            "--set", "binarize=dynamic", "--set", "steps=20", "--set", "ckpt_every=20", "--no-plots"],
     # the GAN on the ring with two checkpoints (samples through training) and its figures
     "gan": ["train", "gan", "--data", "toy:ring8", "--set", "hidden=16", "--set", "latent_dim=2",
             "--set", "batch_size=32", "--set", "r1=0.5", "--set", "steps=4", "--set", "ckpt_every=2",

@@ -170,13 +170,17 @@ def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys
     train.train(cfg, judge, "embedded", progress=False, make_plots=False)
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(wd), "--n", "50", "--out", str(out), "--judge", str(judge)]) == 0
-    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert len(rep["digit_fraction"]) == 10 and sum(rep["digit_fraction"]) == pytest.approx(1, abs=1e-3)
-    assert (
-        0.1 <= rep["judge_confidence"] <= 1 and rep["judge_frechet"] >= 0 and rep["judge_frechet_real"] >= 0
-    )
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["quality"]["mlp"]
+    assert rep["n"] == 50 and set(rep) >= {"samples", "real", "training", "ppca", "reference_class_shares"}
+    for name in ("samples", "real", "training", "ppca"):
+        m = rep[name]
+        assert len(m["class_shares"]) == 10 and sum(m["class_shares"]) == pytest.approx(1, abs=1e-3)
+        assert 0.1 <= m["confidence"] <= 1 and m["frechet"] >= 0 and 0 <= m["coverage"] <= 1, name
     assert cli.main(["eval", str(wd), "--judge", str(judge)]) == 0
-    assert "min_digit_fraction" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (
+        "min_class_share"
+        in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["quality"]["mlp"]["samples"]
+    )
     assert cli.main(["eval", str(wd), "--judge", str(wd)]) == 2
     assert "must be an mlp run" in capsys.readouterr().err
     assert cli.main(["eval", str(wd), "--judge", str(tmp_path / "nowhere")]) == 2

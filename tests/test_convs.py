@@ -374,4 +374,6 @@ def test_a_cnn_run_judges_generated_images_through_its_hidden_features(tmp_path)
     assert probs.shape == (10, 10) and feats.shape == (10, tiny["head"][-1])
     noise = np.random.default_rng(0).uniform(size=(100, 784)).astype(np.float32)
     rep = judge.report(noise, real)
-    assert rep["judge_n"] == 100 and rep["judge_frechet"] > rep["judge_frechet_real"] >= 0
+    assert rep["judge_arch"] == "conv" and rep["n"] == 100 and set(rep) >= {"samples", "real"}
+    assert rep["samples"]["frechet"] > rep["real"]["frechet"] >= 0
+    assert rep["samples"]["precision"] < rep["real"]["precision"]

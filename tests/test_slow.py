@@ -64,6 +64,8 @@ def test_default_gan_on_mnist_makes_every_digit_by_a_calibrated_judge(tmp_path, 
     train.train(tasks.make_config("gan"), tmp_path / "mnist", progress=False, make_plots=False)
     task, state, _, _, ds, *_ = runs.restore_for_eval(tmp_path / "mnist", f"idx:{mnist_test5k}")
     m = task.evaluate(state.params, data.split(ds, "test"), runtime.eval_key(0), judge=Judge(judge_dir))
-    print(m)
-    assert m["min_digit_fraction"] >= 0.04 and m["judge_confidence"] >= 0.85
-    assert m["judge_frechet"] > m["judge_frechet_real"]  # honest: samples are not yet real digits
+    q = m["quality"]["mlp"]
+    print(q)
+    assert q["samples"]["min_class_share"] >= 0.04 and q["samples"]["confidence"] >= 0.85
+    assert q["samples"]["frechet"] > q["real"]["frechet"]  # honest: samples are not yet real digits
+    assert q["samples"]["frechet"] < q["ppca"]["frechet"]  # and better than the linear Gaussian line

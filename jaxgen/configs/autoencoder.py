@@ -27,6 +27,23 @@ DEFAULTS: tuple[Default, ...] = (
 )  # fmt: skip
 
 
+# Named sets of values under what the user sets (config.make expands them; the record keeps both).
+PRESETS: dict[str, dict[str, Any]] = {
+    # Burda, Grosse and Salakhutdinov 2016, section 5 and appendix: one stochastic layer of 50 units, two
+    # deterministic tanh layers of 200 each way, Glorot init, Adam (0.9, 0.999, eps 1e-4), batch 20, lr
+    # 1e-3 * 10^(-i/7) for 3^i passes (i = 0..7, 3,280 epochs), dynamically binarised training images,
+    # k = 50 importance samples (iw_k=1: their VAE). steps is left to the user: 3,280 epochs of 60,000 at
+    # batch 20 are 9.84 M steps; `schedule=burda` compresses the 8 stages into whatever steps are given.
+    "iwae": {
+        "arch": "mlp", "hidden": (200, 200), "latent_dim": 50, "activation": "tanh", "init": "glorot_uniform",
+        "variational": True, "iw_k": 50, "binarize": "dynamic", "augment": False, "batch_size": 20,
+        "lr": 1e-3, "adam_eps": 1e-4, "weight_decay": 0.0, "schedule": "burda",
+    },
+}  # fmt: skip
+BINARIZE = ("none", "dynamic")
+SCHEDULES = ("cosine", "burda")
+
+
 @dataclasses.dataclass(frozen=True)
 class AEConfig(AugmentConfig):
     """Autoencoder (VAE: variational): image -> hidden -> latent_dim -> mirrored decoder -> image logits."""
@@ -44,6 +61,11 @@ class AEConfig(AugmentConfig):
     dropout: float = 0.0  # arch=mlp: dropout rate after each hidden layer of encoder and decoder (train only)
     mixture: int = 10  # components of the Gaussian mixture fitted to training codes (plain AE sampling)
     norm: str = "none"  # arch=conv: batch (BatchNorm after every inner convolution) or none
+    iw_k: int = 1  # VAE: samples per image in the importance-weighted objective (IWAE); 1 = the ELBO
+    binarize: str = "none"  # dynamic: a fresh Bernoulli draw of every training pixel per step, test fixed
+    schedule: str = "cosine"  # lr: cosine decay to zero over steps; burda: x10^(-1/7) at 3^i-epoch stages
+    adam_eps: float = 1e-8  # Adam's epsilon (the IWAE paper: 1e-4)
+    preset: str = "none"  # iwae: Burda et al.'s 1-layer MNIST VAE (784-200-200-50, tanh, Adam, binarised)
 
     TASK: ClassVar[str] = "ae"
     DEFAULTS: ClassVar[tuple[Default, ...]] = DEFAULTS
@@ -51,6 +73,7 @@ class AEConfig(AugmentConfig):
         "mlp": Arch(("hidden", "init", "dropout")),
         "conv": Arch(("channels", "norm", "conv_impl"), images_only=True, label="conv"),
     }
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     TINY: ClassVar[dict[str, Any]] = {"hidden": (32,), "latent_dim": 4, "batch_size": 32}
     TINY_CONV: ClassVar[dict[str, Any]] = {"channels": (4, 8), "latent_dim": 4, "batch_size": 16}
 
@@ -69,6 +92,15 @@ class AEConfig(AugmentConfig):
         unit_interval(self, "dropout")
         if self.weight_decay < 0:
             raise UserError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 1 <= self.iw_k <= 5000:
+            raise UserError(f"iw_k must be in [1, 5000] importance samples per image, got {self.iw_k}")
+        if self.iw_k > 1 and not (self.variational and self.beta == 1.0):
+            raise UserError("iw_k > 1 is the IWAE bound of a VAE: add --set variational=true (and beta=1)")
+        for key, allowed in (("binarize", BINARIZE), ("schedule", SCHEDULES), ("preset", ("none", *PRESETS))):
+            if getattr(self, key) not in allowed:
+                raise UserError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if not 0 < self.adam_eps < 1:
+            raise UserError(f"adam_eps must be in (0, 1), got {self.adam_eps}")
         if not 1 <= self.mixture <= 100:
             raise UserError(f"mixture must be in [1, 100] components, got {self.mixture}")
 

@@ -28,12 +28,25 @@ from jaxgen.tasks.base import Batch, Metrics, State
 
 EVAL_BATCH = 1000
 KNN_K = 5
-JUDGE_SAMPLES = 2000
+JUDGE_SAMPLES = 2500  # as the GAN (EVAL_SAMPLES): one n for every row of a judge table
 # Training images behind the PCA baseline, the checkpoints' kNN reference set and the code mixture: all of
 # them up to REFERENCE_N, beyond that a fixed subsample (seed REFERENCE_SEED, whatever the run's seed), so
 # a checkpoint's evaluation costs seconds on 60,000 images. `jaxgen eval` (full=True) classifies by all.
 REFERENCE_N = 10_000
 REFERENCE_SEED = 0
+BINARIZE_SEED = 0  # the fixed binarisation of the test images (binarize=dynamic)
+LOG_2PI = float(np.log(2 * np.pi))
+NLL_ROWS = 20_000  # decoder rows per call of the importance-sampled likelihood (images x samples)
+
+
+def log_weights(
+    nll_kB: jax.Array, z_kBxZ: jax.Array, eps_kBxZ: jax.Array, logvar_BxZ: jax.Array
+) -> jax.Array:
+    """log w = log p(x|z) + log p(z) - log q(z|x) per sample [k, B], from -log p(x|z) (nats), z, and the
+    standard-normal draw eps that made z = mu + exp(logvar / 2) eps (so log q needs no division)."""
+    log_pz = -0.5 * jnp.sum(z_kBxZ**2 + LOG_2PI, axis=-1)
+    log_qz = -0.5 * jnp.sum(eps_kBxZ**2 + logvar_BxZ[None] + LOG_2PI, axis=-1)
+    return -nll_kB + log_pz - log_qz
 
 
 def kl_to_standard_normal(mu_BxZ: jax.Array, logvar_BxZ: jax.Array) -> jax.Array:
@@ -46,6 +59,26 @@ def pixel_bce(logits: jax.Array, x: jax.Array) -> jax.Array:
     against targets in [0, 1]."""
     bce = optax.sigmoid_binary_cross_entropy(logits, x)
     return bce.reshape(bce.shape[0], -1).mean(-1)
+
+
+def lr_schedule(cfg: AEConfig) -> optax.Schedule:
+    """cosine: lr decays to zero over the run. burda: the IWAE paper's lr * 10^(-i/7) for 3^i passes,
+    i = 0..7 (3,280 passes in all), its 8 stages compressed in proportion into cfg.steps."""
+    if cfg.schedule == "cosine":
+        return optax.cosine_decay_schedule(cfg.lr, cfg.steps)
+    stages = [3**i for i in range(8)]
+    scales: dict[int, float] = {}
+    for i in range(1, 8):
+        at = round(cfg.steps * sum(stages[:i]) / sum(stages))
+        scales[at] = scales.get(at, 1.0) * 10 ** (-1 / 7)
+    return optax.piecewise_constant_schedule(cfg.lr, scales)
+
+
+def binarized(images01: np.ndarray, seed: int = BINARIZE_SEED) -> np.ndarray:
+    """A fixed Bernoulli draw of every pixel value of float images in [0, 1] (1 with probability the
+    intensity), the same for the same seed: the test images of a run trained with binarize=dynamic."""
+    x = np.asarray(images01, np.float32)
+    return (np.random.default_rng(seed).random(x.shape, np.float32) < x).astype(np.float32)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -68,12 +101,13 @@ class Autoencoder:
         self.shape = tuple(ds.shape)  # (H, W, C): the decoder makes images of the data's shape
         self.dim = int(np.prod(self.shape))  # numbers per image: the D of "a point in D dimensions"
         self.model = models.autoencoder_net(cfg, self.shape)
-        self.schedule = optax.cosine_decay_schedule(cfg.lr, cfg.steps)
-        self.tx = optax.adamw(self.schedule, weight_decay=cfg.weight_decay)
+        self.schedule = lr_schedule(cfg)
+        self.tx = optax.adamw(self.schedule, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         model = self.model
         self._encode = jax.jit(lambda p, x: model.apply(p, x, method=model.encode))  # (mu, logvar | None)
         self._decode = jax.jit(lambda p, z: model.apply(p, z, method=model.decode))
         self._pca: metrics.PCA | None = None
+        self._log_w = jax.jit(self._log_weights_eval, static_argnums=3)
 
     # ---------------------------------------------------------------- training
 
@@ -92,6 +126,8 @@ class Autoencoder:
         (mu, logvar), stats = base.apply_train(
             model, trainable, stats, x_BxD, True, method=model.encode, rngs=rngs
         )
+        if self.cfg.iw_k > 1:
+            return self._iwae_loss(trainable, stats, x_BxD, target_BxD, mu, logvar, z_key, rngs)
         z = mu
         if self.cfg.variational:
             z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(z_key, mu.shape)
@@ -109,18 +145,43 @@ class Autoencoder:
             loss = loss + self.cfg.beta * out["kl"] / self.dim
         return loss, (out, stats)
 
-    def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
-        """One AdamW step on the reconstruction loss of one (augmented, optionally noised) batch."""
-        augment_key, noise_key, loss_key = jax.random.split(key, 3)
+    def _iwae_loss(self, trainable, stats, x_BxD, target_BxD, mu, logvar, z_key, rngs):
+        """The importance-weighted bound (Burda et al. 2016) with k = iw_k samples of q(z|x) per image:
+        loss = -(logsumexp_k log w_k - log k) per pixel value, w = p(x|z) p(z) / q(z|x)."""
+        k, model = self.cfg.iw_k, self.model
+        eps = jax.random.normal(z_key, (k, *mu.shape))
+        z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps  # [k, B, Z]
+        logits, stats = base.apply_train(
+            model, trainable, stats, z.reshape(-1, mu.shape[-1]), True, method=model.decode, rngs=rngs
+        )
+        targets = jnp.broadcast_to(target_BxD[None], (k, *target_BxD.shape)).reshape(logits.shape)
+        bce_kB = pixel_bce(logits, targets).reshape(k, -1)
+        log_w = log_weights(bce_kB * self.dim, z, eps, logvar)
+        bound_B = jax.nn.logsumexp(log_w, axis=0) - jnp.log(k)
+        out = {"recon_bce": bce_kB.mean(), "kl": kl_to_standard_normal(mu, logvar).mean(),
+               "iw_bound": bound_B.mean()}  # fmt: skip
+        return -bound_B.mean() / self.dim, (out, stats)
+
+    def inputs(self, batch: Batch, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(what the encoder reads, what the decoder must rebuild) of one training batch: augmented, with
+        binarize=dynamic a fresh Bernoulli draw of every pixel, with noise > 0 a noisy input."""
+        augment_key, noise_key, _ = jax.random.split(key, 3)
         x_BxD = batches.normalise(batch["image"])
         c = self.cfg
         if c.augment:
             moved = batches.affine_images(augment_key, x_BxD, c.max_shift, c.max_rotate, c.max_scale, c.hflip)
             x_BxD = jnp.clip(moved, 0, 1)
+        if c.binarize == "dynamic":  # fold_in: the split above (and every golden value) stays as it was
+            x_BxD = jax.random.bernoulli(jax.random.fold_in(key, 3), x_BxD).astype(jnp.float32)
         noisy = x_BxD
         if c.noise > 0:  # denoising: corrupt the input, reconstruct the clean image
             noisy = jnp.clip(x_BxD + c.noise * jax.random.normal(noise_key, x_BxD.shape), 0.0, 1.0)
+        return noisy, x_BxD
 
+    def step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
+        """One AdamW step on the reconstruction loss (a VAE's negative ELBO, IWAE's bound) of one batch."""
+        loss_key = jax.random.split(key, 3)[2]
+        noisy, x_BxD = self.inputs(batch, key)
         trainable, stats = base.split_variables(state.params)
 
         def loss_fn(trainable):
@@ -136,6 +197,16 @@ class Autoencoder:
             "lr": self.schedule(state.step),
         }
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics_
+
+    def _log_weights_eval(self, params: Any, x_BxD: jax.Array, key: jax.Array, k: int) -> jax.Array:
+        """log w [k, B] of k draws of q(z|x) per image, networks in evaluation mode."""
+        model = self.model
+        mu, logvar = model.apply(params, x_BxD, method=model.encode)
+        eps = jax.random.normal(key, (k, *mu.shape))
+        z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps
+        logits = model.apply(params, z.reshape(-1, mu.shape[-1]), method=model.decode)
+        targets = jnp.broadcast_to(x_BxD[None], (k, *x_BxD.shape)).reshape(logits.shape)
+        return log_weights(pixel_bce(logits, targets).reshape(k, -1) * self.dim, z, eps, logvar)
 
     # ---------------------------------------------------------------- host-side helpers
 
@@ -183,7 +254,8 @@ class Autoencoder:
 
         kNN classifies by train_images(REFERENCE_N) at checkpoints, by the whole training split when
         `full` (`jaxgen eval`); knn_reference_n says which, pca_fit_n what the PCA baseline was fitted on."""
-        x = np.asarray(arrays["image"], np.float32) / 255.0
+        grey = np.asarray(arrays["image"], np.float32) / 255.0
+        x = binarized(grey) if self.cfg.binarize == "dynamic" else grey  # what the run learnt to model
         y = np.asarray(arrays["label"])
         train_x, train_y = self.train_images(None if full else REFERENCE_N)
         mu, logvar = self.encode_full(params, x)
@@ -212,9 +284,54 @@ class Autoencoder:
             # the same in bits per dimension (per pixel value), the unit colour-image likelihoods use
             out["elbo"] = float(-(bce_N * self.dim + kl).mean())
             out["elbo_bits_per_dim"] = float(-out["elbo"] / (self.dim * np.log(2.0)))
-        if judge is not None:
-            out.update(judge.report(self.sample(params, key, JUDGE_SAMPLES), x))
+        if judge is not None:  # one Judge or several (jaxgen.judge.reports)
+            samples = self.sample(params, key, JUDGE_SAMPLES)
+            out.update(base.judge_reports(judge, samples, grey, self.train_images(REFERENCE_N)[0]))
         return out
+
+    def log_likelihood(
+        self, params: Any, images01: np.ndarray, key: jax.Array, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per image (log p(x) estimated by importance sampling with k draws of q(z|x), the mean log weight
+        of the same draws: a Monte-Carlo ELBO), float64 [N] each, in nats. log p-hat = logsumexp_k log w -
+        log k is never below the mean log w (Jensen, draw by draw) and tightens towards log p(x) as k grows
+        (Burda et al. 2016: k = 5000). Batched so that images x draws per call stay near NLL_ROWS."""
+        x = np.asarray(images01, np.float32)
+        per = max(1, min(len(x), NLL_ROWS // k))  # images per call
+        draws = max(d for d in range(1, k + 1) if k % d == 0 and d * per <= max(NLL_ROWS, k))
+        pad = -len(x) % per
+        xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), np.float32)]) if pad else x
+        log_px, elbo = np.empty(len(xp)), np.empty(len(xp))
+        for b in range(0, len(xp), per):
+            chunk_key = jax.random.fold_in(key, b)
+            total, mean = np.full(per, -np.inf), np.zeros(per)
+            for j in range(k // draws):
+                w = self._log_w(params, jnp.asarray(xp[b : b + per]), jax.random.fold_in(chunk_key, j), draws)
+                w = np.asarray(w, np.float64)
+                top = w.max(0)
+                total = np.logaddexp(total, top + np.log(np.exp(w - top).sum(0)))
+                mean += w.sum(0) / k
+            log_px[b : b + per], elbo[b : b + per] = total - np.log(k), mean
+        return log_px[: len(x)], elbo[: len(x)]
+
+    def likelihood(self, params: Any, arrays: dict[str, Any], key: jax.Array, k: int) -> dict[str, Any]:
+        """`jaxgen eval --nll-k K`: the importance-sampled negative log-likelihood of the test images
+        (binarised once, seed BINARIZE_SEED, when the run trained on binarised images) beside the same draws'
+        ELBO, in nats per image and bits per dimension."""
+        x = np.asarray(arrays["image"], np.float32) / 255.0
+        if self.cfg.binarize == "dynamic":
+            x = binarized(x)
+        log_px, elbo = self.log_likelihood(params, x, key, k)
+        bits = float(self.dim * np.log(2.0))
+        return {
+            "nll_is": float(-log_px.mean()),
+            "nll_is_bits_per_dim": float(-log_px.mean() / bits),
+            "nll_is_sem": float(log_px.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0,
+            "elbo_mc": float(elbo.mean()),
+            "nll_is_k": int(k),
+            "nll_is_n": int(len(x)),
+            "binarized_test": self.cfg.binarize == "dynamic",
+        }
 
     def latent_density(self, params: Any):
         """The `mixture`-component Gaussian mixture fitted to the codes of train_images(REFERENCE_N):

@@ -151,3 +151,17 @@ class Task(Protocol):
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]: ...
+
+
+def judge_reports(judges: Any, samples01: np.ndarray, real01: np.ndarray, train01: np.ndarray | None) -> dict:
+    """{"quality": {judge name: judge.report(samples, real, train)}} under every judge given (one
+    jaxgen.judge.Judge or a sequence of them; None: {}). A judge is named by its architecture (mlp, conv), or
+    by its run directory where two share one."""
+    if judges is None:
+        return {}
+    judges = list(judges) if isinstance(judges, list | tuple) else [judges]
+    archs = [j.arch for j in judges]
+    names = [a if archs.count(a) == 1 else j.run_dir for a, j in zip(archs, judges, strict=True)]
+    return {
+        "quality": {name: j.report(samples01, real01, train01) for name, j in zip(names, judges, strict=True)}
+    }

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgen import data, models
 from jaxgen import metrics as metrics_lib
-from jaxgen import models
 from jaxgen.configs.gan import GANConfig, diffaug_ops
 from jaxgen.data import Dataset, batches
 from jaxgen.errors import UserError
@@ -68,6 +68,7 @@ class GAN:
 
     def __init__(self, cfg: GANConfig, ds: Dataset):
         self.cfg = cfg  # resolved (jaxgen.tasks.build resolves it)
+        self.ds = ds  # the data it trains on (the judge's training-image reference reads it)
         self.kind, self.spec = ds.kind, ds.spec
         self.info = ds.info
         self.class_names = ds.class_names  # figures and reports name classes by these
@@ -283,8 +284,9 @@ class GAN:
             out.update(metrics_lib.mode_coverage(samples, self.info["centers"], self.info["std"]))
             if self.dim == 1 and self.loss.probability:  # D* is the 2014 game's optimal D
                 out["dstar_distance"] = self.dstar(params, samples)["distance"]
-        elif judge is not None:
-            out.update(judge.report(samples, real))
+        elif judge is not None:  # one Judge or several (jaxgen.judge.reports)
+            train = np.asarray(data.split(self.ds, "train")["image"], np.float32) / 255.0
+            out.update(base.judge_reports(judge, samples, real, train))
         return out
 
     def snapshot(self, params: Any, step: int, run_dir: Path) -> None:
