@@ -79,12 +79,12 @@ class Judge:
     ) -> dict[str, Any]:
         """How this judge sees generated images, beside three references of the same size n.
 
-        n = min(len(samples), len(real) // 2); the real images' first n (A) are the reference every set is
-        compared with, in the judge's last hidden features. Sets: `samples` (the generator's first n);
-        `real` (the real images' next n against A: the floor, what a perfect generator of the test
-        distribution scores); with the training images, `training` (n of them, as if they were samples: what
-        a copy of the training data scores, the ceiling on small data) and `ppca` (n draws of a probabilistic
-        PCA with PPCA_K components fitted to them, clipped to [0, 1]: the line any generator must clear).
+        n = min(len(samples), len(real) // 2); n real images drawn at random (seed) are the reference every
+        set is compared with, in the judge's last hidden features. Sets: `samples` (the generator's first n);
+        `real` (n other real images: the floor, what a perfect generator of the test distribution scores);
+        with the training images, `training` (n of them, as if they were samples: what a copy of the
+        training data scores, the ceiling on small data) and `ppca` (n draws of a probabilistic PCA with
+        PPCA_K components fitted to them, clipped to [0, 1]: the line any generator must clear).
         Each set gets `measures` (Fréchet, KID, precision, recall, density, coverage, class shares)."""
         samples01, real01 = np.asarray(samples01, np.float32), np.asarray(real01, np.float32)
         n = min(len(samples01), len(real01) // 2)
@@ -93,15 +93,17 @@ class Judge:
                 f"the judge compares {n} images per set ({len(samples01)} samples, {len(real01)} real), under"
                 f" {MIN_N}: sample more, or give --data a larger test split"
             )
-        sets = {"samples": samples01[:n], "real": real01[n : 2 * n]}
+        rng = np.random.default_rng(seed)
+        halves = rng.permutation(len(real01))  # test splits may come in class order (image folders do)
+        reference, other = real01[np.sort(halves[:n])], real01[np.sort(halves[n : 2 * n])]
+        sets = {"samples": samples01[:n], "real": other}
         if train01 is not None:
-            rng = np.random.default_rng(seed)
             train01 = np.asarray(train01, np.float32)
             sets["training"] = train01[np.sort(rng.choice(len(train01), min(n, len(train01)), replace=False))]
             fit = train01[rng.choice(len(train01), min(PPCA_FIT, len(train01)), replace=False)]
             ppca = metrics.ppca_sample(fit.reshape(len(fit), -1), PPCA_K, n, seed)
             sets["ppca"] = np.clip(ppca, 0.0, 1.0).astype(np.float32).reshape(n, *train01.shape[1:])
-        ref_probs, ref_feats = self(real01[:n])
+        ref_probs, ref_feats = self(reference)
         ref_shares = _shares(ref_probs)
         out: dict[str, Any] = {
             "judge": self.run_dir,
