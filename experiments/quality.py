@@ -86,7 +86,7 @@ def table(reports: dict[str, list[dict]], judges: list[str]) -> str:
         lines.append(f"| {name} | {len(evs)} | " + " | ".join(cells) + " |")
     n = first[judges[0]]["n"]
     lines.append("")
-    lines.append(f"n = {n} images per set; reference: {n} test images drawn at random (another {n}: the floor);"
+    lines.append(f"n = {n} images per set; reference: {n} random test images (another {n}: the floor);"
                  " FD, KID: lower is better; P, R, D, C (k = 5): near the floor's is better.")  # fmt: skip
     return "\n".join(lines)
 
