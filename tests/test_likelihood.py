@@ -127,3 +127,15 @@ def test_eval_reports_the_likelihood_and_refuses_bad_k(tiny_runs, capsys):
     assert "--nll-k must be in [0, 100000]" in capsys.readouterr().err
     assert cli.main(["eval", str(tiny_runs("ae")), "--nll-k", "5"]) == 2
     assert "is no VAE run: drop --nll-k" in capsys.readouterr().err
+
+
+def test_a_conv_vae_is_estimated_in_smaller_batches_with_the_same_guarantee(monkeypatch):
+    from jaxgen.tasks import autoencoder
+
+    monkeypatch.setitem(autoencoder.NLL_ROWS, "conv", 4)  # one image a call, 4 of its 8 draws at a time
+    tiny = {"arch": "conv", **tasks.config_class("ae").TINY_CONV, "variational": True, "augment": False}
+    task = tasks.build(tasks.make_config("ae", tiny), data.load("embedded"))
+    params = task.init(jax.random.key(0)).params
+    x = binarized(np.asarray(data.load("embedded").test["image"][:7], np.float32) / 255.0)
+    log_px, elbo = task.log_likelihood(params, x, jax.random.key(2), 8)
+    assert log_px.shape == (7,) and np.all(np.isfinite(log_px)) and np.all(log_px >= elbo - 1e-6)
