@@ -341,6 +341,9 @@ def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> Tra
     preset = overrides.get("preset")
     presets = getattr(cls, "PRESETS", {})
     if preset not in (None, "none") and preset in presets:  # its values, under what the user set
+        own = presets[preset].get("arch")
+        if own is not None and overrides.get("arch", own) != own:
+            raise UserError(f"preset={preset} is an arch={own} network: drop --set arch={overrides['arch']}")
         overrides = {**presets[preset], **overrides}
     overrides = {
         k: tuple(v) if isinstance(v, list) and types.get(k) not in scalar else v

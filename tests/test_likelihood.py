@@ -111,6 +111,8 @@ def test_the_iwae_preset_and_its_schedule():
         assert float(lr(step)) == pytest.approx(1e-3 * 10 ** (-i / 7), rel=1e-5), step
     with pytest.raises(UserError, match="iw_k > 1 is the IWAE bound of a VAE"):
         tasks.make_config("ae", {"iw_k": 5})
+    with pytest.raises(UserError, match="preset=iwae is an arch=mlp network: drop --set arch=conv"):
+        tasks.make_config("ae", {"preset": "iwae", "arch": "conv"})
     with pytest.raises(UserError, match="preset must be one of none, iwae"):
         tasks.make_config("ae", {"preset": "vq"})
     with pytest.raises(UserError, match="binarize must be one of none, dynamic"):
