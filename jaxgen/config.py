@@ -346,8 +346,7 @@ def make(cls: type[TrainConfig], overrides: dict[str, Any] | None = None) -> Tra
             raise UserError(f"preset={preset} is an arch={own} network: drop --set arch={overrides['arch']}")
         overrides = {**presets[preset], **overrides}
     overrides = {
-        k: tuple(v) if isinstance(v, list) and types.get(k) not in scalar else v
-        for k, v in (overrides or {}).items()
+        k: tuple(v) if isinstance(v, list) and types.get(k) not in scalar else v for k, v in overrides.items()
     }
     cfg = cls(**overrides)
     _typed(cfg)  # before any check compares values

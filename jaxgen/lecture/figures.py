@@ -3,6 +3,7 @@ jax.grad, linear against ReLU on two moons, a coin and a Gaussian against sample
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +286,8 @@ def _digits_figure(x, y, test_views: dict[str, np.ndarray], knn: dict[str, float
     for i, k in enumerate(picks):
         ax = fig.add_subplot(grid[0, i])
         show_image(ax, x[k])  # a flat row drawn at its square side, in grey
-        ax.set_title(f"a {y[k]}: 28 × 28 pixels", fontsize=9)
+        side = math.isqrt(x.shape[1])
+        ax.set_title(f"a {y[k]}: {side} × {side} pixels", fontsize=9)
         ax.axis("off")
     ax = fig.add_subplot(grid[0, 3])
     for i, k in enumerate(picks):

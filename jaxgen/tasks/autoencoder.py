@@ -51,6 +51,21 @@ def log_weights(
     return -nll_kB + log_pz - log_qz
 
 
+def importance_log_weights(
+    decode, x_BxD: jax.Array, mu: jax.Array, logvar: jax.Array, key: jax.Array, k: int
+):
+    """(log w [k, B], per-pixel-value BCE [k, B], decode's second output) of k draws z = mu + exp(logvar / 2)
+    eps of q(z|x) per image, against targets x; `decode` maps z [k * B, Z] to (pixel logits, anything): the
+    IWAE objective (train mode) and the likelihood estimate (evaluation mode) share this."""
+    eps = jax.random.normal(key, (k, *mu.shape))
+    z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps  # [k, B, Z]
+    logits, aux = decode(z.reshape(-1, mu.shape[-1]))
+    targets = jnp.broadcast_to(x_BxD[None], (k, *x_BxD.shape)).reshape(logits.shape)
+    bce_kB = pixel_bce(logits, targets).reshape(k, -1)
+    dim = int(np.prod(x_BxD.shape[1:]))
+    return log_weights(bce_kB * dim, z, eps, logvar), bce_kB, aux
+
+
 def kl_to_standard_normal(mu_BxZ: jax.Array, logvar_BxZ: jax.Array) -> jax.Array:
     """KL(N(mu, exp(logvar)) || N(0, I)) per example, in nats."""
     return 0.5 * jnp.sum(mu_BxZ**2 + jnp.exp(logvar_BxZ) - 1.0 - logvar_BxZ, axis=-1)
@@ -151,14 +166,11 @@ class Autoencoder:
         """The importance-weighted bound (Burda et al. 2016) with k = iw_k samples of q(z|x) per image:
         loss = -(logsumexp_k log w_k - log k) per pixel value, w = p(x|z) p(z) / q(z|x)."""
         k, model = self.cfg.iw_k, self.model
-        eps = jax.random.normal(z_key, (k, *mu.shape))
-        z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps  # [k, B, Z]
-        logits, stats = base.apply_train(
-            model, trainable, stats, z.reshape(-1, mu.shape[-1]), True, method=model.decode, rngs=rngs
-        )
-        targets = jnp.broadcast_to(target_BxD[None], (k, *target_BxD.shape)).reshape(logits.shape)
-        bce_kB = pixel_bce(logits, targets).reshape(k, -1)
-        log_w = log_weights(bce_kB * self.dim, z, eps, logvar)
+
+        def decode(z):
+            return base.apply_train(model, trainable, stats, z, True, method=model.decode, rngs=rngs)
+
+        log_w, bce_kB, stats = importance_log_weights(decode, target_BxD, mu, logvar, z_key, k)
         bound_B = jax.nn.logsumexp(log_w, axis=0) - jnp.log(k)
         out = {"recon_bce": bce_kB.mean(), "kl": kl_to_standard_normal(mu, logvar).mean(),
                "iw_bound": bound_B.mean()}  # fmt: skip
@@ -204,11 +216,11 @@ class Autoencoder:
         """log w [k, B] of k draws of q(z|x) per image, networks in evaluation mode."""
         model = self.model
         mu, logvar = model.apply(params, x_BxD, method=model.encode)
-        eps = jax.random.normal(key, (k, *mu.shape))
-        z = mu[None] + jnp.exp(0.5 * logvar)[None] * eps
-        logits = model.apply(params, z.reshape(-1, mu.shape[-1]), method=model.decode)
-        targets = jnp.broadcast_to(x_BxD[None], (k, *x_BxD.shape)).reshape(logits.shape)
-        return log_weights(pixel_bce(logits, targets).reshape(k, -1) * self.dim, z, eps, logvar)
+
+        def decode(z):
+            return model.apply(params, z, method=model.decode), None
+
+        return importance_log_weights(decode, x_BxD, mu, logvar, key, k)[0]
 
     # ---------------------------------------------------------------- host-side helpers
 
@@ -241,6 +253,12 @@ class Autoencoder:
             images, labels = images[rows], labels[rows]
         return np.asarray(images, np.float32) / 255.0, np.asarray(labels)
 
+    def test_images(self, arrays: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(the images as floats in [0, 1], the images the run models: the same, or with binarize=dynamic
+        binarised once, seed BINARIZE_SEED, the same for every reader)."""
+        grey = np.asarray(arrays["image"], np.float32) / 255.0
+        return grey, (binarized(grey) if self.cfg.binarize == "dynamic" else grey)
+
     def pca(self) -> metrics.PCA:
         """PCA with latent_dim components, fitted once per task on train_images(REFERENCE_N)."""
         if self._pca is None:
@@ -256,8 +274,7 @@ class Autoencoder:
 
         kNN classifies by train_images(REFERENCE_N) at checkpoints, by the whole training split when
         `full` (`jaxgen eval`); knn_reference_n says which, pca_fit_n what the PCA baseline was fitted on."""
-        grey = np.asarray(arrays["image"], np.float32) / 255.0
-        x = binarized(grey) if self.cfg.binarize == "dynamic" else grey  # what the run learnt to model
+        grey, x = self.test_images(arrays)
         y = np.asarray(arrays["label"])
         train_x, train_y = self.train_images(None if full else REFERENCE_N)
         mu, logvar = self.encode_full(params, x)
@@ -286,7 +303,7 @@ class Autoencoder:
             # the same in bits per dimension (per pixel value), the unit colour-image likelihoods use
             out["elbo"] = float(-(bce_N * self.dim + kl).mean())
             out["elbo_bits_per_dim"] = float(-out["elbo"] / (self.dim * np.log(2.0)))
-        if judge is not None:  # one Judge or several (jaxgen.judge.reports)
+        if judge is not None:  # one Judge or several (base.judge_reports)
             samples = self.sample(params, key, JUDGE_SAMPLES)
             out.update(base.judge_reports(judge, samples, grey, self.train_images(REFERENCE_N)[0]))
         return out
@@ -321,9 +338,7 @@ class Autoencoder:
         """`jaxgen eval --nll-k K`: the importance-sampled negative log-likelihood of the test images
         (binarised once, seed BINARIZE_SEED, when the run trained on binarised images) beside the same draws'
         ELBO, in nats per image and bits per dimension."""
-        x = np.asarray(arrays["image"], np.float32) / 255.0
-        if self.cfg.binarize == "dynamic":
-            x = binarized(x)
+        x = self.test_images(arrays)[1]
         log_px, elbo = self.log_likelihood(params, x, key, k)
         bits = float(self.dim * np.log(2.0))
         return {

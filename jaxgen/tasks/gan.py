@@ -284,7 +284,7 @@ class GAN:
             out.update(metrics_lib.mode_coverage(samples, self.info["centers"], self.info["std"]))
             if self.dim == 1 and self.loss.probability:  # D* is the 2014 game's optimal D
                 out["dstar_distance"] = self.dstar(params, samples)["distance"]
-        elif judge is not None:  # one Judge or several (jaxgen.judge.reports)
+        elif judge is not None:  # one Judge or several (base.judge_reports)
             train = np.asarray(data.split(self.ds, "train")["image"], np.float32) / 255.0
             out.update(base.judge_reports(judge, samples, real, train))
         return out
