@@ -3,13 +3,19 @@
 Writers (the trainer) set a bad newest checkpoint aside (renamed into `checkpoints-set-aside/`, never
 deleted) so training can pass its step again; readers (eval, sample, plot) only skip it and never modify
 anything, so they can run beside a trainer.
+
+Retention is orbax's preservation policy: the newest `keep`, every multiple of `keep_every`, and the best
+`keep_best` by a validation score (`Best`), which is saved with each checkpoint (orbax's per-step metrics)
+so that a rerun after a kill ranks the same checkpoints the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
+import math
 import shutil
 import sys
 import threading
@@ -20,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as keep_policy
 
 from jaxgen.errors import UserError
 
@@ -82,20 +89,107 @@ def step_dirs(directory: Path) -> list[int]:
     return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-class Checkpointer:
-    """Checkpoints under DIR/checkpoints/<step>/ holding the state and a JSON record of its checksums."""
+@dataclasses.dataclass
+class Best:
+    """The validation score that ranks checkpoints (keep_best, `eval --checkpoint best`) and stops a run
+    that no longer improves it (patience). Its running record travels in every checkpoint's meta, so a
+    resumed run carries on exactly where the straight run was at that checkpoint."""
 
-    def __init__(self, run_dir: Path, *, keep: int = 3, keep_every: int = 0, writer: bool = True):
+    metric: str  # a validation score as metrics.jsonl names it: "val/accuracy"
+    higher: bool  # whether a higher value is better
+    min_delta: float = 0.0  # the least gain over the best that counts as an improvement (patience)
+    patience: int = 0  # checkpoints in a row without an improvement that stop the run; 0 = never
+    value: float | None = None  # the best score so far (ties: the earlier checkpoint)
+    step: int | None = None  # the checkpoint it was scored at
+    bad_checks: int = 0  # scored checkpoints since the last improvement by more than min_delta
+
+    def update(self, step: int, value: float) -> None:
+        """Count checkpoint `step`'s score (a non-finite score never improves)."""
+        gain = math.inf if self.value is None else (value - self.value) * (1 if self.higher else -1)
+        if not math.isfinite(value):
+            gain = -math.inf
+        self.bad_checks = 0 if gain > self.min_delta else self.bad_checks + 1
+        if gain > 0:
+            self.value, self.step = value, int(step)
+
+    @property
+    def stopped(self) -> bool:
+        """patience checkpoints in a row have not improved the score: the run is over."""
+        return self.patience > 0 and self.bad_checks >= self.patience
+
+    def why(self) -> str:
+        """Why the run stopped, and what would let it go on."""
+        best = "no finite score" if self.value is None else f"best {self.value:.6g} at step {self.step}"
+        return (
+            f"{self.metric} has not improved by more than {self.min_delta:g} in {self.bad_checks} checkpoints"
+            f" ({best}); to train on, rerun with a larger --set patience"
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "best_value": self.value,
+            "best_step": self.step,
+            "bad_checks": self.bad_checks,
+        }
+
+    def load(self, meta: dict[str, Any]) -> None:
+        """Take the record saved with a checkpoint (none, or another metric's: start afresh)."""
+        rec = meta.get("best") if isinstance(meta, dict) else None
+        if not isinstance(rec, dict) or rec.get("metric") != self.metric:
+            rec = {}
+        self.value, self.step = rec.get("best_value"), rec.get("best_step")
+        self.bad_checks = int(rec.get("bad_checks", 0))
+
+    def rank(self, metrics: Any) -> tuple[float, int]:
+        """Orbax's key for a checkpoint's saved metrics: better scores higher, and of equal ones the earlier
+        step (the one `update` calls best); no score ranks last."""
+        value = metrics.get(self.metric) if isinstance(metrics, dict) else None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return -math.inf, 0
+        return value if self.higher else -value, -int(metrics.get("step", 0))
+
+
+def retention(keep: int, keep_every: int, keep_best: int, best: Best | None) -> Any:
+    """Orbax's preservation policy: a checkpoint stays while any rule keeps it."""
+    rules: list[Any] = [keep_policy.LatestN(n=keep)]
+    if keep_every:  # steps that are multiples of keep_every are never deleted
+        rules.append(keep_policy.EveryNSteps(interval_steps=keep_every))
+    if keep_best and best is not None:
+        rules.append(
+            keep_policy.BestN(get_metric_fn=best.rank, n=keep_best, keep_checkpoints_without_metrics=False)
+        )
+    return keep_policy.AnyPreservationPolicy(rules)
+
+
+class Checkpointer:
+    """Checkpoints under DIR/checkpoints/<step>/ holding the state and a JSON record of its checksums.
+
+    `best` (a writer's): the score each checkpoint is saved with and ranked by (keep_best)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        keep: int = 3,
+        keep_every: int = 0,
+        keep_best: int = 0,
+        best: Best | None = None,
+        writer: bool = True,
+    ):
         self.run_dir = Path(run_dir).absolute()
         self.directory = self.run_dir / "checkpoints"
         self.writer = writer
+        self.best = best if writer else None
         self.manager = None
         if not writer and not self.directory.is_dir():
             return  # a reader of a run without checkpoints: nothing to open, nothing to create
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep if writer else None,
             save_interval_steps=1 if writer else 0,
-            keep_period=keep_every or None,  # steps that are multiples of keep_every are never deleted
+            preservation_policy=retention(keep, keep_every, keep_best, best) if writer else None,
+            # orbax writes the metrics given to save (checkpoints/<step>/metrics) only when it has a best_fn;
+            # the policy above, not best_fn, decides what is deleted
+            best_fn=self.best.rank if self.best is not None else None,
             # The writer removes what a save killed half-way left behind; a reader must not (the trainer
             # may be writing that very folder right now).
             cleanup_tmp_directories=writer,
@@ -125,13 +219,20 @@ class Checkpointer:
         """Steps with a finished checkpoint, oldest first."""
         return sorted(self.manager.all_steps()) if self.manager is not None else []
 
-    def save(self, step: int, state: Any) -> None:
-        """Write `state` (a pytree with a `params` field) as checkpoint `step`."""
+    def save(self, step: int, state: Any, score: float | None = None) -> None:
+        """Write `state` (a pytree with a `params` field) as checkpoint `step`; `score`: its validation score
+        (best.metric, where it was scored), counted in `best` and saved with it to rank it."""
         meta = {
             "step": int(step),
             "params_sha256": params_sha256(state.params),
             "state_sha256": state_sha256(state),
         }
+        metrics = None
+        if self.best is not None:
+            if score is not None:
+                self.best.update(step, score)
+                metrics = {self.best.metric: score, "step": int(step)} if math.isfinite(score) else None
+            meta["best"] = self.best.record()
         # Refuse before writing when the disk cannot hold it (the state's raw bytes bound the compressed
         # checkpoint): orbax failing half-way fills the terminal with its worker threads' tracebacks.
         need = sum(x.nbytes for x in jax.tree_util.tree_leaves(_key_data(state))) + 256 * 1024  # no transfer
@@ -147,6 +248,7 @@ class Checkpointer:
                 self.manager.save(
                     int(step),
                     args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    metrics=metrics,
                     force=True,
                 )
                 self.manager.wait_until_finished()
@@ -158,9 +260,17 @@ class Checkpointer:
 
     def restore_latest(self, abstract_state: Any) -> tuple[Any, int, str] | None:
         """(state, step, params_sha256) of the newest checkpoint that verifies; None if there are none."""
+        return self.restore(abstract_state)
+
+    def restore(
+        self, abstract_state: Any, which: str | int = "latest", best: Best | None = None, logged: Any = None
+    ) -> tuple[Any, int, str] | None:
+        """(state, step, params_sha256) of checkpoint `which`: "latest", the newest that verifies; "best",
+        the best by `best`'s metric that verifies (the score saved with it, else `logged`: {step: score});
+        or a step, that one. None if there are no checkpoints."""
         for attempt in range(READER_RETRIES):
             try:
-                return self._restore_latest(abstract_state)
+                return self._restore_first(abstract_state, self._candidates(which, best, logged or {}), which)
             except LayoutMismatch:
                 raise
             except UserError:
@@ -172,17 +282,53 @@ class Checkpointer:
                 self.manager.reload()
         return None
 
-    def _restore_latest(self, abstract_state: Any) -> tuple[Any, int, str] | None:
-        """One pass over the checkpoints, newest first.
+    def _candidates(self, which: str | int, best: Best | None, logged: dict[int, float]) -> list[int]:
+        """The steps to try, in order."""
+        listed = self.steps()
+        if which == "latest":
+            # A step folder orbax does not list (its metadata removed) would block a later save of that step.
+            return sorted(set(listed) | set(step_dirs(self.directory) if self.writer else ()), reverse=True)
+        if which != "best":
+            if which not in listed:
+                have = ", ".join(map(str, listed)) or "none"
+                raise UserError(
+                    f"{self.directory} has no checkpoint {which} (it has {have}): pick one of those, or"
+                    " --checkpoint latest or best"
+                )
+            return [int(which)]
+        ranked = []
+        for step in listed:
+            metrics = self._metrics(step)
+            if best.metric not in metrics and step in logged:
+                metrics = {best.metric: logged[step], "step": step}
+            if best.rank(metrics)[0] > -math.inf:
+                ranked.append((best.rank(metrics), step))
+        if not ranked:
+            raise UserError(
+                f"no checkpoint in {self.directory} has a {best.metric} score (with val=0 none is scored):"
+                " use --checkpoint latest or a step"
+            )
+        return [step for _, step in sorted(ranked, reverse=True)]
 
-        Bad checkpoints newer than the good one are named on stderr; a writer sets them aside. Checkpoints
+    def _metrics(self, step: int) -> dict[str, Any]:
+        """The metrics orbax saved with checkpoint `step` ({} when none)."""
+        try:
+            metrics = self.manager.metrics(step)
+        except Exception:  # unreadable: the step is ranked by the logged score, if any
+            return {}
+        return metrics if isinstance(metrics, dict) else {}
+
+    def _restore_first(
+        self, abstract_state: Any, candidates: list[int], which: Any
+    ) -> tuple[Any, int, str] | None:
+        """One pass over `candidates`: (state, step, params_sha256) of the first that verifies, or None.
+
+        Bad checkpoints before the good one are named on stderr; a writer sets them aside. Checkpoints
         that exist but none of which is readable stop the run (nothing is renamed or deleted).
         """
         listed = set(self.steps())
-        # A step folder orbax does not list (its metadata removed) would block a later save of that step.
-        candidates = sorted(listed | set(step_dirs(self.directory) if self.writer else ()))
         bad: list[tuple[int, str]] = []
-        for step in reversed(candidates):
+        for step in candidates:
             problem = None
             mismatch = layout_mismatch(self.directory / str(step), abstract_state)
             if mismatch:  # intact files of another model: the record and the code disagree
@@ -210,10 +356,17 @@ class Checkpointer:
                 bad.append((step, problem))
                 continue
             self._report(bad, step)
+            if self.best is not None:  # where the run was at this checkpoint: its best score and patience
+                self.best.load(meta)
             return state, step, params_sha256(state.params)
+        if bad and isinstance(which, int):
+            raise UserError(
+                f"checkpoint {which} in {self.directory} is {bad[0][1]}; nothing was changed: pick another"
+                " (--checkpoint latest or best)"
+            )
         if bad:
             raise UserError(
-                f"none of the {len(bad)} checkpoints in {self.directory} is readable (newest, step"
+                f"none of the {len(bad)} checkpoints in {self.directory} is readable (first tried, step"
                 f" {bad[0][0]}: {bad[0][1]}); nothing was changed: restore them from a copy, or move the"
                 " folder away to start over"
             )

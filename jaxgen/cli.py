@@ -25,6 +25,20 @@ def _train_args(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--config", default=None, metavar="FILE", help="start from a saved config.json")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    t.add_argument(
+        "--seeds",
+        default=None,
+        metavar="0,1,2",
+        help="train these seeds together as one program: one run per seed in WORKDIR/seed-N, mean and std in"
+        " WORKDIR/seeds.json (ranges: 0-4)",
+    )
+    t.add_argument(
+        "--seeds-mode",
+        choices=["vmap", "unroll"],
+        default="vmap",
+        help="--seeds as one jax.vmap-ed program (default; each seed equal to its single run to float"
+        " rounding) or the seeds' chunks side by side (each equal to its single run bit for bit)",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plots", action="store_true", help="skip the plots at the end")
     t.add_argument(
@@ -41,6 +55,7 @@ def _reader_commands(sub) -> None:
     """eval, sample, plot and bench: the commands that read runs or measure, and load no task table."""
     e = sub.add_parser("eval", help="evaluate the newest good checkpoint on a test split")
     e.add_argument("workdir")
+    e.add_argument("--checkpoint", default="latest", type=_which, help=CHECKPOINT_HELP)
     e.add_argument("--data", default=None, help="test split of this SPEC (default: the run's data)")
     judge_help = "an mlp run (MLP or CNN) that scores generated images; two: docs/quality.md"
     e.add_argument("--judge", action="append", default=None, metavar="RUN_DIR", help=judge_help)
@@ -49,10 +64,11 @@ def _reader_commands(sub) -> None:
     e.add_argument("--nll-n", type=int, default=None, metavar="N", help="VAE: the likelihood of the first N "
                    "test images only (default: all)")  # fmt: skip
 
-    s = sub.add_parser("sample", help="samples of a generative run (ae, gan): float32 [N, D] .npy")
+    s = sub.add_parser("sample", help="samples of a generative run (ae, gan): a float32 .npy or a .png grid")
     s.add_argument("workdir")
     s.add_argument("--n", type=int, default=64, help="number of samples")
-    s.add_argument("--out", required=True, metavar="FILE.npy", help="where to write the samples")
+    out_help = ".npy: the array ([N, H, W, C] in [0, 1]; toys [N, D]); .png: a picture (grid, toy scatter)"
+    s.add_argument("--out", required=True, metavar="FILE.npy|FILE.png", help=out_help)
     s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
     s.add_argument("--judge", action="append", default=None, metavar="RUN_DIR", help="an mlp run that scores"
                    " the samples (repeat: several judges)")  # fmt: skip
@@ -61,6 +77,7 @@ def _reader_commands(sub) -> None:
     pl = sub.add_parser("plot", help="draw curves and task figures from a run directory")
     pl.add_argument("workdir")
     pl.add_argument("--data", default=None, help="figures on the test split of this SPEC")
+    pl.add_argument("--checkpoint", default="latest", type=_which, help=CHECKPOINT_HELP)
 
     bn = sub.add_parser("bench", help="benchmarks: JSON + markdown + figures in --out, device named")
     bn.add_argument("name", choices=["activations", "throughput", "peers"])
@@ -79,10 +96,11 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     """The parser; the task registry (which imports JAX) is read only when `command` is train or config
     (main passes the command it is given), so that --version, --help and the other commands' usage errors
     answer at once."""
-    import importlib.metadata
+    from jaxgen import versions  # installed metadata only: no JAX
 
     p = _Parser(prog="jaxgen", description=__doc__)
-    p.add_argument("--version", action="version", version=f"jaxgen {importlib.metadata.version('jaxgen')}")
+    p.add_argument("--version", action=versions.PrintVersions, help="show the versions of jaxgen, JAX, Flax, "
+                   "Optax, Orbax, NumPy, ... (and whether they are the locked ones) and exit")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a task; rerun the same command to resume")
@@ -117,6 +135,18 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+CHECKPOINT_HELP = "latest (default): the newest good one; best: the best by the run's best_metric; or a step"
+
+
+def _which(value: str) -> str | int:
+    """--checkpoint's value: latest, best or a step number."""
+    if value in ("latest", "best"):
+        return value
+    if not (value.isascii() and value.isdigit()):
+        raise UserError(f"--checkpoint takes latest, best or a step number, got {value!r}")
+    return int(value)
+
+
 def _existing_run(workdir: str) -> Path:
     path = Path(workdir)
     if not (path / "resolved.json").exists() and not (path / "config.json").exists():
@@ -140,11 +170,27 @@ def cmd_train(args) -> dict:
     manual = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in manual) and not (args.distributed and all(v is not None for v in manual)):
         raise UserError("--coordinator, --num-processes and --process-id go together, with --distributed")
+    seeds = None
+    if args.seeds is not None:
+        from jaxgen.seeds import parse_seeds
+
+        seeds = parse_seeds(args.seeds)
+        if args.distributed:
+            raise UserError("--seeds trains on one process: drop --distributed, or train each seed alone")
+    elif args.seeds_mode != "vmap":
+        raise UserError("--seeds-mode applies to --seeds: add --seeds 0,1,2 or drop --seeds-mode")
     from jaxgen import runtime, train
 
     if args.distributed:
         _native_output_to_stderr()
         runtime.init_distributed(*manual)
+    if seeds is not None:
+        from jaxgen.seeds import train_seeds
+
+        return train_seeds(
+            cfg, args.workdir, spec, seeds, mode=args.seeds_mode, progress=not args.no_progress,
+            make_plots=not args.no_plots,
+        )  # fmt: skip
     return train.train(cfg, args.workdir, spec, progress=not args.no_progress, make_plots=not args.no_plots)
 
 
@@ -180,7 +226,7 @@ def cmd_eval(args) -> dict:
     if args.nll_n is not None and args.nll_n < 2:
         raise UserError(f"--nll-n must be at least 2 test images, got {args.nll_n}")
     judge = _judge(args.judge)
-    r = runs.restore_for_eval(run_dir, args.data)
+    r = runs.restore_for_eval(run_dir, args.data, checkpoint=args.checkpoint)
     if args.nll_k and not getattr(r.cfg, "variational", False):
         raise UserError(f"--nll-k measures a VAE's likelihood; {run_dir} is no VAE run: drop --nll-k")
     import jax
@@ -208,8 +254,11 @@ def cmd_sample(args) -> dict:
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples, got {args.n}")
     out = Path(args.out)
-    if out.suffix != ".npy":
-        raise UserError(f"--out {args.out} must name a .npy file (e.g. --out samples.npy)")
+    if out.suffix not in (".npy", ".png"):
+        raise UserError(
+            f"--out {args.out} must name a .npy file (the array) or a .png file (a picture of the samples),"
+            " e.g. --out samples.png"
+        )
     if not out.parent.is_dir():
         raise UserError(f"--out {args.out}: folder {out.parent} does not exist; create it first")
     if args.seed is not None and not 0 <= args.seed < 2**31:
@@ -237,7 +286,13 @@ def cmd_sample(args) -> dict:
     key = runtime.eval_key(r.cfg.seed) if args.seed is None else jax.random.key(args.seed)
     with runtime.precision_scope(r.cfg.precision):
         samples = np.asarray(r.task.sample(r.state.params, key, args.n), np.float32)
-    np.save(out, samples)
+    if out.suffix == ".png":  # images in a near-square grid; toy points over the run's test data
+        from jaxgen import plots
+        from jaxgen.sinks import write_png
+
+        write_png(plots.samples_rgb(r.task, samples, r.dataset.test), out)
+    else:
+        np.save(out, samples)
     result = {
         "task": r.task.name,
         "step": r.step,
@@ -265,7 +320,7 @@ def cmd_plot(args) -> dict:
         data.parse_spec(args.data)
     from jaxgen import plots, runs, runtime
 
-    r = runs.restore_for_eval(run_dir, args.data)
+    r = runs.restore_for_eval(run_dir, args.data, checkpoint=args.checkpoint)
     with runtime.precision_scope(r.cfg.precision):
         files = plots.draw_run(run_dir, r.task, r.state.params, r.dataset.test, r.step)
     return {"task": r.task.name, "step": r.step, "plots": [str(f) for f in files]}

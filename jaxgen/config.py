@@ -44,6 +44,10 @@ class TrainConfig:
     log_every: int = 100  # steps per compiled chunk: one host sync, one metrics line per chunk
     keep: int = 3  # checkpoints kept: the newest this many (older ones deleted as new ones land)
     keep_every: int = 0  # also keep every checkpoint whose step is a multiple of this forever; 0 = none
+    keep_best: int = 0  # also keep the best this many checkpoints by best_metric (needs val > 0); 0 = none
+    best_metric: str = "val/loss:min"  # the validation score that ranks checkpoints: val/KEY:max or :min
+    patience: int = 0  # stop after this many checkpoints without a best_metric gain (needs val > 0); 0 = off
+    min_delta: float = 0.0  # patience: a gain over the best best_metric counts only when larger than this
     precision: str = "default"  # matmul precision: default (TF32 on NVIDIA GPUs), high, highest (full fp32)
     dtype: str = "float32"  # compute dtype of the dense layers: float32 or bfloat16 (weights stay float32)
     val: int = 0  # training examples held out (a fixed choice) as the validation split, scored at checkpoints
@@ -61,6 +65,7 @@ class TrainConfig:
         positive(self, "ckpt_every", "log_every", "keep", "steps", "batch_size")
         if self.keep_every < 0:
             raise UserError(f"keep_every must be >= 0 (0 = no permanent keepers), got {self.keep_every}")
+        self.check_best()
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.dtype not in DTYPES:
@@ -74,6 +79,39 @@ class TrainConfig:
         if self.image_size is not None and not 0 <= self.image_size <= 1024:
             raise UserError(
                 f"image_size must be a side in pixels (1-1024; 0: toy points), got {self.image_size}"
+            )
+
+    def check_best(self) -> None:
+        """keep_best, best_metric, patience and min_delta: in range, and scored on a validation split."""
+        for key in ("keep_best", "patience"):
+            if getattr(self, key) < 0:
+                raise UserError(f"{key} must be >= 0 (0 = off), got {getattr(self, key)}")
+            if getattr(self, key) and not self.val:
+                raise UserError(
+                    f"{key} ranks checkpoints by a validation score (best_metric={self.best_metric}) and"
+                    f" val=0 holds no validation split out: add --set val=5000 (examples), or drop {key}"
+                )
+        name, _, mode = self.best_metric.rpartition(":")
+        if not re.fullmatch(r"val/\w+", name) or mode not in ("max", "min"):
+            raise UserError(
+                f"best_metric must be val/KEY:max or val/KEY:min (a validation score and which way is"
+                f" better), got {self.best_metric!r}: e.g. --set best_metric=val/loss:min"
+            )
+        if not self.min_delta >= 0:
+            raise UserError(f"min_delta must be >= 0 (a gain in best_metric), got {self.min_delta}")
+
+    def val_scores(self, ds: Any) -> tuple[str, ...]:
+        """The scores the task's evaluation gives on `ds`'s validation split (no "val/"); () = unknown."""
+        return ()
+
+    def check_scores(self, ds: Any) -> None:
+        """One line, before anything compiles, when keep_best or patience would rank checkpoints by a score
+        the task's validation evaluation on `ds` does not give."""
+        key, known = self.best_metric.rpartition(":")[0].removeprefix("val/"), self.val_scores(ds)
+        if (self.keep_best or self.patience) and known and key not in known:
+            raise UserError(
+                f"best_metric={self.best_metric}: the {self.TASK} validation evaluation on {ds.spec} gives no"
+                f" {key!r}; it gives {', '.join(known)}: --set best_metric=val/KEY:max (or :min)"
             )
 
     @property
@@ -187,7 +225,11 @@ class AugmentConfig(NetConfig):
 
 # Keys that may differ when the same workdir is run again: extending a run is resuming it.
 # conv_impl too: how a convolution is computed (the same numbers to float32 precision), picked per backend.
-RESUMABLE_KEYS = ("steps", "ckpt_every", "log_every", "keep", "keep_every", "conv_impl")
+# keep_best, patience and min_delta: which checkpoints stay and when the run ends, not what it computes.
+RESUMABLE_KEYS = (
+    "steps", "ckpt_every", "log_every", "keep", "keep_every", "keep_best", "patience", "min_delta",
+    "conv_impl",
+)  # fmt: skip
 
 NORMS = ("batch", "none")  # jaxgen.models.NORMS
 CONV_IMPLS = ("auto", "slices", "xla")  # jaxgen.convs.IMPLS (kept here: config imports no JAX)

@@ -23,9 +23,9 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import config as config_lib
 from jaxgen import configs, runtime, tasks
 from jaxgen import data as data_lib
-from jaxgen.checkpoint import Checkpointer, step_dirs
+from jaxgen.checkpoint import Best, Checkpointer, step_dirs
 from jaxgen.errors import UserError
-from jaxgen.sinks import dumps
+from jaxgen.sinks import dumps, metric_rows
 from jaxgen.tasks.base import State, Task, norm_every
 
 LOCK = ".lock"
@@ -128,6 +128,7 @@ def plan(cfg: config_lib.TrainConfig, workdir: str | Path, spec: str) -> Plan:
     train_np = data_lib.split(ds, "train")
     if resolved is None:
         resolved = tasks.resolve(cfg, ds)  # a new run: the defaults for the data, once (resolved.json)
+    resolved.check_scores(ds)  # keep_best and patience rank by a score the validation evaluation gives
     task = tasks.build(resolved, ds)
     per_step = task.examples_per_step
     if per_step > len(train_np["label"]):
@@ -199,10 +200,14 @@ class Restored(NamedTuple):
 
 
 def restore_for_eval(
-    run_dir: Path, spec: str | None = None, run: tuple[str, str, config_lib.TrainConfig] | None = None
+    run_dir: Path,
+    spec: str | None = None,
+    run: tuple[str, str, config_lib.TrainConfig] | None = None,
+    checkpoint: str | int = "latest",
 ) -> Restored:
-    """The newest good checkpoint in `run_dir`, its task built from the run's record (resolved.json),
-    evaluated on `spec`'s data (default: the run's). `run`: load_run's result when the caller has it."""
+    """The newest good checkpoint in `run_dir` (`checkpoint`: "best" by the run's best_metric, or a step),
+    its task built from the run's record (resolved.json), evaluated on `spec`'s data (default: the run's).
+    `run`: load_run's result when the caller has it."""
     _, run_spec, cfg = run if run is not None else load_run(run_dir)
     ds = data_lib.load(spec or run_spec, cfg.image_size)  # another spec is read at the run's size too
     # The task is configured by the data it was trained on (an autoencoder's PCA baseline and kNN use
@@ -217,9 +222,10 @@ def restore_for_eval(
     abstract = jax.eval_shape(task.init, init_key)
     replicated = NamedSharding(runtime.make_mesh(), P())
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
+    ranking = _ranking(Path(run_dir), cfg) if checkpoint == "best" else ()
     ckpt = Checkpointer(run_dir, writer=False)  # a reader: may run beside the trainer, changes nothing
     try:
-        restored = ckpt.restore_latest(abstract)
+        restored = ckpt.restore(abstract, checkpoint, *ranking)
     finally:
         ckpt.close()
     if restored is None:
@@ -228,6 +234,19 @@ def restore_for_eval(
         )
     state, step, digest = restored
     return Restored(task, state, step, digest, ds, cfg, run_spec)
+
+
+def _ranking(run_dir: Path, cfg: config_lib.TrainConfig) -> tuple[Best, dict[int, float]]:
+    """What ranks a run's checkpoints: its best_metric, and the score logged at each step (metrics.jsonl),
+    for checkpoints saved without theirs (before jaxgen saved scores with checkpoints)."""
+    if not cfg.val:
+        raise UserError(
+            f"{run_dir} holds out no validation split (val=0), so nothing ranks its checkpoints: use"
+            " --checkpoint latest or a step"
+        )
+    metric, _, mode = cfg.best_metric.rpartition(":")
+    rows = [r for r in metric_rows(run_dir / "metrics.jsonl") if isinstance(r.get(metric), (int, float))]
+    return Best(metric, mode == "max"), {r["step"]: r[metric] for r in rows}
 
 
 def os_error(err: OSError, run_dir: Path) -> UserError:

@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgen import versions
+
 
 def init_distributed(
     coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
@@ -67,13 +69,6 @@ def auto_conv_impl(backend: str | None = None) -> str:
     return "slices" if (backend or jax.default_backend()) == "cpu" else "xla"
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Versions, devices, command and code version of this start (env.json keeps one per start)."""
     import flax
@@ -83,7 +78,7 @@ def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     devices = jax.devices()
     info = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "jaxgen": _version("jaxgen"),
+        "jaxgen": versions.version("jaxgen"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "jax": jax.__version__,
@@ -91,6 +86,10 @@ def env_info(train_np: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
         "flax": flax.__version__,
         "optax": optax.__version__,
         "orbax_checkpoint": getattr(orbax.checkpoint, "__version__", None),
+        "numpy": np.__version__,
+        "tensorboardX": versions.version("tensorboardX"),
+        "tensorflow_datasets": versions.version("tensorflow-datasets"),
+        "lock": versions.lock_status(),  # "matches" requirements.lock, "differs: ...", None (no lock file)
         "backend": jax.default_backend(),
         "device_kind": devices[0].device_kind,
         "num_devices": jax.device_count(),

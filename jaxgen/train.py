@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import os
 import signal
 import sys
 import time
@@ -18,12 +20,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
 from jaxgen import runs
-from jaxgen.checkpoint import Checkpointer, params_sha256
+from jaxgen.checkpoint import Best, Checkpointer, params_sha256
 from jaxgen.data import batches
 from jaxgen.errors import Diverged, Interrupted, UserError
 from jaxgen.runs import Plan, plan
@@ -35,8 +38,8 @@ from jaxgen.runtime import (
     precision_scope,
     split_keys,
 )
-from jaxgen.sinks import Progress, Sinks, metric_rows, truncate_metrics
-from jaxgen.tasks.base import State, Task, chunk_means
+from jaxgen.sinks import CLOCK_KEYS, Progress, Sinks, metric_rows, truncate_metrics
+from jaxgen.tasks.base import State, Task, chunk_means, headline_tags
 
 
 def run_chunk(
@@ -199,7 +202,10 @@ class Loop:
         self.shuffler = batches.EpochShuffles(
             self.train_dev, self.data_key, per_step, NamedSharding(mesh, P())
         )
-        self.ckpt = Checkpointer(run_dir, keep=cfg.keep, keep_every=cfg.keep_every)
+        self.ckpt = Checkpointer(
+            run_dir, keep=cfg.keep, keep_every=cfg.keep_every, keep_best=cfg.keep_best, best=_best(cfg)
+        )
+        self.last_scores: dict[str, dict[str, Any]] = {}  # split -> `evaluate`'s scores at this checkpoint
         self.compiled: dict[int, Any] = {}
         self.compile_s = 0.0  # compilation, reported apart
         self.paused_s = 0.0  # compilation, evaluation and checkpoints: not training time
@@ -219,6 +225,10 @@ class Loop:
             self.step, self.restored = self.start_step, True
             if self.main:
                 print(f"resuming from step {self.start_step}", file=sys.stderr, flush=True)
+        elif self.restored:  # asked again after its checkpoints were set aside (seeds.Group): start over
+            self.state = place(self.task, self.cfg.seed, self.train_np, self.mesh)[0]
+            self.start_step = self.step = 0
+            self.restored = False
         if self.main:  # the logs hold what the state holds: nothing past the step we start from
             truncate_metrics(self.run_dir / "metrics.jsonl", self.start_step)
 
@@ -251,7 +261,8 @@ class Loop:
         headline = {k: means.get(f"train/{k}", float("nan")) for k in self.task.headline}
         self.progress.chunk(chunk.step, chunk.length, headline)
         if self.sinks is not None:
-            self.sinks.write(chunk.step, means)
+            clock = self.sinks.clock(chunk.length * self.per_step, self.paused_s)  # time, samples/s
+            self.sinks.write(chunk.step, {**means, **clock})
             self.sinks.flush()
         if not finite:
             good = self.ckpt.steps()
@@ -262,7 +273,8 @@ class Loop:
             )
 
     def evaluate(self) -> None:
-        """At a checkpoint step: the task's snapshot and test evaluation, logged and synced to disk.
+        """At a checkpoint step: the task's snapshot and image (`preview`), test evaluation, logged and
+        synced to disk.
 
         Logged before the checkpoint lands: a kill in between resumes from the previous checkpoint and
         trims these lines, so the log never misses a checkpoint's row."""
@@ -271,15 +283,63 @@ class Loop:
         params = jax.device_get(self.state.params)
         if hasattr(self.task, "snapshot"):
             self.task.snapshot(params, self.step, self.run_dir)
+        if hasattr(self.task, "preview"):  # an image of the test split: in TensorBoard and samples/step-N.png
+            made = self.task.preview(params, next(a for a in (self.test_np, self.train_np) if a is not None))
+            if made is not None:
+                self.sinks.image(*made, self.step, self.run_dir / "samples" / f"step-{self.step:06d}.png")
         for split, arrays in (("val", self.val_np), ("test", self.test_np)):
             if arrays is not None:  # choices are made on val; test is only reported
                 scores = self.task.evaluate(params, arrays, eval_key(self.cfg.seed))
-                self.sinks.write(self.step, {f"{split}/{k}": v for k, v in scores.items()})
+                self.last_scores[split] = scores  # `checkpoint` ranks it by val's (keep_best, patience)
+                row = {f"{split}/{k}": v for k, v in scores.items()}
+                self.sinks.write(self.step, {**row, **self.sinks.clock()})
         self.sinks.flush(sync=True)
 
-    def checkpoint(self) -> None:
-        """Save the state at this step (every process: orbax writes each one's shards)."""
-        self.ckpt.save(self.step, self.state)
+    def open_sinks(self) -> Sinks:
+        """This segment's logs; a fresh start's TensorBoard also gets the run's record (resolved.json) as
+        hyperparameters beside its headline metrics, and as text: once per run, never on a resume."""
+        sinks = Sinks(self.run_dir, self.start_step)
+        if self.start_step == 0:
+            splits = [s for s, a in (("val", self.val_np), ("test", self.test_np)) if a is not None]
+            sinks.header(self.run_dir / "resolved.json", headline_tags(self.task, splits))
+        return sinks
+
+    def checkpoint(self, scored: bool = False) -> None:
+        """Save the state at this step (every process: orbax writes each one's shards). `scored`: right after
+        `evaluate`, so with its validation score (best_metric), which keep_best and patience count."""
+        best, score = self.ckpt.best, None
+        if scored and best is not None:  # evaluate ran on process 0 alone: its score, on every process
+            score = self.last_scores.get("val", {}).get(best.metric.removeprefix("val/"))
+            score = _from_process_0(None if score is None else float(score))
+        self.last_scores = {}
+        self.ckpt.save(self.step, self.state, score)
+
+    @property
+    def stopped_early(self) -> bool:
+        """`patience` checkpoints in a row have not improved best_metric, before cfg.steps."""
+        return self.ckpt.best is not None and self.ckpt.best.stopped and self.step < self.cfg.steps
+
+    # ---------------------------------------------------------------- stopping on a signal
+
+    signalled: int | None = None  # several processes, no preemption service: a signal not yet agreed on
+
+    def should_stop(self) -> bool:
+        """At a chunk boundary: stop here (settle, checkpoint, exit "interrupted")?
+
+        One process: when a signal has come (`stop_signal`). Several: only at a boundary every process
+        stops at, since the checkpoint that follows is a collective save. JAX's preemption service agrees
+        on it: jax.distributed catches SIGTERM on any process and tells them all; each asks at every
+        boundary and all get True at the same one. With that service off, the processes gather their
+        signals here instead (a host sync per chunk)."""
+        if jax.process_count() == 1:
+            return self.stop_signal is not None
+        if _preemption_service():
+            agreed = multihost_utils.reached_preemption_sync_point(next(_BOUNDARIES))
+        else:
+            agreed = bool(np.any(multihost_utils.process_allgather(np.int32(self.signalled is not None))))
+        if agreed:
+            self.stop_signal = self.signalled or signal.SIGTERM
+        return agreed
 
     def run(self, progress: bool) -> float:
         """Train to cfg.steps or a signal; returns the training seconds (no compile, eval or saves).
@@ -288,14 +348,14 @@ class Loop:
         device never waits for the host's logging. A chunk is settled (read, logged, checked for
         divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved."""
         cfg = self.cfg
-        self.sinks = Sinks(self.run_dir, self.start_step) if self.main else None
+        self.sinks = self.open_sinks() if self.main else None
         epoch_steps = len(self.train_np["label"]) / self.per_step
         self.progress = Progress(
             progress and self.main, self.start_step, cfg.steps, self.task.name, epoch_steps, self.per_step
         )
         pending: _Chunk | None = None
         t_loop = time.perf_counter()
-        while self.step < cfg.steps and self.stop_signal is None:
+        while self.step < cfg.steps and not self.stopped_early and not self.should_stop():
             next_ckpt = (self.step // cfg.ckpt_every + 1) * cfg.ckpt_every
             chunk = self.dispatch(min(cfg.log_every, cfg.steps - self.step, next_ckpt - self.step))
             if pending is not None:
@@ -306,10 +366,12 @@ class Loop:
                 pending = None
                 t0 = time.perf_counter()
                 self.evaluate()
-                self.checkpoint()
+                self.checkpoint(scored=True)
                 self.paused_s += time.perf_counter() - t0
         if pending is not None:  # stopped by a signal between checkpoints
             self.settle(pending)
+        if self.stopped_early and self.main:  # the straight run and any rerun of it say the same
+            print(f"stopped early at step {self.step}: {self.ckpt.best.why()}", file=sys.stderr, flush=True)
         run_s = time.perf_counter() - t_loop - self.paused_s
         if self.stop_signal is not None and self.step not in self.ckpt.steps():
             self.checkpoint()
@@ -335,7 +397,11 @@ class Loop:
             "resumed_from": self.start_step if self.restored else None,
             "params_sha256": params_sha256(self.state.params),
             "workdir": str(self.run_dir),
+            "stopped_early": self.stopped_early,
         }
+        if self.ckpt.best is not None and self.ckpt.best.step is not None:  # what keep_best and patience saw
+            b = self.ckpt.best
+            summary.update({"best_metric": b.metric, "best_value": _round(b.value), "best_step": b.step})
         if self.main:
             last = _last_metrics(self.run_dir / "metrics.jsonl")
             summary.update(
@@ -352,6 +418,18 @@ class Loop:
         return str(self.run_dir / "plots")
 
 
+# JAX's preemption sync point is asked with 0, 1, 2, ... over the process's life, one per chunk boundary:
+# on a notice it answers True at (the largest count any process had reached) + 1, so the counts must
+# rise by one, whatever the steps of the boundaries (a prototype: with the steps themselves it never does).
+_BOUNDARIES = itertools.count()
+
+
+def _preemption_service() -> bool:
+    """Several processes: jax.distributed's preemption service is on (JAX's default), which catches
+    SIGTERM on any process and tells every one (multihost_utils.reached_preemption_sync_point)."""
+    return jax.process_count() > 1 and bool(jax.config.jax_enable_preemption_service)
+
+
 def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) -> dict[str, Any]:
     loop = Loop(p.task, p.cfg, p.run_dir, p.data, mesh=p.mesh, per_step=p.per_step)
     try:
@@ -360,10 +438,19 @@ def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) 
         loop.ckpt.close()
         raise
 
-    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
-        loop.stop_signal = signum
+    several = jax.process_count() > 1
 
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
+        if not several:
+            loop.stop_signal = signum
+        elif _preemption_service():  # Ctrl-C too becomes JAX's notice, which every process hears
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            loop.signalled = signum  # Loop.should_stop gathers it from every process
+
+    # Several processes: SIGTERM stays with jax.distributed's own handler (a Python one would replace it)
+    caught = (signal.SIGINT,) if _preemption_service() else (signal.SIGINT, signal.SIGTERM)
+    old_handlers = {s: signal.signal(s, on_signal) for s in caught}
     try:
         run_s = loop.run(progress)
     finally:
@@ -378,6 +465,21 @@ def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) 
     if loop.main and make_plots:
         summary["plots"] = loop.plots()
     return summary
+
+
+def _best(cfg: config_lib.TrainConfig) -> Best | None:
+    """What ranks the run's checkpoints (scored on the validation split: none without one)."""
+    metric, _, mode = cfg.best_metric.rpartition(":")
+    return Best(metric, mode == "max", cfg.min_delta, cfg.patience) if cfg.val else None
+
+
+def _from_process_0(value: float | None) -> float | None:
+    """Process 0's value on every process, bit for bit (a float64's bytes and a flag for None)."""
+    if jax.process_count() == 1:
+        return value
+    raw = np.frombuffer(np.float64(value or 0.0).tobytes() + bytes([value is not None]), np.uint8)
+    got = np.asarray(multihost_utils.broadcast_one_to_all(raw)).astype(np.uint8).tobytes()
+    return float(np.frombuffer(got[:8], np.float64)[0]) if got[8] else None
 
 
 def _round(v: int | float) -> int | float:
@@ -395,5 +497,6 @@ def _last_metrics(path: Path) -> dict[str, Any]:
     last: dict[str, Any] = {}
     for row in metric_rows(path):
         last.update(row)
-    last.pop("step", None)
+    for key in ("step", *CLOCK_KEYS):  # the summary times the run itself (wall_s, samples_per_s)
+        last.pop(key, None)
     return last

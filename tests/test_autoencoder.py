@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgen import cli, data, models, runs, runtime, tasks, train
 from jaxgen.data import batches
@@ -113,6 +114,20 @@ def test_plots_and_samples_from_a_checkpoint_alone(ae_run, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_sample_out_png_is_a_near_square_grid_of_the_samples(ae_run, tmp_path, capsys):
+    wd, _ = ae_run
+    out = tmp_path / "s.png"
+    assert cli.main(["sample", str(wd), "--n", "10", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["shape"] == [10, 28, 28, 1]
+    png = Image.open(out)
+    assert png.mode == "RGB" and png.size == (4 * 30 - 2, 3 * 30 - 2)  # 4 columns, 3 rows of 28 + 2 px gaps
+    x = np.asarray(png)
+    assert (x[:, 28:30] == 255).all() and (x[:, -28:][60:] == 255).all()  # white gaps, white after the 10th
+    assert cli.main(["sample", str(wd), "--out", str(tmp_path / "s.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ".npy" in err and ".png" in err and not (tmp_path / "s.jpg").exists()
+
+
 def test_vae_samples_from_the_prior_and_reports_kl_and_elbo(tmp_path):
     cfg = tasks.make_config(
         "ae",
@@ -158,7 +173,8 @@ def test_ae_on_toy_data_and_sample_of_a_classifier_are_refused(tmp_path, capsys)
     assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.npy")]) == 2
     assert "does not generate" in capsys.readouterr().err
     assert cli.main(["sample", str(mlp), "--out", str(tmp_path / "x.txt")]) == 2
-    assert ".npy" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ".npy" in err and ".png" in err and err.count("\n") == 1
 
 
 def test_judge_scores_samples_and_refuses_a_non_mlp_run(ae_run, tmp_path, capsys):

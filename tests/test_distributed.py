@@ -155,3 +155,57 @@ def test_two_processes_train_one_run_through_jax_distributed(tmp_path):
     assert "resuming from step 12" in err0  # messages on stderr; stdout is the JSON line
     assert again0.splitlines() == [again0.splitlines()[-1]]
     assert json.loads(again0.splitlines()[-1])["step"] == 18
+
+
+def _two_processes(workdir, steps: int) -> list[subprocess.Popen]:
+    """`jaxgen train mlp` as one run of two processes through jax.distributed (CPU, gloo), started."""
+    args = ["train", "mlp", "--workdir", str(workdir), "--set", f"steps={steps}", "--set", "log_every=20"]
+    args += ["--set", "ckpt_every=1000", *TINY, "--distributed", "--coordinator", f"127.0.0.1:{_free_port()}"]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxgen.cli", *args, "--num-processes", "2", "--process-id", str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        )
+        for i in (0, 1)
+    ]
+
+
+def _finish(procs: list[subprocess.Popen], code: int) -> list[tuple[str, str]]:
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [code, code], outs[0][1][-2000:] + outs[1][1][-2000:]
+    return outs
+
+
+@pytest.mark.slow  # about 2 minutes on 2 busy CPU cores: 5 two-process runs
+def test_sigterm_to_one_process_stops_every_process_at_one_step_and_resumes_bit_exact(tmp_path):
+    """Issue 32: SIGTERM reaches one host; JAX's preemption service tells every process, they agree on one
+    chunk boundary, all save that step's checkpoint together and exit 75; the same command resumes."""
+    steps = 240
+    (straight, _), _ = _finish(_two_processes(tmp_path / "straight", steps), 0)
+    want = json.loads(straight.splitlines()[-1])["params_sha256"]
+    for target in (1, 0):  # a worker, then the coordinator's process
+        wd = tmp_path / f"term{target}"
+        procs = _two_processes(wd, steps)
+        metrics = wd / "metrics.jsonl"
+        deadline = time.time() + 180
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+            time.sleep(0.1)
+        # The other process is paused while the notice (polled once a second) spreads, so that the agreed
+        # step falls early on a fast machine too; it is told when it runs on, and trains on meanwhile.
+        other = procs[1 - target]
+        other.send_signal(signal.SIGSTOP)
+        procs[target].send_signal(signal.SIGTERM)
+        time.sleep(2)
+        other.send_signal(signal.SIGCONT)
+        outs = _finish(procs, EXIT_INTERRUPTED)
+        stopped = [int(err.split("interrupted at step ")[1].split()[0]) for _, err in outs]
+        assert stopped[0] == stopped[1] and 40 <= stopped[0] < steps, stopped
+        assert (wd / "checkpoints" / str(stopped[0])).exists()
+        print(f"SIGTERM to process {target}: both stopped at step {stopped[0]}")
+        (again, err), (again1, _) = _finish(_two_processes(wd, steps), 0)
+        assert f"resuming from step {stopped[0]}" in err
+        got = [json.loads(out.splitlines()[-1])["params_sha256"] for out in (again, again1)]
+        assert got == [want, want], (target, stopped)

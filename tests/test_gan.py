@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgen import cli, config, data, metrics, runtime, tasks
 from jaxgen.data import batches
@@ -259,6 +260,10 @@ def test_run_writes_snapshots_figures_and_samples(gan_run, tmp_path, capsys):
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(gan_run), "--n", "9", "--out", str(out)]) == 0
     assert np.load(out).shape == (9, 2)
+    # a picture of toy points: the samples scattered over the test data
+    assert cli.main(["sample", str(gan_run), "--n", "300", "--out", str(tmp_path / "s.png")]) == 0
+    png = np.asarray(Image.open(tmp_path / "s.png"))
+    assert png.ndim == 3 and png.shape[-1] == 3 and min(png.shape[:2]) >= 300 and png.std() > 0
     capsys.readouterr()
     assert cli.main(["eval", str(gan_run)]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]

@@ -272,3 +272,52 @@ def test_gan_progress_of_an_old_run_with_flat_digits(tmp_path, drawn):
     path = gan_plots.progress(gan_task((28, 28, 1)), run, run / "plots", {})
     assert path.exists()
     assert drawn["progress.png"]["images"] == [((28, 28), "gray_r")] * 12
+
+
+# ---------------------------------------------------------------- checkpoint images (uint8 RGB), no files
+
+
+@pytest.fixture
+def rendered(monkeypatch):
+    """The texts (titles, tick labels) of every figure rendered to an RGB array, in order."""
+    seen = []
+    original = common.figure_rgb
+
+    def recording(fig):
+        seen.append([t.get_text() for t in fig.texts])
+        return original(fig)
+
+    monkeypatch.setattr(common, "figure_rgb", recording)
+    return seen
+
+
+def test_rgb_grid_draws_colour_as_rgb_and_grey_as_ink_on_white():
+    colour = common.rgb_grid(red_square_batch(3))  # 3 images: 2 x 2, the fourth cell white
+    assert colour.shape == (66, 66, 3) and colour.dtype == np.uint8
+    np.testing.assert_array_equal(colour[8:16, 34 + 8 : 34 + 16], np.broadcast_to([255, 0, 0], (8, 8, 3)))
+    assert (colour[:, 32:34] == 255).all() and (colour[34:, 34:] == 255).all()
+    grey = np.zeros((2, 5, 4, 1), np.float32)
+    grey[0, 0] = 1.0  # ink: drawn black
+    g = common.rgb_grid(grey, cols=2, gap=1)
+    assert g.shape == (5, 9, 3) and (g[0, :4] == 0).all() and (g[1:] == 255).all()
+
+
+def test_checkpoint_previews_in_colour_and_grey(rendered):
+    task = FakeAE()  # variational: a row of samples below the reconstructions
+    arrays = {"image": (task.x * 255).astype(np.uint8), "label": task.y}
+    rgb = ae_plots.preview(task, None, arrays)
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[-1] == 3
+    assert (np.abs(rgb.astype(int)[..., 0] - rgb[..., 1]) > 100).any()  # colour pixels, not grey
+    assert_short_names(rendered[-1])
+    assert {"test", "reconstruction", "samples"} <= set(rendered[-1])
+    grey = FakeAE(shape=(28, 28, 1), names=())
+    rgb = ae_plots.preview(grey, None, {"image": (grey.x * 255).astype(np.uint8), "label": grey.y})
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()  # grey as grey
+    assert len([t for t in rendered[-1] if t in "0123456789"]) == 8  # 3 classes, filled to 8 with digits
+
+    x, y = colour_data()
+    wrong = lambda params, images: np.eye(3, dtype=np.float32)[(y[: len(images)] + 1) % 3]  # noqa: E731
+    clf = types.SimpleNamespace(kind="image", class_names=NAMES, shape=(16, 16, 3), logits=wrong)
+    rgb = clf_plots.preview(clf, None, {"image": x, "label": y})
+    assert rgb.dtype == np.uint8 and rgb.shape[-1] == 3
+    assert len(rendered[-1]) == 16 + 2 and "animals_nature≠smileys_emoti…" in rendered[-1]

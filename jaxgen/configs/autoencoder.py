@@ -65,6 +65,7 @@ class AEConfig(AugmentConfig):
     binarize: str = "none"  # dynamic: a fresh Bernoulli draw of every training pixel per step, test fixed
     schedule: str = "cosine"  # lr: cosine decay to zero over steps; burda: x10^(-1/7) at 3^i-epoch stages
     adam_eps: float = 1e-8  # Adam's epsilon (the IWAE paper: 1e-4)
+    best_metric: str = "val/recon_bce:min"  # the validation score ranking checkpoints (a VAE: val/elbo:max)
     preset: str = "none"  # iwae: Burda et al.'s 1-layer MNIST VAE (784-200-200-50, tanh, Adam, binarised)
 
     TASK: ClassVar[str] = "ae"
@@ -110,6 +111,11 @@ class AEConfig(AugmentConfig):
             raise UserError(
                 f"ae trains on images; {ds.spec!r} is a toy set (use embedded, idx:PATH or tfds:NAME)"
             )
+
+    def val_scores(self, ds: Any) -> tuple[str, ...]:
+        """What Autoencoder.evaluate gives (the pca_ scores are the PCA baseline's)."""
+        vae = ("kl", "elbo", "elbo_bits_per_dim") if self.variational else ()
+        return ("recon_bce", "recon_mse", "latent_knn_accuracy", "sharpness_ratio", *vae)
 
     def check_data(self, ds: Any) -> None:
         """A code no wider than the image; the conv decoder's stages must double back to the image size."""

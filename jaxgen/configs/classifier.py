@@ -58,6 +58,7 @@ class MLPConfig(AugmentConfig):
     erase: float = 0.0  # random erasing (images): probability of one noise-filled rectangle per image
     tta: str | None = None  # test-time augmentation: none, or mirror (p(y|x) averaged with the mirror's)
     head: tuple[int, ...] = (256,)  # arch=conv: dense widths after the convolution stages
+    best_metric: str = "val/accuracy:max"  # the validation score that ranks checkpoints: val/KEY:max or :min
     # arch=conv: none, chosen on Fashion-MNIST's validation split (20 epochs: BatchNorm 93.78 %, none
     # 94.06 %; and a step without it is 1.6x faster on a CPU, docs/conv.md); batch: BatchNorm
     norm: str = "none"  # arch=conv: batch (BatchNorm; running statistics in the State) or none
@@ -89,6 +90,10 @@ class MLPConfig(AugmentConfig):
             raise UserError(f"head must be a comma list of positive widths (or empty), got {self.head}")
         if self.warmup_steps is not None and not 0 <= self.warmup_steps < (self.steps or 2**31):
             raise UserError(f"warmup_steps must be in [0, {self.steps}), got {self.warmup_steps}")
+
+    def val_scores(self, ds: Any) -> tuple[str, ...]:
+        """What Classifier.evaluate gives."""
+        return ("accuracy", "balanced_accuracy", "loss")
 
     def check_data(self, ds: Any) -> None:
         """What only the data can tell: a mirror needs images; warm-up below the steps chosen for it."""

@@ -90,6 +90,7 @@ class GANConfig(NetConfig):
     channels: tuple[int, ...] | None = None  # arch=conv: G's maps per stride-2 stage (last: the first grid)
     d_channels: tuple[int, ...] | None = None  # arch=conv: D's stride-2 maps
     norm: str = "batch"  # arch=conv: G's normalisation, batch (BatchNorm, DCGAN) or none; D has none
+    best_metric: str = "val/hq_fraction:max"  # ranks checkpoints; toys: near a mode (images: D's means only)
     diffaug: str = "none"  # images: what D sees of real and fake alike, e.g. translate:2,cutout:8 (or none)
 
     TASK: ClassVar[str] = "gan"
@@ -154,6 +155,12 @@ class GANConfig(NetConfig):
         if self.ema is not None and not 0 <= self.ema < 1:
             raise UserError(f"ema must be in [0, 1) (0: off), got {self.ema}")
         diffaug_ops(self.diffaug)
+
+    def val_scores(self, ds: Any) -> tuple[str, ...]:
+        """What GAN.evaluate gives: D's (a critic's) mean on real and fake; on toys, mode coverage."""
+        reading = "d" if self.loss in ("nonsaturating", "saturating") else "critic"
+        toy = ("modes_covered", "hq_fraction") if ds.kind == "toy" else ()
+        return (f"{reading}_real_mean", f"{reading}_fake_mean", *toy)
 
     def check_data(self, ds: Any) -> None:
         """What only the data can tell: DiffAugment needs images; G's stages must reach the image size."""

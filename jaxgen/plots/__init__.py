@@ -24,3 +24,17 @@ def draw_run(
         device = common.run_device(run_dir)
         files += task.figures(params, arrays, run_dir / "plots", step=step, device=device)
     return files
+
+
+def samples_rgb(task: Any, samples: Any, arrays: dict | None = None) -> Any:
+    """The picture of samples, uint8 RGB [H, W, 3], that `jaxgen sample --out FILE.png` writes and a GAN
+    logs at every checkpoint: images [N, H, W, C] in a near-square grid (plots.common.rgb_grid); toy points
+    over the data of `arrays` (a test split; None: the points alone), a scatter (2-D) or histogram (1-D)."""
+    import numpy as np
+
+    from jaxgen.plots import common, gan
+
+    x = np.asarray(samples)
+    if x.ndim == 4:
+        return common.rgb_grid(x)
+    return gan.points_rgb(task, x, arrays)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from jaxgen import metrics
-from jaxgen.plots.common import class_label, mosaic, plt, save, show_image
+from jaxgen.plots.common import class_label, mosaic, plt, save, show_image, strips_rgb
 from jaxgen.runtime import eval_key
 
 DIGIT_COLORS = plt.get_cmap("tab10").colors  # categorical: one colour per digit (per class, up to 10)
@@ -276,6 +276,27 @@ def samples(task, params, out: Path, at: str, key) -> Path:
     ax.axis("off")
     ax.set_title(_title(task, at, f"samples: {how}"), fontsize=9)
     return save(fig, out / "samples.png")
+
+
+PREVIEW_COLUMNS = (8, 12)  # the checkpoint image: one test image per class, at most 12, at least 8 images
+
+
+def preview(task, params, arrays: dict[str, Any]) -> np.ndarray:
+    """The image an autoencoder logs at every checkpoint, uint8 RGB: the first test image of each class
+    (named above it) over its reconstruction; a VAE adds as many samples (the run's fixed eval key: the same
+    z at every checkpoint). A plain AE's samples need a mixture fitted to its codes (~0.5 s on the embedded
+    sample): they are left to the figures after training."""
+    x = np.asarray(arrays["image"], np.float32) / 255.0
+    y = np.asarray(arrays["label"])
+    low, high = PREVIEW_COLUMNS
+    idx = list(_pick(y, 1, _classes(task, y))[:high])
+    taken = set(idx)
+    idx += [i for i in range(min(len(y), 2 * low)) if i not in taken][: max(0, low - len(idx))]
+    recon = _like(task.decode(params, task.encode(params, x[idx])), x[idx])
+    rows = [("test", x[idx], [_label(task, int(y[i])) for i in idx]), ("reconstruction", recon, None)]
+    if task.cfg.variational:
+        rows.append(("samples", task.sample(params, eval_key(task.cfg.seed), len(idx)), None))
+    return strips_rgb(rows, shape=_shape(task, x))
 
 
 def figures(

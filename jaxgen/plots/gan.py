@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from jaxgen import metrics
-from jaxgen.plots.common import image_grid, read_metrics, run_device, save, show_image
+from jaxgen.plots.common import figure_rgb, image_grid, read_metrics, run_device, save, show_image
 from jaxgen.runtime import eval_key
 
 LOG4 = float(np.log(4.0))
@@ -96,14 +96,40 @@ def _outputs(ax, s: dict[str, Any], reading: str) -> None:
     ax.legend(fontsize=7)
 
 
-def _data_background(ax, task: Any, arrays: dict[str, Any]) -> None:
-    """The true density: test points in grey and a 3-std circle around each mode."""
-    real = np.asarray(arrays["image"])
-    # under the samples: the data is the reference the samples are judged against
-    ax.scatter(real[:, 0], real[:, 1], s=0.5, color="0.55", alpha=0.3, zorder=1, label="data (test)")
+def _data_background(ax, task: Any, arrays: dict[str, Any] | None) -> None:
+    """The true density: test points in grey (when `arrays` are given), a 3-std circle around each mode."""
+    if arrays is not None:
+        real = np.asarray(arrays["image"])
+        # under the samples: the data is the reference the samples are judged against
+        ax.scatter(real[:, 0], real[:, 1], s=0.5, color="0.55", alpha=0.3, zorder=1, label="data (test)")
     centers, std = np.asarray(task.info["centers"]), float(task.info["std"])
     for c in centers:
         ax.add_patch(plt.Circle(c, 3 * std, fill=False, color="k", lw=0.6, zorder=5))
+
+
+def _points(ax, task: Any, x: np.ndarray, arrays: dict[str, Any] | None) -> None:
+    """Samples x [N, D] of a toy over its data: histograms (1-D) or a scatter of the first two coordinates."""
+    if x.shape[1] == 1:
+        real = np.asarray(arrays["image"])[:, 0] if arrays is not None else x[:0, 0]
+        both = np.concatenate([real, x[:, 0]])
+        bins = np.linspace(both.min(), both.max(), 60)
+        if len(real):
+            ax.hist(real, bins, density=True, color="0.7", label="data")
+        ax.hist(x[:, 0], bins, density=True, histtype="step", color="C3", label="G(z)")
+    else:
+        _data_background(ax, task, arrays)
+        ax.scatter(x[:, 0], x[:, 1], s=2, color="C3", alpha=0.6, zorder=2, label="G(z)")
+        ax.set_aspect("equal")
+
+
+def points_rgb(task: Any, x: np.ndarray, arrays: dict[str, Any] | None = None) -> np.ndarray:
+    """Toy samples over the test data (`_points`) as one small figure, uint8 RGB (plots.samples_rgb)."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.2) if x.shape[1] > 1 else (5, 3.2), dpi=100)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.08, top=0.92)  # constrained layout: +0.2 s
+    _points(ax, task, np.asarray(x, np.float32), arrays)
+    ax.legend(fontsize=7, loc="upper left", markerscale=3)
+    ax.set_title(f"{len(x):,} samples on {task.spec}", fontsize=9)
+    return figure_rgb(fig)
 
 
 def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) -> Path | None:
@@ -134,15 +160,7 @@ def progress(task: Any, run_dir: Path, out_dir: Path, arrays: dict[str, Any]) ->
         1, len(snaps), figsize=(3.2 * len(snaps), 3.4), squeeze=False, layout="constrained"
     )
     for ax, (step, x) in zip(axes[0], snaps, strict=True):
-        if task.dim == 1:
-            real = np.asarray(arrays["image"])[:, 0]
-            bins = np.linspace(min(real.min(), x.min()), max(real.max(), x.max()), 60)
-            ax.hist(real, bins, density=True, color="0.7", label="data")
-            ax.hist(x[:, 0], bins, density=True, histtype="step", color="C3", label="G(z)")
-        else:
-            _data_background(ax, task, arrays)
-            ax.scatter(x[:, 0], x[:, 1], s=2, color="C3", alpha=0.6, zorder=2, label="G(z)")
-            ax.set_aspect("equal")
+        _points(ax, task, x, arrays)
         ax.set_title(f"step {step}", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(_title(task, run_dir, snaps[-1][0]) + " · same 1,000 z at every checkpoint", fontsize=9)

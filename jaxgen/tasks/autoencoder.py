@@ -115,6 +115,7 @@ class Autoencoder:
         self.ds = ds
         self.class_names = ds.class_names  # figures and reports name classes by these
         self.examples_per_step = cfg.batch_size
+        self.eval_headline = ("recon_bce", "latent_knn_accuracy", *(("elbo",) if cfg.variational else ()))
         self.shape = tuple(ds.shape)  # (H, W, C): the decoder makes images of the data's shape
         self.dim = int(np.prod(self.shape))  # numbers per image: the D of "a point in D dimensions"
         self.model = models.autoencoder_net(cfg, self.shape)
@@ -368,6 +369,13 @@ class Autoencoder:
             z, _ = gmm.sample(n)
             z = z[np.asarray(jax.random.permutation(key, n))]  # sklearn returns draws grouped by component
         return self.decode(params, np.asarray(z, np.float32))
+
+    def preview(self, params: Any, arrays: dict[str, Any]) -> tuple[str, np.ndarray]:
+        """The checkpoint image: a test image of each class over its reconstruction (a VAE's samples below)
+        (jaxgen.plots.autoencoder.preview)."""
+        from jaxgen.plots import autoencoder
+
+        return "reconstructions", autoencoder.preview(self, params, arrays)
 
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"

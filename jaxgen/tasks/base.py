@@ -9,6 +9,11 @@ A task is built from (config, dataset) and is a bundle of pure functions over on
 Optional (the driver and CLI look for them with hasattr):
   sample(params, key, n) -> np.ndarray                what `jaxgen sample` writes: (n, D) float32
   snapshot(params, step, run_dir) -> None             at every checkpoint, e.g. fixed-noise samples
+  preview(params, arrays) -> (tag, uint8 [H, W, 3]) | None   at every checkpoint: one image of the test
+                                                      split `arrays` (samples, reconstructions) for
+                                                      TensorBoard and samples/step-N.png; cheap (~0.1 s)
+  eval_headline: tuple[str, ...]                      the evaluate() keys the HParams tab shows beside the
+                                                      hyperparameters (default: `headline`)
   figures(params, arrays, out_dir, step=None, device="?") -> list   through jaxgen.plots.draw_run, after
                                                       training and from `jaxgen plot` (step, device: titles)
 
@@ -151,6 +156,13 @@ class Task(Protocol):
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
     ) -> list[Path]: ...
+
+
+def headline_tags(task: Any, splits: list[str]) -> list[str]:
+    """The scalar tags a run's headline metrics are logged under: each eval split's `eval_headline` keys
+    (`headline` where the task names none), then the train `headline`."""
+    evals = getattr(task, "eval_headline", task.headline)
+    return [f"{s}/{k}" for s in splits for k in evals] + [f"train/{k}" for k in task.headline]
 
 
 def judge_reports(judges: Any, samples01: np.ndarray, real01: np.ndarray, train01: np.ndarray | None) -> dict:

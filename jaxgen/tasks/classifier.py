@@ -31,6 +31,7 @@ class Classifier:
     name = "mlp"
 
     headline = ("loss", "accuracy")
+    eval_headline = ("accuracy", "loss")
 
     def __init__(self, cfg: MLPConfig, ds: Dataset):
         if ds.num_classes < 2:
@@ -138,6 +139,15 @@ class Classifier:
             "loss": loss,
             "n": int(len(labels)),
         }
+
+    def preview(self, params: Any, arrays: dict[str, Any]) -> tuple[str, np.ndarray] | None:
+        """The checkpoint image on images (none on toys): the first misclassified test images, titled
+        "predicted≠true" (jaxgen.plots.classifier.preview)."""
+        if self.kind != "image":
+            return None
+        from jaxgen.plots import classifier
+
+        return "mistakes", classifier.preview(self, params, arrays)
 
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"

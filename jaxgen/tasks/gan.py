@@ -80,6 +80,8 @@ class GAN:
         self.read = jax.nn.sigmoid if self.loss.probability else (lambda scores: scores)
         self.reading = "d" if self.loss.probability else "critic"
         self.headline = ("d_loss", "g_loss", f"{self.reading}_real", f"{self.reading}_fake")
+        toy = ("modes_covered", "hq_fraction") if ds.kind == "toy" else ()
+        self.eval_headline = (f"{self.reading}_real_mean", f"{self.reading}_fake_mean", *toy)
         self.examples_per_step = cfg.d_steps * cfg.batch_size
         self.diffaug = diffaug_ops(cfg.diffaug)
         data_std = float(np.std(ds.train["image"])) if ds.kind == "toy" else 1.0  # standardize's scale
@@ -289,13 +291,22 @@ class GAN:
             out.update(base.judge_reports(judge, samples, real, train))
         return out
 
+    def snapshot_samples(self, params: Any) -> np.ndarray:
+        """The checkpoints' fixed-noise samples: the same z at every checkpoint (64 images, 1,000 points)."""
+        n = SNAPSHOT_IMAGES if self.kind == "image" else SNAPSHOT_POINTS
+        return self.sample(params, jax.random.fold_in(jax.random.key(self.cfg.seed), 0x5A3), n)
+
     def snapshot(self, params: Any, step: int, run_dir: Path) -> None:
         """Fixed-noise samples (the same z each time) to DIR/samples/<step>.npy."""
-        n = SNAPSHOT_IMAGES if self.kind == "image" else SNAPSHOT_POINTS
-        key = jax.random.fold_in(jax.random.key(self.cfg.seed), 0x5A3)
         out = Path(run_dir) / "samples"
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / f"{int(step)}.npy", self.sample(params, key, n))
+        np.save(out / f"{int(step)}.npy", self.snapshot_samples(params))
+
+    def preview(self, params: Any, arrays: dict[str, Any]) -> tuple[str, np.ndarray]:
+        """The checkpoint image: the snapshot's samples in a grid, or toy points over the test data."""
+        from jaxgen import plots
+
+        return "samples", plots.samples_rgb(self, self.snapshot_samples(params), arrays)
 
     def figures(
         self, params: Any, arrays: dict[str, Any], out_dir: Path, step: int | None = None, device: str = "?"
