@@ -23,8 +23,9 @@ from jax.sharding import PartitionSpec as P
 from jaxgen import config as config_lib
 from jaxgen import configs, runtime, tasks
 from jaxgen import data as data_lib
-from jaxgen.checkpoint import Best, Checkpointer, step_dirs
+from jaxgen.checkpoint import Checkpointer, step_dirs
 from jaxgen.errors import UserError
+from jaxgen.retention import Best
 from jaxgen.sinks import dumps, metric_rows
 from jaxgen.tasks.base import State, Task, norm_every
 

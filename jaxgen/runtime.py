@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from jaxgen import versions
 
@@ -30,6 +31,21 @@ def init_distributed(
     jax.distributed.initialize(
         coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
+
+
+def preemption_service() -> bool:
+    """Several processes: jax.distributed's preemption service is on (JAX's default), which catches
+    SIGTERM on any process and tells every one (multihost_utils.reached_preemption_sync_point)."""
+    return jax.process_count() > 1 and bool(jax.config.jax_enable_preemption_service)
+
+
+def from_process_0(value: float | None) -> float | None:
+    """Process 0's value on every process, bit for bit (a float64's bytes and a flag for None)."""
+    if jax.process_count() == 1:
+        return value
+    raw = np.frombuffer(np.float64(value or 0.0).tobytes() + bytes([value is not None]), np.uint8)
+    got = np.asarray(multihost_utils.broadcast_one_to_all(raw)).astype(np.uint8).tobytes()
+    return float(np.frombuffer(got[:8], np.float64)[0]) if got[8] else None
 
 
 def is_main_process() -> bool:

@@ -2,7 +2,7 @@
 directory per seed (DIR/seed-N: eval, sample, plot and resume read each as any run), DIR/seeds.json with
 the mean and spread of every final metric.
 
-A run is a pure function of (config, seed), so the seeds share the driver's chunk (`train.run_chunk`) as
+A run is a pure function of (config, seed), so the seeds share the driver's chunk (`chunks.run_chunk`) as
 one program, in one of two forms (`MODES`):
 - `vmap`: `jax.vmap` over (state, data key, loop key, epoch shuffles). One batched program; its matrix
   products become batched ones, which XLA's CPU backend sums in another order than the single run's: each
@@ -34,8 +34,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxgen import chunks, runs, train
 from jaxgen import config as config_lib
-from jaxgen import runs, train
 from jaxgen.checkpoint import SET_ASIDE, step_dirs
 from jaxgen.errors import Interrupted, UserError
 from jaxgen.runtime import env_info, precision_scope
@@ -320,16 +320,16 @@ class Group:
             return self.compiled[length]
         t0 = time.perf_counter()
         if self.mode == "vmap":
-            one = functools.partial(train.run_chunk, self.task, self.per_step, length, None)
+            one = functools.partial(chunks.run_chunk, self.task, self.per_step, length, None)
 
             def checked(state, arrays, data_keys, loop_keys, shuffles):
                 state, metrics = jax.vmap(one, in_axes=(0, None, 0, 0, (0, None)))(
                     state, arrays, data_keys, loop_keys, shuffles
                 )
-                return state, metrics, jax.vmap(train.all_finite)(state)
+                return state, metrics, jax.vmap(chunks.all_finite)(state)
         else:  # each seed the single run's own computation (its batch constraint included)
             batch = NamedSharding(self.mesh, P("data"))
-            one = functools.partial(train.run_chunk, self.task, self.per_step, length, batch)
+            one = functools.partial(chunks.run_chunk, self.task, self.per_step, length, batch)
 
             def checked(state, arrays, data_keys, loop_keys, shuffles):
                 outs = [
@@ -337,7 +337,7 @@ class Group:
                     for i in range(len(self.loops))
                 ]
                 states = [s for s, _ in outs]
-                finite = jnp.stack([train.all_finite(s) for s in states])
+                finite = jnp.stack([chunks.all_finite(s) for s in states])
                 return _stack(states), _stack([m for _, m in outs]), finite
 
         args = (state, self.train_dev, self.data_keys, self.loop_keys, shuffles)

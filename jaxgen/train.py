@@ -8,7 +8,6 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import os
 import signal
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
@@ -26,90 +24,23 @@ from jax.sharding import PartitionSpec as P
 
 from jaxgen import config as config_lib
 from jaxgen import runs
-from jaxgen.checkpoint import Best, Checkpointer, params_sha256
+from jaxgen.checkpoint import Checkpointer, params_sha256
+from jaxgen.chunks import compile_chunk, place
 from jaxgen.data import batches
 from jaxgen.errors import Diverged, Interrupted, UserError
+from jaxgen.retention import Best
 from jaxgen.runs import Plan, plan
 from jaxgen.runtime import (
     device_name,
     env_info,
     eval_key,
+    from_process_0,
     is_main_process,
     precision_scope,
-    split_keys,
+    preemption_service,
 )
 from jaxgen.sinks import CLOCK_KEYS, Progress, Sinks, metric_rows, truncate_metrics
 from jaxgen.tasks.base import State, Task, chunk_means, headline_tags
-
-
-def run_chunk(
-    task: Task,
-    batch_size: int,
-    length: int,
-    batch_sharding: NamedSharding | None,
-    state: State,
-    train: dict[str, jax.Array],
-    data_key: jax.Array,
-    loop_key: jax.Array,
-    shuffles: tuple[jax.Array, Any] | None = None,
-) -> tuple[State, dict[str, jax.Array]]:
-    """`length` steps under lax.scan; returns the new state and each step's metrics stacked.
-
-    Pure in its arguments, so it also runs under `jax.vmap` over (state, data_key, loop_key) to train
-    several seeds as one program (then pass batch_sharding=None). `shuffles`: the chunk's epoch shuffles
-    from batches.EpochShuffles (the driver's: each epoch's computed once); None computes them here.
-    """
-
-    # Each epoch's shuffle once per chunk at most, never once per step (a sort of the whole training
-    # set): the batches are batches.batch_at's, bit for bit.
-    if shuffles is None:
-        shuffles = batches.chunk_shuffles(train, data_key, state.step, batch_size, length)
-    perms, first_epoch = shuffles
-
-    def body(state: State, _):
-        batch = batches.batch_from(train, perms, first_epoch, state.step, batch_size)
-        if batch_sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-        return task.step(state, batch, jax.random.fold_in(loop_key, state.step))
-
-    return jax.lax.scan(body, state, None, length=length)
-
-
-def place(task: Task, seed: int, train_np: dict, mesh: jax.sharding.Mesh) -> tuple[State, dict, Any, Any]:
-    """(initial state, train arrays, data_key, loop_key) as global replicated arrays on `mesh`.
-
-    Made inside jit so that every process of a multi-host run holds the same values.
-    """
-    replicated = NamedSharding(mesh, P())
-    init_key, data_key, loop_key = jax.jit(split_keys, static_argnums=0, out_shardings=replicated)(seed)
-    state = jax.jit(task.init, out_shardings=replicated)(init_key)
-    return state, jax.device_put(train_np, replicated), data_key, loop_key
-
-
-def all_finite(tree: Any) -> jax.Array:
-    """One boolean on the device: every floating-point leaf of `tree` is free of NaN and infinity."""
-    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
-
-
-def compile_chunk(
-    task: Task, batch_size: int, length: int, mesh, state, train, data_key, loop_key, shuffles=None
-):
-    """`run_chunk` of `length` steps, batch sharded over `mesh`, state donated, compiled ahead of time.
-
-    Called as fn(state, train, data_key, loop_key[, shuffles]) -- with shuffles when compiled with an
-    example of them (batches.EpochShuffles.for_chunk) -- and returns (state, metrics, finite): `finite` is
-    one device flag, False when any state leaf is NaN/inf.
-    """
-    chunk = functools.partial(run_chunk, task, batch_size, length, NamedSharding(mesh, P("data")))
-
-    def checked(state, train, data_key, loop_key, *shuffles):
-        state, metrics = chunk(state, train, data_key, loop_key, *shuffles)
-        return state, metrics, all_finite(state)
-
-    args = (state, train, data_key, loop_key) + (() if shuffles is None else (shuffles,))
-    return jax.jit(checked, donate_argnums=0).lower(*args).compile()
-
 
 # ---------------------------------------------------------------- the driver
 
@@ -310,7 +241,7 @@ class Loop:
         best, score = self.ckpt.best, None
         if scored and best is not None:  # evaluate ran on process 0 alone: its score, on every process
             score = self.last_scores.get("val", {}).get(best.metric.removeprefix("val/"))
-            score = _from_process_0(None if score is None else float(score))
+            score = from_process_0(None if score is None else float(score))
         self.last_scores = {}
         self.ckpt.save(self.step, self.state, score)
 
@@ -333,7 +264,7 @@ class Loop:
         signals here instead (a host sync per chunk)."""
         if jax.process_count() == 1:
             return self.stop_signal is not None
-        if _preemption_service():
+        if preemption_service():
             agreed = multihost_utils.reached_preemption_sync_point(next(_BOUNDARIES))
         else:
             agreed = bool(np.any(multihost_utils.process_allgather(np.int32(self.signalled is not None))))
@@ -424,12 +355,6 @@ class Loop:
 _BOUNDARIES = itertools.count()
 
 
-def _preemption_service() -> bool:
-    """Several processes: jax.distributed's preemption service is on (JAX's default), which catches
-    SIGTERM on any process and tells every one (multihost_utils.reached_preemption_sync_point)."""
-    return jax.process_count() > 1 and bool(jax.config.jax_enable_preemption_service)
-
-
 def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) -> dict[str, Any]:
     loop = Loop(p.task, p.cfg, p.run_dir, p.data, mesh=p.mesh, per_step=p.per_step)
     try:
@@ -443,13 +368,13 @@ def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) 
     def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
         if not several:
             loop.stop_signal = signum
-        elif _preemption_service():  # Ctrl-C too becomes JAX's notice, which every process hears
+        elif preemption_service():  # Ctrl-C too becomes JAX's notice, which every process hears
             os.kill(os.getpid(), signal.SIGTERM)
         else:
             loop.signalled = signum  # Loop.should_stop gathers it from every process
 
     # Several processes: SIGTERM stays with jax.distributed's own handler (a Python one would replace it)
-    caught = (signal.SIGINT,) if _preemption_service() else (signal.SIGINT, signal.SIGTERM)
+    caught = (signal.SIGINT,) if preemption_service() else (signal.SIGINT, signal.SIGTERM)
     old_handlers = {s: signal.signal(s, on_signal) for s in caught}
     try:
         run_s = loop.run(progress)
@@ -471,15 +396,6 @@ def _best(cfg: config_lib.TrainConfig) -> Best | None:
     """What ranks the run's checkpoints (scored on the validation split: none without one)."""
     metric, _, mode = cfg.best_metric.rpartition(":")
     return Best(metric, mode == "max", cfg.min_delta, cfg.patience) if cfg.val else None
-
-
-def _from_process_0(value: float | None) -> float | None:
-    """Process 0's value on every process, bit for bit (a float64's bytes and a flag for None)."""
-    if jax.process_count() == 1:
-        return value
-    raw = np.frombuffer(np.float64(value or 0.0).tobytes() + bytes([value is not None]), np.uint8)
-    got = np.asarray(multihost_utils.broadcast_one_to_all(raw)).astype(np.uint8).tobytes()
-    return float(np.frombuffer(got[:8], np.float64)[0]) if got[8] else None
 
 
 def _round(v: int | float) -> int | float:

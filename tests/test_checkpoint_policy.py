@@ -19,8 +19,8 @@ import pytest
 from test_longrun import MLP, cfg_of, cpu_only, metric_lines, spawn, straight, wait_for
 
 from jaxgen import checkpoint, cli, train
-from jaxgen.checkpoint import Best
 from jaxgen.errors import EXIT_USAGE
+from jaxgen.retention import Best
 
 # Tiny MLP, 500 validation images, a checkpoint every 4 steps: val accuracy peaks before the end.
 KEEP_BEST = dict(MLP, steps=40, ckpt_every=4, log_every=4, val=500, keep=1, keep_best=1)

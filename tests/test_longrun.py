@@ -25,7 +25,7 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import snapshot_files
 
-from jaxgen import checkpoint, cli, config, data, runs, tasks, train
+from jaxgen import checkpoint, chunks, cli, config, data, runs, tasks, train
 from jaxgen.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
 from jaxgen.sinks import CLOCK_KEYS
 from jaxgen.tasks import TASKS
@@ -289,7 +289,7 @@ def _nonfinite_on_disk(wd: Path) -> list[int]:
     abstract = jax.eval_shape(tasks.build(cfg, data.load(spec)).init, jax.random.key(0))
     for step in ckpt.steps():
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        if not bool(train.all_finite(ckpt.manager.restore(step, args=args)["state"])):
+        if not bool(chunks.all_finite(ckpt.manager.restore(step, args=args)["state"])):
             bad.append(step)
     ckpt.close()
     return bad

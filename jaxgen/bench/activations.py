@@ -1,7 +1,7 @@
 """`jaxgen bench activations`: every activation in the registry measured on gradient flow, dead and
 saturated units, held-out accuracy over seeds, and speed, on the machine at hand.
 
-Training reuses the classifier task and `train.run_chunk`: the seeds of one activation are one
+Training reuses the classifier task and `chunks.run_chunk`: the seeds of one activation are one
 `jax.vmap`-ed compiled program, run in a few timed chunks so per-layer gradient norms can be read as
 training goes (the measurements: jaxgen.bench.measures). Results: DIR/activations.json, DIR/activations.md
 (jaxgen.bench.report) and PNG figures (jaxgen.bench.figures). `--data SPEC` trains and tests on SPEC.
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import activations, data, models, runtime, tasks, train
+from jaxgen import activations, chunks, data, models, runtime, tasks
 from jaxgen.bench import common
 from jaxgen.bench.measures import (
     composed_linear_map,
@@ -156,7 +156,7 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
     _, data_keys, loop_keys = seed_keys(cfg.seeds)
     state = ctx.initial_state(task, name, depth, None, lr)
     length = cfg.steps // chunks
-    run = functools.partial(train.run_chunk, task, cfg.batch_size, length, None)
+    run = functools.partial(chunks.run_chunk, task, cfg.batch_size, length, None)
     t0 = time.perf_counter()
     chunk = jax.jit(jax.vmap(run, in_axes=(0, None, 0, 0))).lower(
         state, ctx.arrays["train"], data_keys, loop_keys
@@ -258,7 +258,7 @@ def single_seed_speed(ctx: Context, name: str) -> dict[str, Any]:
     _, data_key, loop_key = runtime.split_keys(0)
     state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, None, cfg.lr))
     t0 = time.perf_counter()
-    fn = jax.jit(functools.partial(train.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
+    fn = jax.jit(functools.partial(chunks.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
     compiled = fn.lower(state, train_dev, data_key, loop_key).compile()
     compile_s = time.perf_counter() - t0
     rates = [cfg.speed_steps * cfg.batch_size / t for t in

@@ -10,7 +10,7 @@ constant), then one G update on 64 fresh fakes. Radford et al.'s widths (G 128..
 `RADFORD`; the default is a quarter (G) and half (D) as wide, so rounds fit a 2-core CPU.
 
 - dcgan_chunk: the real GAN task (`jaxgen.tasks.build`) in the driver's chunk, made the way the driver
-  makes it (train.place, batches.EpochShuffles, train.compile_chunk; conv_impl=auto), one host read of
+  makes it (chunks.place, batches.EpochShuffles, chunks.compile_chunk; conv_impl=auto), one host read of
   its metrics per call, as the driver's settle;
 - dcgan_other_chunk: the same chunk with the convolution `auto` does not pick here (cpu: XLA's);
 - dcgan_xla_step: the step with XLA's convolutions jitted alone and called from Python;
@@ -150,13 +150,13 @@ def _chunk_timer(task: Any, work: Work, n: int) -> Timer:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from jaxgen import runtime, train
+    from jaxgen import chunks, runtime
     from jaxgen.data import batches
 
     mesh, per_step = runtime.make_mesh(), task.examples_per_step
-    state, train_dev, data_key, loop_key = train.place(task, 0, dataset(work).train, mesh)
+    state, train_dev, data_key, loop_key = chunks.place(task, 0, dataset(work).train, mesh)
     shuffler = batches.EpochShuffles(train_dev, data_key, per_step, NamedSharding(mesh, P()))
-    fn = train.compile_chunk(task, per_step, n, mesh, state, train_dev, data_key, loop_key,
+    fn = chunks.compile_chunk(task, per_step, n, mesh, state, train_dev, data_key, loop_key,
                              shuffler.for_chunk(0, n))  # fmt: skip
     box = {"state": state, "step": 0}
 

@@ -1,6 +1,6 @@
 """`jaxgen bench throughput`: training samples/s of every task against batch size, as `train` runs it.
 
-The timed program is the driver's own compiled chunk (`train.run_chunk`, batch sharded over every device,
+The timed program is the driver's own compiled chunk (`chunks.run_chunk`, batch sharded over every device,
 state donated), so the figures are what a training run gets. Compilation is timed apart; every timed call
 ends in `block_until_ready`; mean ± std over repetitions. Writes DIR/throughput.{json,md,png}.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgen import data, models, runtime, tasks, train
+from jaxgen import chunks, data, models, runtime, tasks
 from jaxgen.bench import common
 from jaxgen.data import batches
 from jaxgen.errors import UserError
@@ -72,15 +72,15 @@ def placed(task, ds: data.Dataset) -> tuple[Any, tuple, batches.EpochShuffles, A
     """(state, (train, data_key, loop_key), epoch shuffles, mesh): `task` on `ds` as the driver places it
     (seed 0); what `chunk` compiles against and `timed` feeds."""
     mesh = runtime.make_mesh()
-    state, train_dev, data_key, loop_key = train.place(task, 0, data.split(ds, "train"), mesh)
+    state, train_dev, data_key, loop_key = chunks.place(task, 0, data.split(ds, "train"), mesh)
     shuffler = batches.EpochShuffles(train_dev, data_key, task.examples_per_step, NamedSharding(mesh, P()))
     return state, (train_dev, data_key, loop_key), shuffler, mesh
 
 
 def chunk(task, placement, length: int):
-    """The driver's own compiled chunk of `length` steps (train.compile_chunk) for a `placed` task."""
+    """The driver's own compiled chunk of `length` steps (chunks.compile_chunk) for a `placed` task."""
     state, args, shuffler, mesh = placement
-    return train.compile_chunk(
+    return chunks.compile_chunk(
         task, task.examples_per_step, length, mesh, state, *args, shuffler.for_chunk(0, length)
     )
 

@@ -1,6 +1,6 @@
 """`jaxgen bench activations --preset uva [--quick] [--data SPEC] --out DIR`: the setting of the UvA Deep
 Learning course's tutorial 3 ("Activation functions", JAX version) on Fashion-MNIST (784-512-256-256-128-10,
-SGD with momentum, early stopping per seed), several seeds vmapped through train.run_chunk (one compiled
+SGD with momentum, early stopping per seed), several seeds vmapped through chunks.run_chunk (one compiled
 chunk = one epoch), beside the tutorial's single-seed figures: DIR/activations_uva.{json,md}
 (jaxgen.bench.uva_report). `--data SPEC` trains and tests on SPEC instead.
 """
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgen import activations, data, runtime, tasks, train
+from jaxgen import activations, chunks, data, runtime, tasks
 from jaxgen.bench import common
 from jaxgen.bench.measures import layer_names, seed_keys, summary
 from jaxgen.errors import UserError
@@ -238,7 +238,7 @@ def train_early_stopping(task, cfg: UvaConfig, dev: dict, correct: Callable, sta
     params, the stopper, compile and epoch times."""
     _, data_keys, loop_keys = seed_keys(cfg.seeds)
     steps = int(dev["train"]["label"].shape[0]) // cfg.batch_size  # one epoch, remainder dropped
-    run = functools.partial(train.run_chunk, task, cfg.batch_size, steps, None)
+    run = functools.partial(chunks.run_chunk, task, cfg.batch_size, steps, None)
     t0 = time.perf_counter()
     epoch = jax.jit(jax.vmap(run, in_axes=(0, None, 0, 0))).lower(state, dev["train"], data_keys, loop_keys)
     epoch = epoch.compile()

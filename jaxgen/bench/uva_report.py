@@ -42,7 +42,7 @@ def _setup(report: dict) -> str:
         f"(remainder dropped), up to {cfg['max_epochs']} epochs, early stopping on validation accuracy with "
         f"patience {cfg['patience']}; {d['train_n']} training / {d['val_n']} validation images drawn from "
         f"the training split (fixed split seed {cfg['split_seed']}), tested on {d['test_n']} test images. "
-        f"{cfg['seeds']} seeds per activation trained as one vmapped program (`train.run_chunk`, one chunk "
+        f"{cfg['seeds']} seeds per activation trained as one vmapped program (`chunks.run_chunk`, one chunk "
         "per epoch); each seed keeps its own best-validation parameters and its own stop, the program runs "
         "to the longest seed's stop. Leaky ReLU slope 0.1 (UvA's), Swish = silu." + (caveat if quick else "")
     )
