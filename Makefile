@@ -1,23 +1,37 @@
-# The commands of the README: `make demo`, `make test`, `make walkthrough`. All create .venv on first use.
+# The commands of the README: `make demo`, `make test`, `make walkthrough`. All create .venv on first use,
+# with the locked, tested versions (requirements.lock); docs/install.md. LATEST=1: the newest versions
+# instead, in .venv-latest (`make test LATEST=1`). `make lock` renews the lock, `make floors` checks the
+# lowest versions pyproject.toml allows.
 PY ?= python3
+LOCK := requirements.lock
+LATEST ?=
+ifneq ($(filter 1 true yes,$(LATEST)),)
+VENV := .venv-latest
+PIN := --upgrade --upgrade-strategy eager
+FRESH := FORCE
+else
 VENV := .venv
+PIN := -c $(LOCK)
+FRESH :=
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 RUN ?= runs/demo
 
-.PHONY: demo test install lint bench clean walkthrough gpu-wheels
+.PHONY: demo test install lint bench clean walkthrough gpu-wheels lock floors FORCE
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+# The lock as pip constraints: exactly its versions of whatever the install needs, nothing else from it.
+$(STAMP): pyproject.toml $(LOCK) $(FRESH) | $(BIN)/python
+	$(BIN)/python -m pip install -q $(PIN) -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+$(TEST_STAMP): pyproject.toml $(LOCK) $(FRESH) | $(BIN)/python
+	$(BIN)/python -m pip install -q $(PIN) -e '.[test]'
 	touch $(STAMP) $@
 
 install: $(STAMP)
@@ -58,11 +72,37 @@ lint: $(TEST_STAMP)
 clean:
 	rm -rf $(VENV) runs
 
+# Renew requirements.lock: the newest versions of jaxgen[test,tb] in a fresh venv, frozen. Then `make test`
+# (it reinstalls from the new lock) before committing it.
+LOCK_VENV ?= $(or $(TMPDIR),/tmp)/jaxgen-lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[test,tb]'
+	{ echo "# The locked, tested versions of jaxgen[test,tb] and everything they pull in (CPython 3.11, Linux)."; \
+	  echo "# make install/demo/test install with it as pip constraints (-c): only what each needs, at these"; \
+	  echo "# versions. Written by \`make lock\` (newest versions, fresh venv); docs/install.md."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && rm -rf $(LOCK_VENV)
+	@echo "$(LOCK) renewed: run make test before committing it"
+
+# The floors: a fresh venv with exactly the lowest versions pyproject.toml allows (requirements-floors.txt),
+# the data tests, then every task and architecture for a few steps (.ci/smoke). Non-zero on any failure.
+FLOORS_VENV ?= $(or $(TMPDIR),/tmp)/jaxgen-floors-venv
+floors:
+	rm -rf $(FLOORS_VENV) && $(PY) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOORS_VENV)/bin/python -m pip install -q -c requirements-floors.txt -e . pytest
+	$(FLOORS_VENV)/bin/python -m pip check
+	$(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider tests/test_data.py tests/test_sources_folder.py
+	bash .ci/smoke $(FLOORS_VENV)/bin/jaxgen
+	@echo "floors: every task runs with requirements-floors.txt"
+
 # For a session lent a GPU machine: the wheels its image lacks (Python 3.12) and jaxgen's own metadata, in
 # .whl/ (ignored), with the Fashion-MNIST files where this machine has them; benchmarks/gpu_check.sh
 # installs and uses them there. See that script's header.
-GPU_WHEELS := mlxtend==0.25.0 tensorboardX==2.6.5 scikit-learn==1.9.1 joblib==1.6.0 threadpoolctl==3.8.0 \
-  tqdm==4.70.1 pytest-xdist==3.8.0 execnet==2.1.2
+GPU_WHEELS := $(shell grep -iE '^(mlxtend|tensorboardX|scikit-learn|joblib|threadpoolctl|tqdm|pytest-xdist|execnet)==' \
+  $(LOCK))  # at the locked versions
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 gpu-wheels: $(STAMP)
 	rm -rf .whl && mkdir -p .whl

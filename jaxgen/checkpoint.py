@@ -4,9 +4,9 @@ Writers (the trainer) set a bad newest checkpoint aside (renamed into `checkpoin
 deleted) so training can pass its step again; readers (eval, sample, plot) only skip it and never modify
 anything, so they can run beside a trainer.
 
-Retention is orbax's preservation policy: the newest `keep`, every multiple of `keep_every`, and the best
-`keep_best` by a validation score (`retention.Best`), which is saved with each checkpoint (orbax's per-step metrics)
-so that a rerun after a kill ranks the same checkpoints the same way.
+Retention is orbax's preservation policy (jaxgen/retention.py): the newest `keep`, every multiple of
+`keep_every`, and the best `keep_best` by a validation score (`Best`), which is saved with each checkpoint
+(orbax's per-step metrics) so that a rerun after a kill ranks the same checkpoints the same way.
 """
 
 from __future__ import annotations
