@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgen import activations, chunks, data, models, runtime, tasks
+from jaxgen import activations, data, models, runtime, tasks
 from jaxgen.bench import common
 from jaxgen.bench.measures import (
     composed_linear_map,
@@ -31,6 +31,7 @@ from jaxgen.bench.measures import (
     seed_keys,
     summary,
 )
+from jaxgen.chunks import run_chunk
 from jaxgen.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +157,7 @@ def train_seeds(ctx: Context, name: str, depth: int, lr: float, *, chunks: int |
     _, data_keys, loop_keys = seed_keys(cfg.seeds)
     state = ctx.initial_state(task, name, depth, None, lr)
     length = cfg.steps // chunks
-    run = functools.partial(chunks.run_chunk, task, cfg.batch_size, length, None)
+    run = functools.partial(run_chunk, task, cfg.batch_size, length, None)
     t0 = time.perf_counter()
     chunk = jax.jit(jax.vmap(run, in_axes=(0, None, 0, 0))).lower(
         state, ctx.arrays["train"], data_keys, loop_keys
@@ -258,7 +259,7 @@ def single_seed_speed(ctx: Context, name: str) -> dict[str, Any]:
     _, data_key, loop_key = runtime.split_keys(0)
     state = jax.tree.map(lambda x: x[0], ctx.initial_state(task, name, cfg.depth, None, cfg.lr))
     t0 = time.perf_counter()
-    fn = jax.jit(functools.partial(chunks.run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
+    fn = jax.jit(functools.partial(run_chunk, task, cfg.batch_size, cfg.speed_steps, None))
     compiled = fn.lower(state, train_dev, data_key, loop_key).compile()
     compile_s = time.perf_counter() - t0
     rates = [cfg.speed_steps * cfg.batch_size / t for t in
