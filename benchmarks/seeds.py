@@ -59,6 +59,7 @@ def run_case(name: str, seeds: list[int], sets: list[str], work: Path) -> dict:
             "compile_s": summary["compile_s"],
             "bit_equal": [r["params_sha256"] == shas[r["seed"]] for r in summary["runs"]],
             "headline": summary["headline"],
+            "metrics": summary["metrics"],
         }
         res["device"] = summary["device"]
     return res
@@ -66,6 +67,13 @@ def run_case(name: str, seeds: list[int], sets: list[str], work: Path) -> dict:
 
 def markdown(results: list[dict]) -> str:
     lines = [
+        "# Several seeds in one run against one run per seed",
+        "",
+        "`python benchmarks/seeds.py --out DIR`: each command as a user runs it, one process each, from"
+        " scratch, one after another in one session; wall time from process start to exit. *bit-equal*: the"
+        " group's final `params_sha256` of a seed equals its single run's (seeds.json: each mode's"
+        " headline mean and std).",
+        "",
         "| case | seeds | one run per seed (total) | `--seeds` vmap | `--seeds` unroll | device |",
         "|---|---|---|---|---|---|",
     ]

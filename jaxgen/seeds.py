@@ -229,7 +229,7 @@ def group_summary(plans, members: list[dict], mode: str, t_start: float, group: 
         "compile_s": round(group.compile_s, 3),
         "samples_per_s": first["samples_per_s"] and round(first["samples_per_s"] * len(members), 1),
         "resumed_from": first["resumed_from"],
-        "headline": {k: stats[k] for k in stats if k.split("_", 1)[-1] in members_headline(plans)},
+        "headline": {k: stats[k] for k in stats if k in headline_keys(plans[0].task)},
         "metrics": stats,
         "runs": [
             {"seed": p.cfg.seed, **{k: v for k, v in m.items() if k not in _GROUP_WIDE}}
@@ -241,9 +241,10 @@ def group_summary(plans, members: list[dict], mode: str, t_start: float, group: 
 _GROUP_WIDE = ("task", "device", "num_devices", "wall_s", "compile_s", "samples_per_s", "resumed_from")
 
 
-def members_headline(plans) -> set[str]:
-    """The task's headline metric names (e.g. accuracy, loss), as the summary's keys end."""
-    return set(plans[0].task.headline)
+def headline_keys(task) -> set[str]:
+    """The summary keys of the task's headline: its training metrics, its evaluation's (`eval_headline`)."""
+    evals = getattr(task, "eval_headline", task.headline)
+    return {f"train_{k}" for k in task.headline} | {f"{s}_{k}" for s in ("val", "test") for k in evals}
 
 
 def _set_aside_after(loop: train.Loop, step: int) -> None:
