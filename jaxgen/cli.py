@@ -70,6 +70,7 @@ def _reader_commands(sub) -> None:
     out_help = ".npy: the array ([N, H, W, C] in [0, 1]; toys [N, D]); .png: a picture (grid, toy scatter)"
     s.add_argument("--out", required=True, metavar="FILE.npy|FILE.png", help=out_help)
     s.add_argument("--seed", type=int, default=None, help="sampling seed (default: the run's fixed eval key)")
+    s.add_argument("--checkpoint", default="latest", type=_which, help=CHECKPOINT_HELP)
     s.add_argument("--judge", action="append", default=None, metavar="RUN_DIR", help="an mlp run that scores"
                    " the samples (repeat: several judges)")  # fmt: skip
     s.add_argument("--data", default=None, help="real images the judge compares with (default: the run's)")
@@ -278,7 +279,7 @@ def cmd_sample(args) -> dict:
         generative = ", ".join(n for n, (_, cls) in TASKS.items() if hasattr(cls, "sample"))
         raise UserError(f"{run_dir} is a {task_name} run, which does not generate: sample takes {generative}")
     judge = _judge(args.judge)
-    r = runs.restore_for_eval(run_dir, args.data, run=run)
+    r = runs.restore_for_eval(run_dir, args.data, run=run, checkpoint=args.checkpoint)
     if judge is not None and r.dataset.kind != "image":
         raise UserError(f"--judge scores images; {run_dir} was trained on {r.dataset.spec}: drop --judge")
     import jax

@@ -3,6 +3,8 @@ sample shapes and ranges, the D* check, and one-line errors for bad input. The g
 (checkpoint + bit-exact resume of both optimizers) runs in tests/test_tasks.py.
 """
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -260,6 +262,9 @@ def test_run_writes_snapshots_figures_and_samples(gan_run, tmp_path, capsys):
     out = tmp_path / "s.npy"
     assert cli.main(["sample", str(gan_run), "--n", "9", "--out", str(out)]) == 0
     assert np.load(out).shape == (9, 2)
+    capsys.readouterr()  # an older checkpoint by its step: other samples, that step named
+    assert cli.main(["sample", str(gan_run), "--n", "9", "--out", str(out), "--checkpoint", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 2
     # a picture of toy points: the samples scattered over the test data
     assert cli.main(["sample", str(gan_run), "--n", "300", "--out", str(tmp_path / "s.png")]) == 0
     png = np.asarray(Image.open(tmp_path / "s.png"))
