@@ -21,10 +21,12 @@
 #   time box still names every result); bench throughput --quick (every task, conv ones included);
 #   bench activations --quick.
 # extra (290 s, when device time is left): the CNN on Fashion-MNIST and the DCGAN at their defaults.
+# seeds (300 s): `--seeds` with 1, 4 and 16 seeds of the default MLP (and 4 unrolled) and of the ring8 GAN
+#   (5,000 steps): seeds.json's samples_per_s (every seed's) over the seeds is the samples/s per seed.
 # Each step runs under `timeout`, so the script always ends and archives what it has after every step.
 set -u
 PART=${1:-}
-case "$PART" in speed | suite | extra) ;; *) echo "usage: bash benchmarks/gpu_check.sh speed|suite|extra" >&2; exit 2 ;; esac
+case "$PART" in speed | suite | extra | seeds) ;; *) echo "usage: bash benchmarks/gpu_check.sh speed|suite|extra|seeds" >&2; exit 2 ;; esac
 OUT=${OUT:-/tmp/gpu-out}
 WORK=/tmp/gpu
 mkdir -p "$OUT" "$WORK"
@@ -77,6 +79,18 @@ if [ "$PART" = extra ]; then
   step fashion-cnn 150 python3 -m jaxgen train mlp --no-plots --data fashion --set arch=conv \
     --workdir "$WORK/fashion-cnn"
   step dcgan 140 python3 -m jaxgen train gan --no-plots --set arch=conv --workdir "$WORK/dcgan"
+fi
+if [ "$PART" = seeds ]; then  # issue 33: samples/s per seed with 1, 4 and 16 seeds in one program
+  for n in 1 4 16; do
+    step "seeds-mlp-$n" 45 python3 -m jaxgen train mlp --no-plots --no-progress --seeds "0-$((n - 1))" \
+      --workdir "$WORK/seeds-mlp-$n"
+  done
+  step seeds-mlp-4-unroll 45 python3 -m jaxgen train mlp --no-plots --no-progress --seeds 0-3 \
+    --seeds-mode unroll --workdir "$WORK/seeds-mlp-4-unroll"
+  for n in 1 4 16; do
+    step "seeds-gan-$n" 40 python3 -m jaxgen train gan --no-plots --no-progress --data toy:ring8 \
+      --set steps=5000 --seeds "0-$((n - 1))" --workdir "$WORK/seeds-gan-$n"
+  done
 fi
 archive
 cat "$WORK/steps.txt"

@@ -63,8 +63,8 @@ def parse_seeds(text: str) -> list[int]:
         raise UserError(f"--seeds must be in [0, 2**31), got {text!r}")
     if len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds {text!r} names a seed twice: each seed once")
-    if not 2 <= len(seeds) <= MAX_SEEDS:
-        raise UserError(f"--seeds needs 2 to {MAX_SEEDS} seeds (one seed: --set seed=N), got {len(seeds)}")
+    if len(seeds) > MAX_SEEDS:  # one seed is allowed: the group's path for one (benchmarks compare them)
+        raise UserError(f"--seeds takes at most {MAX_SEEDS} seeds, got {len(seeds)}: split them over runs")
     return seeds
 
 
@@ -213,7 +213,7 @@ def group_summary(plans, members: list[dict], mode: str, t_start: float, group: 
             if len(finite) == len(values):
                 stats[key] = {
                     "mean": round(statistics.fmean(finite), 6),
-                    "std": round(statistics.stdev(finite), 6),
+                    "std": round(statistics.stdev(finite), 6) if len(finite) > 1 else 0.0,
                     "min": round(min(finite), 6),
                     "max": round(max(finite), 6),
                 }
