@@ -29,7 +29,8 @@ def train(*argv: str) -> dict:
 
 
 def test_seed_lists_and_flags_that_cannot_work_are_one_line(tmp_path, capsys):
-    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5,9") == [3, 4, 5, 9] and parse_seeds("7") == [7]
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5,9") == [3, 4, 5, 9]
+    assert parse_seeds("7") == [7]  # a group of one
     for bad, words in [("0,x", "integers"), ("1,1", "twice"), ("0-64", "at most 64"), ("5-3", "backwards")]:
         with pytest.raises(UserError, match=words):
             parse_seeds(bad)
