@@ -80,17 +80,17 @@ if [ "$PART" = extra ]; then
     --workdir "$WORK/fashion-cnn"
   step dcgan 140 python3 -m jaxgen train gan --no-plots --set arch=conv --workdir "$WORK/dcgan"
 fi
-if [ "$PART" = seeds ]; then  # issue 33: samples/s per seed with 1, 4 and 16 seeds in one program
-  for n in 1 4 16; do
-    step "seeds-mlp-$n" 45 python3 -m jaxgen train mlp --no-plots --no-progress --seeds "0-$((n - 1))" \
-      --workdir "$WORK/seeds-mlp-$n"
-  done
-  step seeds-mlp-4-unroll 45 python3 -m jaxgen train mlp --no-plots --no-progress --seeds 0-3 \
-    --seeds-mode unroll --workdir "$WORK/seeds-mlp-4-unroll"
-  for n in 1 4 16; do
-    step "seeds-gan-$n" 40 python3 -m jaxgen train gan --no-plots --no-progress --data toy:ring8 \
-      --set steps=5000 --seeds "0-$((n - 1))" --workdir "$WORK/seeds-gan-$n"
-  done
+# issue 33: samples/s per seed with 1, 4 and 16 seeds in one program
+if [ "$PART" = seeds ]; then
+  M="python3 -m jaxgen train mlp --no-plots --no-progress"
+  G="python3 -m jaxgen train gan --no-plots --no-progress --data toy:ring8 --set steps=5000"
+  step seeds-mlp-1 45 $M --seeds 0 --workdir "$WORK/seeds-mlp-1"
+  step seeds-mlp-4 45 $M --seeds 0-3 --workdir "$WORK/seeds-mlp-4"
+  step seeds-mlp-16 45 $M --seeds 0-15 --workdir "$WORK/seeds-mlp-16"
+  step seeds-mlp-4-unroll 45 $M --seeds 0-3 --seeds-mode unroll --workdir "$WORK/seeds-mlp-4-unroll"
+  step seeds-gan-1 40 $G --seeds 0 --workdir "$WORK/seeds-gan-1"
+  step seeds-gan-4 40 $G --seeds 0-3 --workdir "$WORK/seeds-gan-4"
+  step seeds-gan-16 40 $G --seeds 0-15 --workdir "$WORK/seeds-gan-16"
 fi
 archive
 cat "$WORK/steps.txt"

@@ -172,8 +172,13 @@ def test_gpu_check_script_parses_and_names_real_commands():
         argv = shlex.split(line.replace('"$WORK/', "w/").replace('"', ""))
         args = cli.build_parser().parse_args(argv)
         assert args.command == "bench" and args.quick
-    trains = re.findall(r"python3 -m jaxgen (train .+?)(?:\| tail|;|'|$)", text.replace("\\\n", " "), re.M)
+    singles = re.sub(r'^  [MG]=".*"$', "", text, flags=re.M).replace("\\\n", " ")  # the seed runs: below
+    trains = re.findall(r"python3 -m jaxgen (train .+?)(?:\| tail|;|'|$)", singles, re.M)
     assert len(trains) == 4  # norm-cond, bf16, fashion-cnn, dcgan
+    m, g = (re.search(rf'^  {v}="python3 -m jaxgen (train .+)"$', text, re.M).group(1) for v in "MG")
+    seeds = re.findall(r"^  step seeds-\S+ \d+ \$([MG]) (.+)$", text, re.M)
+    assert len(seeds) == 7  # the MLP with 1, 4, 16 seeds and 4 unrolled; the GAN with 1, 4, 16
+    trains += [f"{m if v == 'M' else g} {rest}" for v, rest in seeds]
     for line in trains:
         line = line.replace('"$0/', "w/").replace('"$WORK/', "w/")
         argv = shlex.split(line.replace("$", "").replace('"', ""))
@@ -181,7 +186,7 @@ def test_gpu_check_script_parses_and_names_real_commands():
         assert args.command == "train" and args.no_plots
     assert "-not -path '*/checkpoints*'" in text  # the one archive back stays far below 16 MiB
     parts = re.split(r'^if \[ "\$PART" = (\w+) \]; then$', text, flags=re.M)
-    assert parts[1::2] == ["speed", "suite", "extra"]
+    assert parts[1::2] == ["speed", "suite", "extra", "seeds"]
     for body in parts[2::2]:
         boxes = [int(n) for n in re.findall(r"^  step \S+ (\d+) ", body.split("\nfi\n")[0], re.M)]
         assert len(boxes) >= 2 and sum(boxes) <= 300  # each part inside one call; two fit 15 device minutes
