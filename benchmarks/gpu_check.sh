@@ -54,7 +54,7 @@ step() {  # step NAME SECONDS CMD...: run one check time-boxed, log it, archive 
   archive
 }
 
-{ nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"
+{ nvidia-smi; python3 -c "import jax; print(jax.__version__, jax.devices())"; python3 -m jaxgen --version
   python3 -c "import importlib.util as u; print('missing:', [m for m in ('mlxtend', 'tensorboardX', 'sklearn',
     'tqdm', 'xdist', 'torch', 'chex', 'scipy') if u.find_spec(m) is None])"; } >"$WORK/device-$PART.txt" 2>&1
 head -n 20 "$WORK/device-$PART.txt"
