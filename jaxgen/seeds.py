@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import signal
 import statistics
 import sys
 import time
@@ -175,17 +174,12 @@ def _train_group(plans: list[runs.Plan], mode: str, *, progress: bool, make_plot
             loop.ckpt.close()
         raise
 
-    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint every seed, then exit
-        group.stop_signal = signum
-
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        run_s = group.run(progress)
-    finally:
-        for loop in loops:
-            loop.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+    with train.stop_on_signals(group):  # one process: a signal stops every seed at one chunk boundary
+        try:
+            run_s = group.run(progress)
+        finally:
+            for loop in loops:
+                loop.close()
     if group.stop_signal is not None:
         raise Interrupted(
             f"interrupted at step {group.step} (every seed's checkpoint saved): run the same command to"

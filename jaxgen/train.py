@@ -7,6 +7,7 @@ reproduces the straight run. Batches are sharded over a 1-D device mesh ("data")
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -355,6 +356,31 @@ class Loop:
 _BOUNDARIES = itertools.count()
 
 
+@contextlib.contextmanager
+def stop_on_signals(target: Any):
+    """While inside: SIGINT and SIGTERM ask `target` (a Loop, or seeds.Group) to finish the chunk in flight,
+    checkpoint and exit, through `target.stop_signal`. Several processes: SIGTERM stays with jax.distributed's
+    own handler (a Python one would replace it), Ctrl-C becomes that notice, which every process hears; with
+    the preemption service off, `target.signalled` is what Loop.should_stop gathers from every process."""
+    several = jax.process_count() > 1
+
+    def on_signal(signum, _frame):
+        if not several:
+            target.stop_signal = signum
+        elif preemption_service():
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            target.signalled = signum
+
+    caught = (signal.SIGINT,) if preemption_service() else (signal.SIGINT, signal.SIGTERM)
+    old_handlers = {s: signal.signal(s, on_signal) for s in caught}
+    try:
+        yield
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+
+
 def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) -> dict[str, Any]:
     loop = Loop(p.task, p.cfg, p.run_dir, p.data, mesh=p.mesh, per_step=p.per_step)
     try:
@@ -363,25 +389,11 @@ def _train_locked(p: Plan, *, progress: bool, make_plots: bool, t_start: float) 
         loop.ckpt.close()
         raise
 
-    several = jax.process_count() > 1
-
-    def on_signal(signum, _frame):  # finish the chunk in flight, checkpoint, then exit
-        if not several:
-            loop.stop_signal = signum
-        elif preemption_service():  # Ctrl-C too becomes JAX's notice, which every process hears
-            os.kill(os.getpid(), signal.SIGTERM)
-        else:
-            loop.signalled = signum  # Loop.should_stop gathers it from every process
-
-    # Several processes: SIGTERM stays with jax.distributed's own handler (a Python one would replace it)
-    caught = (signal.SIGINT,) if preemption_service() else (signal.SIGINT, signal.SIGTERM)
-    old_handlers = {s: signal.signal(s, on_signal) for s in caught}
-    try:
-        run_s = loop.run(progress)
-    finally:
-        loop.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+    with stop_on_signals(loop):
+        try:
+            run_s = loop.run(progress)
+        finally:
+            loop.close()
     if loop.stop_signal is not None:
         raise Interrupted(
             f"interrupted at step {loop.step} (checkpoint saved): run the same command to resume"
