@@ -38,7 +38,7 @@ from jaxgen import config as config_lib
 from jaxgen.checkpoint import SET_ASIDE, step_dirs
 from jaxgen.errors import Interrupted, UserError
 from jaxgen.runtime import env_info, precision_scope
-from jaxgen.sinks import Progress, dumps
+from jaxgen.sinks import dumps
 
 MODES = ("vmap", "unroll")
 SUMMARY = "seeds.json"
@@ -289,6 +289,7 @@ class Group:
         self.compile_s = self.paused_s = 0.0
         self.step = self.steps_timed = 0
         self.stop_signal: int | None = None
+        self.state: Any = None  # every seed's state stacked on a leading axis, while `run` trains
 
     def restore(self) -> None:
         """Every seed from its newest good checkpoint; seeds ahead of the others (a kill between the seeds'
@@ -352,50 +353,45 @@ class Group:
             loop.paused_s = self.paused_s  # samples/s of training alone, as a single run logs it
             loop.settle(train._Chunk(chunk.step, chunk.length, _member(metrics, i), bool(finite[i])))
 
-    def checkpoint(self, state: Any, scored: bool = True) -> None:
-        """Every seed's evaluation and checkpoint at this step, through its own Loop (each ranks its own
-        checkpoints for keep_best); `scored=False`: a save on a signal, between checkpoint steps."""
+    def dispatch(self, length: int) -> _Pending:
+        """Start the next chunk of every seed on the device (asynchronous) and advance the step."""
+        shuffles = self.shuffles(length)
+        t0 = time.perf_counter()
+        fn = self.chunk_fn(length, self.state, shuffles)
+        self.paused_s += time.perf_counter() - t0
+        self.state, metrics, finite = fn(self.state, self.train_dev, self.data_keys, self.loop_keys, shuffles)
+        self.step += length
+        self.steps_timed += length
+        return _Pending(self.step, length, metrics, finite)
+
+    def _each(self):
+        """Each seed's Loop holding its slice of the state at the group's step."""
         for i, loop in enumerate(self.loops):
-            loop.state, loop.step = _member(state, i), self.step
-            if scored:
-                loop.evaluate()
+            loop.state, loop.step = _member(self.state, i), self.step
+            yield loop
+
+    def evaluate(self) -> None:
+        for loop in self._each():
+            loop.evaluate()
+
+    def checkpoint(self, scored: bool = False) -> None:
+        """Every seed's checkpoint at this step (each ranks its own for keep_best)."""
+        for loop in self._each():
             loop.checkpoint(scored=scored)
 
+    stopped_early = False  # patience is refused for a group (_check_group)
+
+    def should_stop(self) -> bool:
+        return self.stop_signal is not None
+
+    def saved(self, step: int) -> bool:
+        return all(loop.saved(step) for loop in self.loops)
+
     def run(self, progress: bool) -> float:
-        """Train every seed to cfg.steps or a signal; returns the training seconds (as Loop.run)."""
-        cfg = self.cfg
-        epoch_steps = len(self.loops[0].train_np["label"]) / self.per_step
+        """Train every seed to cfg.steps or a signal through the driver's own chunk loop (`train.drive`)."""
         for i, loop in enumerate(self.loops):
-            loop.sinks = loop.open_sinks()
-            show = progress and i == 0  # one progress line: the first seed's
-            loop.progress = Progress(show, self.step, cfg.steps, self.task.name, epoch_steps, self.per_step)
-        state = _stack([loop.state for loop in self.loops])
-        pending: _Pending | None = None
-        t_loop = time.perf_counter()
-        while self.step < cfg.steps and self.stop_signal is None:
-            next_ckpt = (self.step // cfg.ckpt_every + 1) * cfg.ckpt_every
-            length = min(cfg.log_every, cfg.steps - self.step, next_ckpt - self.step)
-            shuffles = self.shuffles(length)
-            t0 = time.perf_counter()
-            fn = self.chunk_fn(length, state, shuffles)
-            self.paused_s += time.perf_counter() - t0
-            state, metrics, finite = fn(state, self.train_dev, self.data_keys, self.loop_keys, shuffles)
-            self.step += length
-            self.steps_timed += length
-            if pending is not None:
-                self.settle(pending)
-            pending = _Pending(self.step, length, metrics, finite)
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
-                self.settle(pending)
-                pending = None
-                t0 = time.perf_counter()
-                self.checkpoint(state)
-                self.paused_s += time.perf_counter() - t0
-        if pending is not None:  # stopped by a signal between checkpoints
-            self.settle(pending)
-        run_s = time.perf_counter() - t_loop - self.paused_s
-        if self.stop_signal is not None and self.step not in self.loops[-1].ckpt.steps():
-            self.checkpoint(state, scored=False)
-        for i, loop in enumerate(self.loops):
-            loop.state, loop.step = _member(state, i), self.step
+            loop.open_logs(progress and i == 0)  # one progress line: the first seed's
+        self.state = _stack([loop.state for loop in self.loops])
+        run_s = train.drive(self)
+        list(self._each())  # each Loop ends holding its seed's final state (summary, plots)
         return run_s

@@ -273,40 +273,22 @@ class Loop:
             self.stop_signal = self.signalled or signal.SIGTERM
         return agreed
 
-    def run(self, progress: bool) -> float:
-        """Train to cfg.steps or a signal; returns the training seconds (no compile, eval or saves).
-
-        Chunks are pipelined: chunk k+1 is dispatched before chunk k's metrics are read and logged, so the
-        device never waits for the host's logging. A chunk is settled (read, logged, checked for
-        divergence) before any checkpoint or exit, so nothing past a non-finite chunk is ever saved."""
-        cfg = self.cfg
+    def open_logs(self, progress: bool) -> None:
+        """This segment's sinks (process 0) and progress display."""
         self.sinks = self.open_sinks() if self.main else None
-        epoch_steps = len(self.train_np["label"]) / self.per_step
-        self.progress = Progress(
-            progress and self.main, self.start_step, cfg.steps, self.task.name, epoch_steps, self.per_step
-        )
-        pending: _Chunk | None = None
-        t_loop = time.perf_counter()
-        while self.step < cfg.steps and not self.stopped_early and not self.should_stop():
-            next_ckpt = (self.step // cfg.ckpt_every + 1) * cfg.ckpt_every
-            chunk = self.dispatch(min(cfg.log_every, cfg.steps - self.step, next_ckpt - self.step))
-            if pending is not None:
-                self.settle(pending)
-            pending = chunk
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
-                self.settle(pending)
-                pending = None
-                t0 = time.perf_counter()
-                self.evaluate()
-                self.checkpoint(scored=True)
-                self.paused_s += time.perf_counter() - t0
-        if pending is not None:  # stopped by a signal between checkpoints
-            self.settle(pending)
+        cfg, epoch_steps = self.cfg, len(self.train_np["label"]) / self.per_step
+        show = progress and self.main
+        self.progress = Progress(show, self.start_step, cfg.steps, self.task.name, epoch_steps, self.per_step)
+
+    def saved(self, step: int) -> bool:
+        return step in self.ckpt.steps()
+
+    def run(self, progress: bool) -> float:
+        """Train to cfg.steps, an early stop or a signal; returns the training seconds (`drive`)."""
+        self.open_logs(progress)
+        run_s = drive(self)
         if self.stopped_early and self.main:  # the straight run and any rerun of it say the same
             print(f"stopped early at step {self.step}: {self.ckpt.best.why()}", file=sys.stderr, flush=True)
-        run_s = time.perf_counter() - t_loop - self.paused_s
-        if self.stop_signal is not None and self.step not in self.ckpt.steps():
-            self.checkpoint()
         return run_s
 
     def close(self) -> None:
@@ -354,6 +336,37 @@ class Loop:
 # on a notice it answers True at (the largest count any process had reached) + 1, so the counts must
 # rise by one, whatever the steps of the boundaries (a prototype: with the steps themselves it never does).
 _BOUNDARIES = itertools.count()
+
+
+def drive(d: Any) -> float:
+    """The chunk loop of every run: a Loop, or a seeds.Group (the same phases for all its seeds). Trains to
+    cfg.steps, an early stop or an agreed signal; returns the training seconds (no compile, eval or saves).
+
+    Chunks are pipelined: chunk k+1 is dispatched before chunk k's metrics are read and logged, so the
+    device never waits for the host's logging. A chunk is settled (read, logged, checked for divergence)
+    before any checkpoint or exit, so nothing past a non-finite chunk is ever saved."""
+    cfg = d.cfg
+    pending = None
+    t_loop = time.perf_counter()
+    while d.step < cfg.steps and not d.stopped_early and not d.should_stop():
+        next_ckpt = (d.step // cfg.ckpt_every + 1) * cfg.ckpt_every
+        chunk = d.dispatch(min(cfg.log_every, cfg.steps - d.step, next_ckpt - d.step))
+        if pending is not None:
+            d.settle(pending)
+        pending = chunk
+        if d.step % cfg.ckpt_every == 0 or d.step == cfg.steps:
+            d.settle(pending)
+            pending = None
+            t0 = time.perf_counter()
+            d.evaluate()
+            d.checkpoint(scored=True)
+            d.paused_s += time.perf_counter() - t0
+    if pending is not None:  # stopped by a signal between checkpoints
+        d.settle(pending)
+    run_s = time.perf_counter() - t_loop - d.paused_s
+    if d.stop_signal is not None and not d.saved(d.step):
+        d.checkpoint()
+    return run_s
 
 
 @contextlib.contextmanager
